@@ -1,0 +1,14 @@
+// Package classify decides whether an experience comes from a crisis parent.
+//
+// It is the pure core of the aggregator: a Classifier applies, first match
+// wins, an explicit label in the metadata (LABEL), a weighted score of
+// metadata rules against a threshold (METADATA), the experience's value
+// against a streaming P² estimate of a high percentile of the values seen
+// (VALUE), and otherwise tags the experience a regular parent (DEFAULT).
+// An Accuracy tracker measures the decisions against ground truth.
+//
+// The package knows nothing of Kafka, Avro or the project's schemas; callers
+// convert their records to a metadata map and a value. It never reads the
+// ground-truth metadata key to classify: only Classifier.Truth does, for
+// accuracy reporting.
+package classify
