@@ -1,0 +1,4 @@
+package sim
+
+// raceEnabled is set by race_test.go in race builds.
+var raceEnabled = false
