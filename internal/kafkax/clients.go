@@ -77,7 +77,11 @@ type ReaderOptions struct {
 	// partition reader, always): kafka.FirstOffset (default) or
 	// kafka.LastOffset.
 	StartOffset int64
-	// MaxWait bounds how long a fetch waits for new data. Default 250 ms.
+	// MaxWait bounds how long a fetch waits for new data. Default 2 s: a
+	// fetch returns as soon as one record arrives, and kafka-go asks the
+	// broker to wait MaxWait minus its RTT allowance (1 s) while timing the
+	// connection out at MaxWait, so a shorter MaxWait leaves too little
+	// margin and idle partitions log spurious i/o timeouts.
 	MaxWait time.Duration
 	// MaxBytes bounds one fetch response. Default 10 MiB.
 	MaxBytes int
@@ -90,7 +94,7 @@ func (o *ReaderOptions) setDefaults() {
 		o.StartOffset = kafka.FirstOffset
 	}
 	if o.MaxWait == 0 {
-		o.MaxWait = 250 * time.Millisecond
+		o.MaxWait = 2 * time.Second
 	}
 	if o.MaxBytes == 0 {
 		o.MaxBytes = 10 << 20

@@ -1,0 +1,37 @@
+# aelp — see README.md. Every target works on a fresh machine with Go 1.26;
+# kafka-up/kafka-down need a Docker engine, the real-Kafka tests need Java 17
+# and Maven.
+GO      ?= go
+BIN     := bin/aelp
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: build run test test-real bench lint kafka-up kafka-down clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/aelp
+
+## run: the whole pipeline on an embedded broker (no set-up needed)
+run: build
+	./$(BIN) run
+
+## test: vet and the race-enabled suite (AELP_TEST_KAFKA=real adds real Apache Kafka)
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+kafka-up:
+	docker compose -f docker-compose.kafka.yml up -d --wait kafka
+
+kafka-down:
+	docker compose -f docker-compose.kafka.yml down -v
+
+clean:
+	rm -rf bin data out
