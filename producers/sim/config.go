@@ -63,6 +63,10 @@ type Config struct {
 	// RegularCampaignShare is the share of regular parents served a
 	// crisis-targeted campaign (default 0.20).
 	RegularCampaignShare float64
+	// ObsNoise scales the noise on the segment-revealing observation
+	// features 4, 5, 8 and 9 (default 1); larger values hide the segment
+	// more.
+	ObsNoise float64
 	// ValueNoise is σ of the log-normal noise on Transition.Value (default
 	// 1.3, which puts the precision of "top 10% by value" near 50%).
 	ValueNoise float64
@@ -88,6 +92,7 @@ func DefaultConfig() Config {
 		RegularKeywordShare:   0.03,
 		CrisisCampaignShare:   0.60,
 		RegularCampaignShare:  0.20,
+		ObsNoise:              1,
 		ValueNoise:            1.3,
 	}
 }
@@ -146,6 +151,8 @@ func (c Config) Validate() error {
 		return bad("crisis campaign share %v not in [0,1]", c.CrisisCampaignShare)
 	case !prob(c.RegularCampaignShare):
 		return bad("regular campaign share %v not in [0,1]", c.RegularCampaignShare)
+	case !(c.ObsNoise >= 0 && !math.IsInf(c.ObsNoise, 0)):
+		return bad("observation noise %v not finite and >= 0", c.ObsNoise)
 	case !(c.ValueNoise >= 0 && !math.IsInf(c.ValueNoise, 0)):
 		return bad("value noise %v not finite and >= 0", c.ValueNoise)
 	}

@@ -25,12 +25,12 @@
 //	 1  cos(2π·hour/24)
 //	 2  device is mobile (0/1)
 //	 3  device is desktop (0/1)    (neither: tablet)
-//	 4  crisis-content engagement + N(0, 0.2²)
-//	 5  ln(1 + urgent searches) + N(0, 0.5²)
+//	 4  crisis-content engagement + N(0, (0.2k)²)
+//	 5  ln(1 + urgent searches) + N(0, (0.5k)²)
 //	 6  profile has crisis keywords (0/1)
 //	 7  campaign is crisis-targeted (0/1)
-//	 8  recent engagement: per-user level + N(0, 0.5²)
-//	 9  per-step urgency signal N(0.6 crisis / 0 regular, 1)
+//	 8  recent engagement: per-user level + N(0, (0.5k)²)
+//	 9  per-step urgency signal N(0.6 crisis / 0 regular, k²)
 //	10  step / MaxSteps
 //	11  impressions so far / MaxSteps
 //	12  remaining budget / BudgetUnits
@@ -38,8 +38,8 @@
 //	14  previous bid level / (BidLevels−1) (0 at the first step)
 //	15… N(0,1) distractors up to StateDim
 //
-// The segment is not in the observation, but features 4–9 carry evidence
-// of it that accumulates over the journey.
+// with k = Config.ObsNoise. The segment is not in the observation, but
+// features 0–9 carry evidence of it that accumulates over the journey.
 package sim
 
 import (
@@ -174,6 +174,7 @@ type user struct {
 	seg        int
 	engagement float64 // crisis-content engagement in [0,1]
 	searches   int
+	logSearch  float64 // ln(1 + searches)
 	keywords   bool
 	crisisCamp bool
 	mobile     bool
@@ -280,6 +281,7 @@ func (s *Sim) newUser() map[string]string {
 	u.mobile, u.desktop = d < mobile, d >= mobile && d < mobile+desktop
 	u.engagement = clamp01(engMean + engSD*s.rng.NormFloat64())
 	u.searches = s.poisson(searchRate)
+	u.logSearch = math.Log1p(float64(u.searches))
 	u.recent = recent + s.rng.NormFloat64()
 
 	md := make(map[string]string, 6)
@@ -344,14 +346,15 @@ func (s *Sim) newUser() map[string]string {
 // observe writes the observation for the current step into dst.
 func (s *Sim) observe(dst []float64, step, impressions, remaining int, lastWon bool, lastBid int) {
 	u := &s.u
+	k := s.cfg.ObsNoise
 	sin, cos := math.Sincos(2 * math.Pi * u.hour / 24)
 	dst[0], dst[1] = f32(sin), f32(cos)
 	dst[2], dst[3] = b2f(u.mobile), b2f(u.desktop)
-	dst[4] = f32(u.engagement + 0.2*s.rng.NormFloat64())
-	dst[5] = f32(math.Log1p(float64(u.searches)) + 0.5*s.rng.NormFloat64())
+	dst[4] = f32(u.engagement + k*0.2*s.rng.NormFloat64())
+	dst[5] = f32(u.logSearch + k*0.5*s.rng.NormFloat64())
 	dst[6], dst[7] = b2f(u.keywords), b2f(u.crisisCamp)
-	dst[8] = f32(u.recent + 0.5*s.rng.NormFloat64())
-	urg := s.rng.NormFloat64()
+	dst[8] = f32(u.recent + k*0.5*s.rng.NormFloat64())
+	urg := k * s.rng.NormFloat64()
 	if u.crisis {
 		urg += 0.6
 	}
