@@ -168,7 +168,10 @@ func (e *P2Quantile) parabolic(i int, s float64) float64 {
 func (e *P2Quantile) linear(i int, s float64) float64 {
 	j := i + int(s)
 	t := 1 / math.Abs(e.pos[j]-e.pos[i])
-	return (1-t)*e.q[i] + t*e.q[j]
+	if j < i {
+		return lerp(e.q[j], e.q[i], 1-t)
+	}
+	return lerp(e.q[i], e.q[j], t)
 }
 
 // Quantile returns the current estimate of the p-quantile: the middle marker
@@ -187,8 +190,13 @@ func (e *P2Quantile) Quantile() float64 {
 	if i+1 >= int(e.n) {
 		return e.q[i]
 	}
-	t := r - float64(i)
-	return (1-t)*e.q[i] + t*e.q[i+1]
+	return lerp(e.q[i], e.q[i+1], r-float64(i))
+}
+
+// lerp returns (1−t)·a + t·b for a ≤ b and t in [0, 1], clamped to [a, b]
+// against rounding; the convex form cannot overflow.
+func lerp(a, b, t float64) float64 {
+	return math.Min(b, math.Max(a, (1-t)*a+t*b))
 }
 
 // Rank returns the estimated fraction of observations at or below x, in
