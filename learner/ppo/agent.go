@@ -1,0 +1,638 @@
+package ppo
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Adam's fixed moment decay rates.
+const (
+	adamBeta1 = 0.9
+	adamBeta2 = 0.999
+	advEps    = 1e-8
+)
+
+// Agent is the trainable PPO agent: policy and value networks, Adam state,
+// observation normalisation and version counters. An Agent is not safe for
+// concurrent use: the caller serialises Update, ObserveObs and the other
+// methods (the learner loop owns it); hand a [Policy] from [Agent.Snapshot]
+// to other goroutines.
+type Agent struct {
+	cfg      Config
+	rng      *rand.Rand
+	pol, val mlp
+	// params = [policy | value], grad and the Adam moments share the layout.
+	params, grad, adamM, adamV []float64
+	adamT                      int64
+	norm                       runningNorm
+	version, updates           int64
+
+	// single-sample workspaces
+	pw, vw        *mlpWork
+	x, logp, dlog []float64
+	dv            []float64
+
+	// per-update sample arrays, compacted over the usable samples
+	n                       int
+	xs, xn                  []float64 // normalised s and s′, row-major
+	act                     []int
+	w, refLogp, adv, target []float64
+	vold                    []float64
+	rows                    []int // rows[k]: batch row of compacted sample k
+	perm                    []int // sample order of the current epoch
+	slot                    []int // slot[k]: position in the first minibatch, or −1
+
+	// Activations of the first minibatch of epoch 0, kept from the
+	// pre-update pass (its parameters are still θ_old) so that minibatch's
+	// backward pass needs no second forward pass.
+	pcache, vcache []float64
+	pown, vown     [][]float64 // the workspaces' own activation buffers
+}
+
+// Stats reports one [Agent.Update]. Loss figures are means over the
+// minibatches evaluated (including the one that triggered an early stop).
+type Stats struct {
+	// PolicyLoss is the IS-weighted clipped-surrogate loss
+	// mean_i w_i·(−min(r·A, clip(r, 1±ε)·A)).
+	PolicyLoss float64
+	// ValueLoss is the IS-weighted value loss mean_i w_i·½(V(s) − V_target)²,
+	// before the coefficient c_v.
+	ValueLoss float64
+	// Entropy is the unweighted mean policy entropy H(π(·|s)) in nats.
+	Entropy float64
+	// ApproxKL is the unweighted mean of (r − 1) − log r.
+	ApproxKL float64
+	// ClipFrac is the unweighted fraction of samples with |r − 1| > ε.
+	ClipFrac float64
+	// ExplainedVariance is 1 − Var(V_target − V_old)/Var(V_target) over the
+	// usable samples with the pre-update values; 0 when Var(V_target) = 0.
+	ExplainedVariance float64
+	// GradNorm is the mean global gradient norm before clipping over the
+	// steps taken.
+	GradNorm float64
+	// LearningRate is the Adam learning rate used by this update.
+	LearningRate float64
+	// EpochsRun counts the epochs started (the last may be partial after an
+	// early stop).
+	EpochsRun int
+	// Samples is the number of usable samples trained on.
+	Samples int
+	// Dropped counts samples dropped as stale (MaxStaleness).
+	Dropped int
+	// Invalid counts samples dropped as invalid: action out of range,
+	// non-finite observation, reward or log-probability, or a weight that
+	// is negative or not finite.
+	Invalid int
+	// Steps counts the optimizer steps taken.
+	Steps int
+	// SkippedSteps counts minibatches whose gradient was not finite; their
+	// step is skipped so the parameters stay finite.
+	SkippedSteps int
+	// EarlyStopped reports that approx_kl exceeded TargetKL.
+	EarlyStopped bool
+}
+
+// New builds an agent with orthogonally initialised networks (√2 hidden,
+// 0.01 policy head, 1.0 value head, zero biases) drawn from rng. The agent
+// keeps rng for minibatch shuffling.
+func New(cfg Config, rng *rand.Rand) (*Agent, error) {
+	if rng == nil {
+		return nil, fmt.Errorf("new ppo agent: nil rand source")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new ppo agent: %w", err)
+	}
+	a := newAgent(cfg, rng)
+	a.pol.initOrthogonal(a.params[:a.pol.n], 0.01, rng)
+	a.val.initOrthogonal(a.params[a.pol.n:], 1.0, rng)
+	return a, nil
+}
+
+// newAgent allocates an agent for a validated config, parameters zero.
+func newAgent(cfg Config, rng *rand.Rand) *Agent {
+	cfg.Hidden = append([]int(nil), cfg.Hidden...)
+	a := &Agent{
+		cfg: cfg,
+		rng: rng,
+		pol: newMLP(layerSizes(cfg.ObsDim, cfg.Hidden, cfg.NumActions)),
+		val: newMLP(layerSizes(cfg.ObsDim, cfg.Hidden, 1)),
+	}
+	n := a.pol.n + a.val.n
+	a.params = make([]float64, n)
+	a.grad = make([]float64, n)
+	a.adamM = make([]float64, n)
+	a.adamV = make([]float64, n)
+	a.norm = newRunningNorm(cfg.ObsDim)
+	a.pw, a.vw = a.pol.newWork(), a.val.newWork()
+	a.pown = append([][]float64(nil), a.pw.act...)
+	a.vown = append([][]float64(nil), a.vw.act...)
+	a.x = make([]float64, cfg.ObsDim)
+	a.logp = make([]float64, cfg.NumActions)
+	a.dlog = make([]float64, cfg.NumActions)
+	a.dv = make([]float64, 1)
+	return a
+}
+
+// Config returns the agent's configuration.
+func (a *Agent) Config() Config {
+	c := a.cfg
+	c.Hidden = append([]int(nil), c.Hidden...)
+	return c
+}
+
+// Version returns the policy version: the number of updates that changed
+// the parameters. Snapshots are published under it.
+func (a *Agent) Version() int64 { return a.version }
+
+// Updates returns the number of Update calls that had usable samples; the
+// learning-rate schedule runs on it.
+func (a *Agent) Updates() int64 { return a.updates }
+
+func (a *Agent) polParams() []float64 { return a.params[:a.pol.n] }
+func (a *Agent) valParams() []float64 { return a.params[a.pol.n:] }
+func (a *Agent) polGrad() []float64   { return a.grad[:a.pol.n] }
+func (a *Agent) valGrad() []float64   { return a.grad[a.pol.n:] }
+
+// normStats returns the normalisation statistics to apply (nil when off).
+func (a *Agent) normStats() (mean, variance []float64) {
+	if !a.cfg.NormalizeObs {
+		return nil, nil
+	}
+	return a.norm.mean, a.norm.variance
+}
+
+// ObserveObs merges raw observations (row-major, a multiple of ObsDim
+// values) into the running normalisation statistics. The learner calls it on
+// ingest; it is a no-op when NormalizeObs is off.
+func (a *Agent) ObserveObs(obs []float64) {
+	if len(obs)%a.cfg.ObsDim != 0 {
+		panic(fmt.Sprintf("ppo: %d observation values not a multiple of obs dim %d", len(obs), a.cfg.ObsDim))
+	}
+	if a.cfg.NormalizeObs {
+		a.norm.observe(obs)
+	}
+}
+
+// ActionProbs writes π(·|obs) for a raw observation into dst, with the same
+// code as [Policy.ActionProbs]. It panics on a shape mismatch.
+func (a *Agent) ActionProbs(obs, dst []float64) {
+	a.LogProbs(obs, dst)
+	for j, v := range dst {
+		dst[j] = math.Exp(v)
+	}
+}
+
+// LogProbs writes log π(·|obs) for a raw observation into dst, with the same
+// code as [Policy.LogProbs]. It panics on a shape mismatch.
+func (a *Agent) LogProbs(obs, dst []float64) {
+	if len(obs) != a.cfg.ObsDim || len(dst) != a.cfg.NumActions {
+		panic(fmt.Sprintf("ppo: obs %d/dst %d, want %d/%d", len(obs), len(dst), a.cfg.ObsDim, a.cfg.NumActions))
+	}
+	mean, variance := a.normStats()
+	policyLogProbs(&a.pol, a.polParams(), mean, variance, obs, a.x, a.pw, dst)
+}
+
+// Value returns V(obs) for a raw observation.
+func (a *Agent) Value(obs []float64) float64 {
+	if len(obs) != a.cfg.ObsDim {
+		panic(fmt.Sprintf("ppo: obs %d, want %d", len(obs), a.cfg.ObsDim))
+	}
+	mean, variance := a.normStats()
+	normalizeObs(a.x, obs, mean, variance)
+	return a.val.forward(a.valParams(), a.x, a.vw)[0]
+}
+
+// Snapshot returns a Policy with a copy of the current policy parameters
+// and normalisation statistics.
+func (a *Agent) Snapshot() *Policy {
+	var mean, variance []float64
+	count := 0.0
+	if a.cfg.NormalizeObs {
+		mean = append([]float64(nil), a.norm.mean...)
+		variance = append([]float64(nil), a.norm.variance...)
+		count = a.norm.count
+	}
+	return newPolicy(a.pol, append([]float64(nil), a.polParams()...), mean, variance, count)
+}
+
+// MarshalPolicy returns the fields of a PolicySnapshot: the architecture
+// string, the policy parameters (float64 little-endian, layer by layer: W
+// row-major out×in, then b) and the normalisation statistics (nil and 0
+// when NormalizeObs is off). [LoadPolicy] inverts it exactly.
+func (a *Agent) MarshalPolicy() (arch string, params []byte, obsMean, obsVar []float64, obsCount float64, err error) {
+	arch = archString(&a.cfg)
+	params = encodeFloats(make([]byte, 0, 8*a.pol.n), a.polParams())
+	if a.cfg.NormalizeObs {
+		obsMean = append([]float64(nil), a.norm.mean...)
+		obsVar = append([]float64(nil), a.norm.variance...)
+		obsCount = a.norm.count
+	}
+	return arch, params, obsMean, obsVar, obsCount, nil
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// checkBatch panics on inconsistent slice lengths (programmer errors).
+func (a *Agent) checkBatch(b *Batch) {
+	n, d := b.N(), a.cfg.ObsDim
+	if len(b.Obs) != n*d || len(b.NextObs) != n*d || len(b.BehaviorLogProb) != n ||
+		len(b.Rewards) != n || len(b.Dones) != n ||
+		(b.Weights != nil && len(b.Weights) != n) || (b.PolicyVersion != nil && len(b.PolicyVersion) != n) {
+		panic(fmt.Sprintf("ppo: inconsistent batch: %d actions, obs %d, next obs %d (obs dim %d), logprob %d, rewards %d, dones %d, weights %d, versions %d",
+			n, len(b.Obs), len(b.NextObs), d, len(b.BehaviorLogProb), len(b.Rewards), len(b.Dones), len(b.Weights), len(b.PolicyVersion)))
+	}
+}
+
+// prepare compacts the usable samples of b into the agent's arrays,
+// shuffles them into a.perm for the first epoch and computes, with the
+// current (pre-update) parameters, the constants of the update:
+//
+//	r₀ = exp(log π_θold(a|s) − log μ(a|s)),  ρ = min(ρ̄, r₀),
+//	δ = reward + γ(1 − done)·V_old(s′) − V_old(s),
+//	Â = ρ·δ,  V_target = V_old(s) + ρ·δ,
+//
+// and the reference log-probability of the clipped ratio (log π_θold(a|s)
+// for RatioProximal, log μ(a|s) for RatioBehavior). The activations of the
+// samples in the first minibatch (a.perm[:n/M]) are kept for its backward
+// pass. It fills st.Samples, st.Dropped, st.Invalid and
+// st.ExplainedVariance.
+func (a *Agent) prepare(b *Batch, st *Stats) {
+	a.checkBatch(b)
+	n, d := b.N(), a.cfg.ObsDim
+	a.rows = grow(a.rows, n)[:0]
+	for i := range n {
+		act, w := b.Actions[i], 1.0
+		if b.Weights != nil {
+			w = b.Weights[i]
+		}
+		if act < 0 || act >= a.cfg.NumActions || !finite(b.BehaviorLogProb[i]) || !finite(b.Rewards[i]) ||
+			!(w >= 0) || math.IsInf(w, 1) || !allFinite(b.Obs[i*d:(i+1)*d]) || !allFinite(b.NextObs[i*d:(i+1)*d]) {
+			st.Invalid++
+			continue
+		}
+		if a.cfg.MaxStaleness > 0 && b.PolicyVersion != nil {
+			if v := b.PolicyVersion[i]; v >= 0 && a.version-v > a.cfg.MaxStaleness {
+				st.Dropped++
+				continue
+			}
+		}
+		a.rows = append(a.rows, i)
+	}
+	n = len(a.rows)
+	a.n = n
+	st.Samples = n
+	for _, p := range []*[]float64{&a.xs, &a.xn} {
+		*p = grow(*p, n*d)
+	}
+	for _, p := range []*[]float64{&a.w, &a.refLogp, &a.adv, &a.target, &a.vold} {
+		*p = grow(*p, n)
+	}
+	a.act = grow(a.act, n)
+	a.perm = grow(a.perm, n)
+	a.slot = grow(a.slot, n)
+	for k := range a.perm {
+		a.perm[k] = k
+		a.slot[k] = -1
+	}
+	a.shuffle()
+	first := n / a.cfg.Minibatches
+	for p, k := range a.perm[:first] {
+		a.slot[k] = p
+	}
+	a.pcache = grow(a.pcache, first*actLen(&a.pol))
+	a.vcache = grow(a.vcache, first*actLen(&a.val))
+
+	mean, variance := a.normStats()
+	polP, valP := a.polParams(), a.valParams()
+	gamma, rhoBar := a.cfg.Gamma, a.cfg.RhoBar
+	for k, i := range a.rows {
+		act, blp := b.Actions[i], b.BehaviorLogProb[i]
+		x := a.xs[k*d : (k+1)*d]
+		normalizeObs(x, b.Obs[i*d:(i+1)*d], mean, variance)
+		a.bindCache(a.slot[k])
+		logSoftmax(a.logp, a.pol.forward(polP, x, a.pw))
+		v := a.val.forward(valP, x, a.vw)[0]
+		a.bindCache(-1)
+		lpOld := a.logp[act]
+		rho := math.Min(rhoBar, math.Exp(lpOld-blp))
+		boot := 0.0
+		if !b.Dones[i] {
+			xn := a.xn[k*d : (k+1)*d]
+			normalizeObs(xn, b.NextObs[i*d:(i+1)*d], mean, variance)
+			boot = gamma * a.val.forward(valP, xn, a.vw)[0]
+		}
+		delta := b.Rewards[i] + boot - v
+		a.act[k], a.vold[k] = act, v
+		a.w[k] = 1
+		if b.Weights != nil {
+			a.w[k] = b.Weights[i]
+		}
+		a.adv[k] = rho * delta
+		a.target[k] = v + rho*delta
+		if a.cfg.Ratio == RatioBehavior {
+			a.refLogp[k] = blp
+		} else {
+			a.refLogp[k] = lpOld
+		}
+	}
+	st.ExplainedVariance = explainedVariance(a.target[:n], a.vold[:n])
+}
+
+// shuffle permutes a.perm with the agent's rand source.
+func (a *Agent) shuffle() {
+	a.rng.Shuffle(len(a.perm), func(i, j int) { a.perm[i], a.perm[j] = a.perm[j], a.perm[i] })
+}
+
+// actLen returns the number of activations of one forward pass of m.
+func actLen(m *mlp) int {
+	n := 0
+	for _, s := range m.sizes[1:] {
+		n += s
+	}
+	return n
+}
+
+// bindCache points the activation buffers of the agent's workspaces at the
+// cache rows of first-minibatch position slot, or back at their own
+// buffers when slot < 0.
+func (a *Agent) bindCache(slot int) {
+	bind := func(w *mlpWork, own [][]float64, cache []float64, m *mlp) {
+		if slot < 0 {
+			copy(w.act, own)
+			return
+		}
+		off := slot * actLen(m)
+		for l, s := range m.sizes[1:] {
+			w.act[l] = cache[off : off+s : off+s]
+			off += s
+		}
+	}
+	bind(a.pw, a.pown, a.pcache, &a.pol)
+	bind(a.vw, a.vown, a.vcache, &a.val)
+}
+
+// explainedVariance returns 1 − Var(y − ŷ)/Var(y), or 0 when Var(y) = 0.
+func explainedVariance(y, yhat []float64) float64 {
+	if len(y) == 0 {
+		return 0
+	}
+	var my, me float64
+	for i := range y {
+		my += y[i]
+		me += y[i] - yhat[i]
+	}
+	my /= float64(len(y))
+	me /= float64(len(y))
+	var vy, ve float64
+	for i := range y {
+		dy, de := y[i]-my, y[i]-yhat[i]-me
+		vy += dy * dy
+		ve += de * de
+	}
+	if vy == 0 {
+		return 0
+	}
+	return 1 - ve/vy
+}
+
+// mbResult holds the figures of one minibatch evaluation.
+type mbResult struct {
+	loss, policyLoss, valueLoss, entropy, approxKL, clipFrac float64
+}
+
+// lossAndGrad evaluates the minibatch loss L = (1/m)·Σ_i L_i over the
+// prepared samples mb (indices into the compacted arrays) and writes ∂L/∂θ
+// into a.grad. Advantages are normalised with the IS-weighted mean and
+// standard deviation of Â over the minibatch,
+//
+//	mean_w = Σ w_i·Â_i / Σ w_i,  std_w = √(Σ w_i·(Â_i − mean_w)² / Σ w_i),
+//
+// so that they are centred under the distribution the weighted loss
+// estimates (the buffer's uniform distribution), not under the
+// oversampled one; the statistics are invariant to scaling all weights.
+// Per sample, with r = exp(log π_θ(a|s) − refLogp):
+//
+//	∂L_i/∂z_j = w_i·[g_r·(1[j=a] − p_j) + c_e·p_j·(log p_j + H)],
+//	  g_r = −A·r when r·A ≤ clip(r)·A (the unclipped term is the min),
+//	  g_r = 0 otherwise (r is outside 1±ε and the constant clipped term wins),
+//	∂L_i/∂V = w_i·c_v·(V − V_target)   (0 on the clipped value branch),
+//
+// z the policy logits; each term is divided by m. With cached set, mb must
+// be the first minibatch laid out by prepare and the parameters must still
+// be θ_old: the forward activations are then taken from the cache.
+func (a *Agent) lossAndGrad(mb []int, cached bool) mbResult {
+	clear(a.grad)
+	var res mbResult
+	m := len(mb)
+	if m == 0 {
+		return res
+	}
+	inv := 1 / float64(m)
+	mu, sd := 0.0, 0.0
+	if a.cfg.NormalizeAdvantage {
+		var sw, swa float64
+		for _, k := range mb {
+			sw += a.w[k]
+			swa += a.w[k] * a.adv[k]
+		}
+		if sw > 0 {
+			mu = swa / sw
+			var sv float64
+			for _, k := range mb {
+				e := a.adv[k] - mu
+				sv += a.w[k] * e * e
+			}
+			sd = math.Sqrt(sv / sw)
+		}
+	}
+	d := a.cfg.ObsDim
+	eps, ce, cv := a.cfg.ClipEps, a.cfg.EntropyCoef, a.cfg.ValueCoef
+	polP, valP, polG, valG := a.polParams(), a.valParams(), a.polGrad(), a.valGrad()
+	if cached {
+		defer a.bindCache(-1)
+	}
+	for pos, k := range mb {
+		x := a.xs[k*d : (k+1)*d]
+		var logits, vout []float64
+		if cached {
+			a.bindCache(pos)
+			logits, vout = a.pw.act[len(a.pw.act)-1], a.vw.act[len(a.vw.act)-1]
+		} else {
+			logits = a.pol.forward(polP, x, a.pw)
+		}
+		A := a.adv[k]
+		if a.cfg.NormalizeAdvantage {
+			A = (A - mu) / (sd + advEps)
+		}
+		w := a.w[k]
+		scale := w * inv
+
+		// Policy.
+		H := logSoftmax(a.logp, logits)
+		act := a.act[k]
+		logRatio := a.logp[act] - a.refLogp[k]
+		r := math.Exp(logRatio)
+		res.approxKL += (r - 1) - logRatio
+		if math.Abs(r-1) > eps {
+			res.clipFrac++
+		}
+		rc := math.Max(1-eps, math.Min(1+eps, r))
+		var pg, gr float64
+		if s1, s2 := r*A, rc*A; s1 <= s2 {
+			pg, gr = -s1, -A*r
+		} else {
+			pg = -s2
+		}
+		if scale != 0 {
+			for j, lp := range a.logp {
+				p := math.Exp(lp)
+				g := ce * p * (lp + H)
+				if j == act {
+					g += gr * (1 - p)
+				} else {
+					g -= gr * p
+				}
+				a.dlog[j] = scale * g
+			}
+			a.pol.backward(polP, polG, x, a.dlog, a.pw)
+		}
+
+		// Value.
+		if !cached {
+			vout = a.val.forward(valP, x, a.vw)
+		}
+		v := vout[0]
+		t := a.target[k]
+		vl, dv := 0.5*(v-t)*(v-t), v-t
+		if a.cfg.ClipValue {
+			vo := a.vold[k]
+			vc := vo + math.Max(-eps, math.Min(eps, v-vo))
+			if l2 := 0.5 * (vc - t) * (vc - t); l2 > vl {
+				vl, dv = l2, 0
+			}
+		}
+		if scale != 0 {
+			a.dv[0] = scale * cv * dv
+			a.val.backward(valP, valG, x, a.dv, a.vw)
+		}
+
+		res.loss += w * (pg + cv*vl - ce*H)
+		res.policyLoss += w * pg
+		res.valueLoss += w * vl
+		res.entropy += H
+	}
+	res.loss *= inv
+	res.policyLoss *= inv
+	res.valueLoss *= inv
+	res.entropy *= inv
+	res.approxKL *= inv
+	res.clipFrac *= inv
+	return res
+}
+
+// step clips the gradient to MaxGradNorm and applies one Adam step with
+// learning rate lr; it returns the norm before clipping and whether the
+// step was taken (false when the gradient is not finite).
+func (a *Agent) step(lr float64) (norm float64, ok bool) {
+	var ss float64
+	for _, g := range a.grad {
+		ss += g * g
+	}
+	norm = math.Sqrt(ss)
+	if !finite(norm) {
+		return norm, false
+	}
+	scale := 1.0
+	if mg := a.cfg.MaxGradNorm; mg > 0 && norm > mg {
+		scale = mg / (norm + 1e-6)
+	}
+	a.adamT++
+	t := float64(a.adamT)
+	bc1 := 1 - math.Pow(adamBeta1, t)
+	bc2 := 1 - math.Pow(adamBeta2, t)
+	stepSize := lr / bc1
+	sqrtBC2 := math.Sqrt(bc2)
+	eps := a.cfg.AdamEps
+	for i, g := range a.grad {
+		g *= scale
+		m := adamBeta1*a.adamM[i] + (1-adamBeta1)*g
+		v := adamBeta2*a.adamV[i] + (1-adamBeta2)*g*g
+		a.adamM[i], a.adamV[i] = m, v
+		a.params[i] -= stepSize * m / (math.Sqrt(v)/sqrtBC2 + eps)
+	}
+	return norm, true
+}
+
+// Update runs one PPO update over b: it drops invalid and stale samples,
+// computes the V-trace advantages and targets with the pre-update
+// parameters (see prepare), then for each of K epochs shuffles the samples
+// and takes one clipped, Adam step per minibatch of the M minibatches,
+// stopping early when a minibatch's approx_kl exceeds TargetKL (that
+// minibatch's step is not taken). It increments Version when at least one
+// step was taken and Updates when there were usable samples. b is not
+// modified. It panics when b's slices have inconsistent lengths.
+// After warm-up (buffers grown to the batch size) it does not allocate.
+func (a *Agent) Update(b *Batch) Stats {
+	lr := a.cfg.learningRate(a.updates)
+	st := Stats{LearningRate: lr}
+	a.prepare(b, &st)
+	n := a.n
+	if n == 0 {
+		return st
+	}
+	M := a.cfg.Minibatches
+	evals := 0
+epochs:
+	for epoch := range a.cfg.Epochs {
+		st.EpochsRun++
+		if epoch > 0 {
+			a.shuffle() // epoch 0 uses the order prepare drew
+		}
+		for j := range M {
+			mb := a.perm[j*n/M : (j+1)*n/M]
+			if len(mb) == 0 {
+				continue
+			}
+			res := a.lossAndGrad(mb, epoch == 0 && j == 0)
+			evals++
+			st.PolicyLoss += res.policyLoss
+			st.ValueLoss += res.valueLoss
+			st.Entropy += res.entropy
+			st.ApproxKL += res.approxKL
+			st.ClipFrac += res.clipFrac
+			if a.cfg.TargetKL > 0 && res.approxKL > a.cfg.TargetKL {
+				st.EarlyStopped = true
+				break epochs
+			}
+			norm, ok := a.step(lr)
+			if !ok {
+				st.SkippedSteps++
+				continue
+			}
+			st.GradNorm += norm
+			st.Steps++
+		}
+	}
+	if evals > 0 {
+		f := 1 / float64(evals)
+		st.PolicyLoss *= f
+		st.ValueLoss *= f
+		st.Entropy *= f
+		st.ApproxKL *= f
+		st.ClipFrac *= f
+	}
+	if st.Steps > 0 {
+		st.GradNorm /= float64(st.Steps)
+		a.version++
+	}
+	a.updates++
+	return st
+}
