@@ -441,6 +441,11 @@ func (b *Buffer[T]) samplePrioritized(dst *Batch[T], n int) {
 	sc, sr := b.trees[crisis].total(), b.trees[regular].total()
 	pmin := b.minProb(rhoC, rhoR, floored)
 	beta := b.beta
+	// Items with the same leaf value in the same stratum share P and w;
+	// remembering the last one per stratum skips math.Pow for the common
+	// case of default factors (two distinct leaf values in the buffer).
+	memoQ := [2]float64{-1, -1}
+	var memoP, memoW [2]float64
 	for j := range n {
 		u := b.segment(j, n)
 		var s int
@@ -464,8 +469,11 @@ func (b *Buffer[T]) samplePrioritized(dst *Batch[T], n int) {
 			target = b.trees[s].total()
 		}
 		i := b.trees[s].find(target)
-		p := b.probOf(s, b.trees[s].leaf(i), rhoC, rhoR, floored)
-		b.fill(dst, j, i, p, math.Pow(pmin/p, beta))
+		if q := b.trees[s].leaf(i); q != memoQ[s] {
+			p := b.probOf(s, q, rhoC, rhoR, floored)
+			memoQ[s], memoP[s], memoW[s] = q, p, math.Pow(pmin/p, beta)
+		}
+		b.fill(dst, j, i, memoP[s], memoW[s])
 	}
 }
 

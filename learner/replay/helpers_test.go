@@ -105,24 +105,30 @@ func checkInvariants[T any](b *Buffer[T]) error {
 	var counts [2]int
 	for s := range 2 {
 		t := &b.trees[s]
-		for i := range t.size {
+		leaves := t.sum[t.depth]
+		for i := range leaves {
 			want, wantMin := 0.0, math.Inf(1)
 			if i < b.size && stratum(b.crisis[i]) == s {
 				want = math.Pow(b.weightOf(s)*b.factors[i], b.exp)
 				wantMin = want
 				counts[s]++
 			}
-			k := t.size + i
-			if t.sum[k] != want || t.min[k] != wantMin {
-				return fmt.Errorf("stratum %d leaf %d = (%v, %v), want (%v, %v)", s, i, t.sum[k], t.min[k], want, wantMin)
+			if leaves[i] != want || t.min[t.depth][i] != wantMin {
+				return fmt.Errorf("stratum %d leaf %d = (%v, %v), want (%v, %v)", s, i, leaves[i], t.min[t.depth][i], want, wantMin)
 			}
 		}
-		for k := t.size - 1; k >= 1; k-- {
-			if got, want := t.sum[k], t.sum[2*k]+t.sum[2*k+1]; got != want {
-				return fmt.Errorf("stratum %d node %d sum %v, want %v", s, k, got, want)
-			}
-			if got, want := t.min[k], math.Min(t.min[2*k], t.min[2*k+1]); got != want {
-				return fmt.Errorf("stratum %d node %d min %v, want %v", s, k, got, want)
+		for d := t.depth - 1; d >= 0; d-- {
+			for x := range t.sum[d] {
+				want, wantMin := 0.0, math.Inf(1)
+				if (x+1)*fanout <= len(t.sum[d+1]) {
+					for k := x * fanout; k < (x+1)*fanout; k++ {
+						want += t.sum[d+1][k]
+						wantMin = math.Min(wantMin, t.min[d+1][k])
+					}
+				}
+				if t.sum[d][x] != want || t.min[d][x] != wantMin {
+					return fmt.Errorf("stratum %d level %d node %d = (%v, %v), want (%v, %v)", s, d, x, t.sum[d][x], t.min[d][x], want, wantMin)
+				}
 			}
 		}
 		var naive float64
