@@ -62,6 +62,10 @@ type Decision struct {
 	Score float64
 }
 
+// scoreSlack absorbs the rounding of sums of decimal weights in the
+// METADATA threshold comparison.
+const scoreSlack = 1e-9
+
 // Classifier tags experiences as crisis or regular parents; see Classify.
 // A Classifier is not safe for concurrent use: use one per consumer
 // goroutine. Its value percentile is then a per-instance estimate over the
@@ -110,7 +114,8 @@ func (c *Classifier) Config() Config {
 //  2. METADATA: score = Σ weights of the fired rules (crisis keyword in the
 //     profile keywords; engagement ≥ EngagementThreshold; urgent searches ≥
 //     UrgentSearchThreshold; crisis-targeted campaign); crisis when score ≥
-//     ScoreThreshold. A missing or unparseable number does not fire its rule.
+//     ScoreThreshold − 1e-9. A missing or unparseable number does not fire
+//     its rule.
 //  3. VALUE: at least WarmUp values were observed before this one, value is
 //     finite, value ≥ the estimated ValuePercentile of those values, and
 //     value > the smallest of them (so that when more than 1 − percentile of
@@ -133,7 +138,7 @@ func (c *Classifier) decide(md map[string]string, value float64) Decision {
 		return Decision{Crisis: crisis, Source: SourceLabel, Score: 1}
 	}
 	score := c.MetadataScore(md)
-	if score >= c.cfg.ScoreThreshold {
+	if score >= c.cfg.ScoreThreshold-scoreSlack {
 		return Decision{Crisis: true, Source: SourceMetadata, Score: score}
 	}
 	if c.q.Count() >= c.cfg.WarmUp && value >= c.q.Quantile() && value > c.q.Min() && !math.IsInf(value, 1) {

@@ -94,9 +94,16 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// TestMetadataRules checks each rule alone and their sums against the
-// default weights (keyword 1, engagement 0.5, urgent 0.5, campaign 0.25,
-// threshold 1), on a cold classifier so that VALUE cannot fire.
+// binaryConfig is DefaultConfig with weights whose sums are exact in binary
+// (keyword 1, engagement 0.5, urgent 0.5, campaign 0.25, threshold 1).
+func binaryConfig() Config {
+	cfg := DefaultConfig()
+	cfg.EngagementWeight, cfg.UrgentSearchWeight, cfg.CampaignWeight = 0.5, 0.5, 0.25
+	return cfg
+}
+
+// TestMetadataRules checks each rule alone and their sums under
+// binaryConfig, on a cold classifier so that VALUE cannot fire.
 func TestMetadataRules(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -140,7 +147,7 @@ func TestMetadataRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := mustNew(t, DefaultConfig())
+			c := mustNew(t, binaryConfig())
 			if got := c.MetadataScore(tt.md); got != tt.wantScore {
 				t.Errorf("MetadataScore = %v, want %v", got, tt.wantScore)
 			}
@@ -164,19 +171,31 @@ func TestScoreThresholdEdges(t *testing.T) {
 	}{
 		{0.5, SourceMetadata},
 		{0.75, SourceMetadata},
-		{math.Nextafter(0.75, 1), SourceDefault},
+		{0.75 + 0.5e-9, SourceMetadata}, // within the 1e-9 slack
+		{0.75 + 1e-6, SourceDefault},
 		{1, SourceDefault},
 	}
 	for _, tt := range tests {
-		cfg := DefaultConfig()
+		cfg := binaryConfig()
 		cfg.ScoreThreshold = tt.threshold
 		got := mustNew(t, cfg).Classify(md, 0)
 		if got.Source != tt.want || got.Crisis != (tt.want == SourceMetadata) || got.Score != 0.75 {
 			t.Errorf("threshold %v: got %+v, want source %v with score 0.75", tt.threshold, got, tt.want)
 		}
 	}
-	// A rule with weight 0 is off.
+	// Decimal weights that do not sum exactly in binary still reach their
+	// threshold: 0.1 + 0.2 = 0.30000000000000004 ≥ 0.3 and 0.7 + 0.1 + 0.2
+	// = 0.9999999999999999 ≥ 1 − 1e-9.
 	cfg := DefaultConfig()
+	cfg.KeywordWeight, cfg.EngagementWeight, cfg.UrgentSearchWeight = 0.7, 0.1, 0.2
+	cfg.ScoreThreshold = 1
+	c := mustNew(t, cfg)
+	md3 := map[string]string{KeyProfileKeywords: "urgent", KeyCrisisEngagement: "0.9", KeyUrgentSearchCount: "5"}
+	if got := c.Classify(md3, 0); got.Source != SourceMetadata {
+		t.Errorf("weights 0.7+0.1+0.2, threshold 1: %+v, want METADATA", got)
+	}
+	// A rule with weight 0 is off.
+	cfg = DefaultConfig()
 	cfg.KeywordWeight = 0
 	if got := mustNew(t, cfg).Classify(map[string]string{KeyProfileKeywords: "crisis"}, 0); got.Source != SourceDefault || got.Score != 0 {
 		t.Errorf("keyword weight 0: got %+v, want DEFAULT with score 0", got)
@@ -185,12 +204,47 @@ func TestScoreThresholdEdges(t *testing.T) {
 	cfg = DefaultConfig()
 	cfg.Keywords = []string{" Hardship "}
 	cfg.CrisisCampaigns = []string{" relief "}
-	c := mustNew(t, cfg)
-	if got := c.MetadataScore(map[string]string{KeyProfileKeywords: "hardship", KeyCampaignID: "relief"}); got != 1.25 {
-		t.Errorf("custom keywords and campaigns: score %v, want 1.25", got)
+	c = mustNew(t, cfg)
+	if got := c.MetadataScore(map[string]string{KeyProfileKeywords: "hardship", KeyCampaignID: "relief"}); got != 1.4 {
+		t.Errorf("custom keywords and campaigns: score %v, want 1.4", got)
 	}
 	if got := c.MetadataScore(map[string]string{KeyProfileKeywords: "crisis"}); got != 0 {
 		t.Errorf("default keyword with custom list: score %v, want 0", got)
+	}
+}
+
+// TestDefaultRuleCombinations pins the documented defaults: a crisis keyword
+// alone, or any two of high engagement, urgent searches and a crisis-targeted
+// campaign, tag a crisis parent; one behaviour signal or the campaign alone
+// does not.
+func TestDefaultRuleCombinations(t *testing.T) {
+	const (
+		kw   = 1 << iota // crisis keyword
+		eng              // engagement ≥ 0.7
+		srch             // urgent searches ≥ 3
+		camp             // crisis-targeted campaign
+	)
+	for mask := range 16 {
+		md := map[string]string{KeyProfileKeywords: "school", KeyCrisisEngagement: "0.699",
+			KeyUrgentSearchCount: "2", KeyCampaignID: "baby_gear"}
+		n := 0
+		if mask&kw != 0 {
+			md[KeyProfileKeywords] = "school,emergency"
+		}
+		if mask&eng != 0 {
+			md[KeyCrisisEngagement], n = "0.700", n+1
+		}
+		if mask&srch != 0 {
+			md[KeyUrgentSearchCount], n = "3", n+1
+		}
+		if mask&camp != 0 {
+			md[KeyCampaignID], n = "emergency_help", n+1
+		}
+		want := mask&kw != 0 || n >= 2
+		got := mustNew(t, DefaultConfig()).Classify(md, 1)
+		if got.Crisis != want || (want && got.Source != SourceMetadata) {
+			t.Errorf("rules %04b: %+v, want crisis %v", mask, got, want)
+		}
 	}
 }
 
@@ -210,7 +264,7 @@ func TestPrecedence(t *testing.T) {
 		{"empty label falls through to default", map[string]string{KeyEventType: ""}, 1, Decision{false, SourceDefault, 0}},
 		{"metadata wins over value", crisisMD, 999, Decision{true, SourceMetadata, 1}},
 		{"invalid label, value high", map[string]string{KeyEventType: "parent"}, 999, Decision{true, SourceValue, -1}},
-		{"value below P90 is default with metadata score", map[string]string{KeyCampaignID: "urgent_care"}, 500, Decision{false, SourceDefault, 0.25}},
+		{"value below P90 is default with metadata score", map[string]string{KeyCampaignID: "urgent_care"}, 500, Decision{false, SourceDefault, 0.4}},
 		{"ground truth alone is ignored", map[string]string{KeyTrueSegment: LabelCrisis}, 1, Decision{false, SourceDefault, 0}},
 	}
 	for _, tt := range tests {
@@ -404,10 +458,15 @@ func TestClassifyOnSimulatedStream(t *testing.T) {
 	if got := rep.BySource[SourceLabel]; got.Precision != 1 || got.Recall != 1 {
 		t.Errorf("LABEL precision, recall = %v, %v, want 1, 1", got.Precision, got.Recall)
 	}
-	for _, s := range []Source{SourceMetadata, SourceValue} {
-		if got := rep.BySource[s].Precision; got < 0.2 {
-			t.Errorf("%v precision %.3f, want ≥ 0.2 (twice the base rate)", s, got)
-		}
+	if got := rep.BySource[SourceMetadata].Precision; got < 0.5 {
+		t.Errorf("METADATA precision %.3f, want ≥ 0.5 (five times the base rate)", got)
+	}
+	// VALUE sees what LABEL and METADATA left: it must at least double the
+	// crisis share of that residue.
+	v, d := rep.BySource[SourceValue], rep.BySource[SourceDefault]
+	residue := float64(v.TP+d.FN) / float64(v.Total()+d.Total())
+	if v.Precision < 2*residue {
+		t.Errorf("VALUE precision %.3f, want ≥ 2 × %.3f (crisis share left to VALUE)", v.Precision, residue)
 	}
 	if rep.Overall.Recall < 0.5 || rep.Overall.F1 < 0.4 {
 		t.Errorf("overall recall %.3f F1 %.3f, want ≥ 0.5 and ≥ 0.4", rep.Overall.Recall, rep.Overall.F1)

@@ -65,7 +65,7 @@ type Config struct {
 	// ≥ EngagementThreshold. Default 0.7.
 	EngagementThreshold float64
 	// EngagementWeight is added to the metadata score when the engagement
-	// rule fires. Default 0.5.
+	// rule fires. Default 0.6.
 	EngagementWeight float64
 
 	// UrgentSearchKey is the metadata key of the urgent search count, an
@@ -75,7 +75,7 @@ type Config struct {
 	// ≥ UrgentSearchThreshold. Default 3.
 	UrgentSearchThreshold int64
 	// UrgentSearchWeight is added to the metadata score when the
-	// urgent-search rule fires. Default 0.5.
+	// urgent-search rule fires. Default 0.6.
 	UrgentSearchWeight float64
 
 	// CampaignKey is the metadata key of the campaign id. Default KeyCampaignID.
@@ -85,13 +85,16 @@ type Config struct {
 	// emergency_help, urgent_care.
 	CrisisCampaigns []string
 	// CampaignWeight is added to the metadata score when the campaign is
-	// crisis-targeted. Default 0.25: a crisis-targeted campaign alone is weak
-	// evidence, since it also reaches regular parents.
+	// crisis-targeted. Default 0.4: a crisis-targeted campaign alone is weak
+	// evidence, since it also reaches regular parents, but it corroborates
+	// one behaviour signal.
 	CampaignWeight float64
 
 	// ScoreThreshold: the METADATA rule tags a crisis parent when the sum of
-	// the fired rules' weights is ≥ ScoreThreshold (> 0). Default 1: a crisis
-	// keyword alone, or engagement and urgent searches together.
+	// the fired rules' weights is ≥ ScoreThreshold − 1e-9 (the slack absorbs
+	// the rounding of decimal weights such as 0.1 + 0.2); it must be > 0.
+	// Default 1: a crisis keyword alone, or any two of high engagement,
+	// urgent searches and a crisis-targeted campaign.
 	ScoreThreshold float64
 
 	// ValuePercentile is the percentile (0 < ValuePercentile < 100) of the
@@ -113,13 +116,13 @@ func DefaultConfig() Config {
 		KeywordWeight:         1,
 		EngagementKey:         KeyCrisisEngagement,
 		EngagementThreshold:   0.7,
-		EngagementWeight:      0.5,
+		EngagementWeight:      0.6,
 		UrgentSearchKey:       KeyUrgentSearchCount,
 		UrgentSearchThreshold: 3,
-		UrgentSearchWeight:    0.5,
+		UrgentSearchWeight:    0.6,
 		CampaignKey:           KeyCampaignID,
 		CrisisCampaigns:       []string{"crisis_support", "emergency_help", "urgent_care"},
-		CampaignWeight:        0.25,
+		CampaignWeight:        0.4,
 		ScoreThreshold:        1,
 		ValuePercentile:       90,
 		WarmUp:                1000,

@@ -37,8 +37,8 @@ func Example() {
 	// Output:
 	// crisis=true source=LABEL score=1.00
 	// crisis=true source=METADATA score=1.00
-	// crisis=true source=METADATA score=1.00
-	// crisis=false source=DEFAULT score=0.25
+	// crisis=true source=METADATA score=1.20
+	// crisis=false source=DEFAULT score=0.40
 	// crisis=true source=VALUE score=1.00
 	// precision=1.00 recall=1.00 counts={TP:2 FP:0 FN:0 TN:1}
 }

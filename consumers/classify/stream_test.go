@@ -16,8 +16,9 @@ type record struct {
 
 // genRecords draws n records resembling the simulator's: 10% crisis parents,
 // a label on 20% of them, crisis keywords on 55% of crisis and 3% of regular
-// profiles, engagement and urgent searches higher for crisis parents,
-// crisis-targeted campaigns served more often to crisis parents, log-normal
+// profiles, engagement N(0.6, 0.18) vs N(0.25, 0.15) clamped to [0, 1],
+// urgent searches Poisson(3) vs Poisson(0.6), crisis-targeted campaigns for
+// 60% vs 20%, log-normal
 // values higher for crisis parents, and the ground truth under KeyTrueSegment.
 func genRecords(rng *rand.Rand, n int) []record {
 	neutral := []string{"parenting", "toddler", "deals", "school", "sleep", "recipes"}
@@ -45,12 +46,13 @@ func genRecords(rng *rand.Rand, n int) []record {
 		}
 		rng.Shuffle(len(kws), func(a, b int) { kws[a], kws[b] = kws[b], kws[a] })
 		md[KeyProfileKeywords] = strings.Join(kws, ",")
-		eng, lambda, camp := rng.Float64()*0.6, 0.5, regularCamp[rng.IntN(len(regularCamp))]
+		eng, lambda, camp := 0.25+0.15*rng.NormFloat64(), 0.6, regularCamp[rng.IntN(len(regularCamp))]
 		if crisis {
-			eng = 0.3 + rng.Float64()*0.7
+			eng = 0.6 + 0.18*rng.NormFloat64()
 			lambda = 3
 		}
-		if (crisis && rng.Float64() < 0.6) || (!crisis && rng.Float64() < 0.15) {
+		eng = math.Min(1, math.Max(0, eng))
+		if (crisis && rng.Float64() < 0.6) || (!crisis && rng.Float64() < 0.2) {
 			camp = crisisCamp[rng.IntN(len(crisisCamp))]
 		}
 		md[KeyCrisisEngagement] = strconv.FormatFloat(eng, 'f', 3, 64)
