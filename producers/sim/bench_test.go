@@ -1,8 +1,6 @@
 package sim
 
-import (
-	"testing"
-)
+import "testing"
 
 // BenchmarkStep measures environment steps per second on one goroutine,
 // without Kafka: one b.N iteration is one step, journeys run back to back.
@@ -15,7 +13,7 @@ func BenchmarkStep(b *testing.B) {
 		p    Policy
 	}{
 		{"uniform", Uniform{cfg.NumActions()}},
-		{"softmax", softmaxPolicy{cfg.NumActions(), cfg.StateDim}},
+		{"softmax", newSoftmax(cfg.NumActions(), cfg.StateDim)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			s := mustNew(b, cfg, 1, 0)

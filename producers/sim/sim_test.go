@@ -12,15 +12,26 @@ import (
 )
 
 // softmaxPolicy is a deterministic, observation-dependent test policy:
-// π(a|s) ∝ exp(Σᵢ W[a][i]·sᵢ) with fixed weights.
-type softmaxPolicy struct{ n, dim int }
+// π(a|s) ∝ exp(Σᵢ W[a][i]·sᵢ) with fixed weights W[a][i] = sin(a·dim + i + 1).
+type softmaxPolicy struct {
+	n, dim int
+	w      []float64
+}
+
+func newSoftmax(n, dim int) softmaxPolicy {
+	w := make([]float64, n*dim)
+	for i := range w {
+		w[i] = math.Sin(float64(i + 1))
+	}
+	return softmaxPolicy{n: n, dim: dim, w: w}
+}
 
 func (p softmaxPolicy) ActionProbs(obs, dst []float64) {
 	max := math.Inf(-1)
 	for a := range dst {
 		z := 0.0
 		for i, x := range obs {
-			z += math.Sin(float64(a*p.dim+i+1)) * x
+			z += p.w[a*p.dim+i] * x
 		}
 		dst[a] = z
 		max = math.Max(max, z)
@@ -147,7 +158,7 @@ func collect(s *Sim, p Policy, users int) []record {
 
 func TestDeterministic(t *testing.T) {
 	cfg := DefaultConfig()
-	p := softmaxPolicy{cfg.NumActions(), cfg.StateDim}
+	p := newSoftmax(cfg.NumActions(), cfg.StateDim)
 	a := collect(mustNew(t, cfg, 42, 3), p, 300)
 	b := collect(mustNew(t, cfg, 42, 3), p, 300)
 	if len(a) != len(b) {
@@ -180,7 +191,7 @@ func TestTransitionInvariants(t *testing.T) {
 	cfg := DefaultConfig()
 	s := mustNew(t, cfg, 7, 0)
 	probs := make([]float64, cfg.NumActions())
-	for _, p := range []Policy{Uniform{cfg.NumActions()}, softmaxPolicy{cfg.NumActions(), cfg.StateDim}} {
+	for _, p := range []Policy{Uniform{cfg.NumActions()}, newSoftmax(cfg.NumActions(), cfg.StateDim)} {
 		var prevNext []float64
 		step, users := 0, 0
 		for range 2000 {
@@ -398,6 +409,8 @@ func TestCalibration(t *testing.T) {
 	t.Logf("users %d steps %d: crisis share of users %.4f [%.4f, %.4f], of conversions %.4f [%.4f, %.4f]",
 		rep.Episodes, rep.Steps, rep.CrisisUserShare, rep.CrisisUserShareLo, rep.CrisisUserShareHi,
 		rep.CrisisConversionShare, rep.CrisisConversionShareLo, rep.CrisisConversionShareHi)
+	t.Logf("value per user %.3f ± %.3f; mean steps crisis %.2f regular %.2f",
+		rep.ValuePerUser, rep.ValuePerUserCI, rep.Crisis.MeanSteps, rep.Regular.MeanSteps)
 	if math.Abs(rep.CrisisUserShare-0.10) > 0.01 {
 		t.Errorf("crisis share of users = %.4f; want 0.10 ± 0.01", rep.CrisisUserShare)
 	}
@@ -454,6 +467,7 @@ func TestOracle(t *testing.T) {
 		t.Logf("%s: best a=%d (bid %d, creative %d) return %.3f conv %.4f; adaptive %.3f; uniform %.3f conv %.4f",
 			c.name, c.o.BestAction, c.o.BestBid, c.o.BestCreative, c.o.BestReturn, c.o.BestConversion,
 			c.o.AdaptiveReturn, c.o.UniformReturn, c.o.UniformConversion)
+		t.Logf("%s: expected return per constant action %.2f", c.name, c.o.ActionReturns)
 		if c.o.AdaptiveReturn < c.o.BestReturn-1e-12 {
 			t.Errorf("%s: adaptive %.4f < best constant %.4f", c.name, c.o.AdaptiveReturn, c.o.BestReturn)
 		}
