@@ -26,6 +26,10 @@
 // minimum leaf of each are read in O(1); Add, Sample (per draw) and
 // UpdateFactors cost O(log N).
 //
+// Normalising by the buffer-wide maximum keeps weights in (0, 1] and only
+// rescales the loss: at β = 1, mean_j(w_j·x_j)/(N·P_min) is an unbiased
+// estimate of the uniform mean of any per-item statistic x.
+//
 // With a crisis fraction f of the buffer and all factors 1, the expected
 // crisis share of a batch is ExpectedCrisisShare(f, w, α, T) =
 // f·w^(α/T) / (f·w^(α/T) + 1 − f): 22.6% at f = 0.1, w = 5, α = 0.6, T = 1.
@@ -116,10 +120,13 @@ type batchStats struct {
 // An item is addressed by its slot index in [0, Len()); slots fill in order
 // 0, 1, …, Capacity−1 and then wrap, the new item replacing the oldest.
 //
-// An index returned by Add or Sample names a slot, not an item: if the slot
-// is overwritten between Sample and UpdateFactors (more than Capacity−Len
-// adds since, or a wrap), UpdateFactors changes the new occupant's factor.
-// Callers that interleave adds with updates must tolerate or avoid that.
+// An index returned by Add or Sample names a slot, not an item. A slot is
+// overwritten by the Add that evicts its item (in a full buffer, the item
+// added Capacity adds earlier) and emptied by Reset; if that happens between
+// Sample and UpdateFactors, UpdateFactors changes the new occupant's factor
+// (or panics if the slot is no longer live). That is the caller's concern:
+// update before adding Capacity more items, or accept that one item's
+// priority is set from another's statistic.
 //
 // A Buffer is not safe for concurrent use; guard it with a mutex when an
 // ingest goroutine and a training goroutine share it.
@@ -375,10 +382,12 @@ func (b *Buffer[T]) Weight(i int) float64 {
 // The draws are stratified over the total (floored) mass: [0, 1) is split
 // into n equal segments and one point u_j is drawn uniformly in each; u_j
 // falls in the crisis stratum when u_j < ρ_c and is then located in that
-// stratum's sum tree (and likewise for the regular stratum), so each draw
-// has marginal probability P(i) and the batch's crisis count is within one
-// of n·ρ_c. The batch is then shuffled, so any prefix of it is a uniformly
-// random subset of the draws. Weights use the current β (see SetStep).
+// stratum's sum tree (and likewise for the regular stratum), so the
+// batch's crisis count is within one of n·ρ_c and the batch has lower
+// variance than n independent draws. The batch is then shuffled: each entry
+// is drawn from a uniformly random segment, so its marginal probability is
+// P(i), and any prefix of the batch is a uniformly random subset of the
+// draws. Weights use the current β (see SetStep).
 //
 // Sample returns ErrEmpty if the buffer is empty and panics if n < 1. It
 // does not allocate once dst's slices have capacity n. Cost O(n log N).
