@@ -11,10 +11,24 @@
 // Config.Action; with the defaults bid ∈ 0…3 low→high, creative 0 urgent
 // help, 1 family deals, 2 lifestyle). The auction is won with probability
 // win(bid); a won impression costs bid+1 budget units (Config.UnitCost money
-// each) and converts with a segment- and action-dependent probability (see
-// the model formulas on Oracle and in model.go). Reward per step is
-// conversion value minus spend. The journey ends on conversion, when the
-// budget is exhausted, or after MaxSteps steps.
+// each) and converts with a segment- and action-dependent probability.
+// Reward per step is conversion value minus spend. The journey ends on
+// conversion, when the budget is exhausted, or after MaxSteps steps.
+//
+// # Response model
+//
+// With m_b = b/(BidLevels−1) and creative urgency u_c = 1 − c/(Creatives−1):
+//
+//	win(b)         = 0.25 + 0.70·m_b
+//	cost(b)        = b + 1 units (the last impression is charged what remains)
+//	p_crisis(b,c)  = CrisisRate · e^(−2.5(1−u_c)) · (0.40 + 0.60·m_b)
+//	p_regular(b,c) = R_reg · e^(−((u_c−0.4)/0.45)²) · (0.85 + 0.15·m_b)
+//
+// Crisis parents convert on urgent creatives at high bids; regular parents
+// on the mid-urgency creative and barely respond to the bid. R_reg is solved
+// exactly so that crisis parents make CrisisConversionShare of conversions
+// under uniform logging. Dynamics depend only on (segment, action, step,
+// budget), so Oracle computes expected returns exactly by backward recursion.
 //
 // # Observation layout
 //
