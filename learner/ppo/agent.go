@@ -164,7 +164,8 @@ func (a *Agent) normStats() (mean, variance []float64) {
 
 // ObserveObs merges raw observations (row-major, a multiple of ObsDim
 // values) into the running normalisation statistics. The learner calls it on
-// ingest; it is a no-op when NormalizeObs is off.
+// ingest; it is a no-op when NormalizeObs is off. Rows holding a NaN or
+// ±Inf are ignored. It panics when len(obs) is not a multiple of ObsDim.
 func (a *Agent) ObserveObs(obs []float64) {
 	if len(obs)%a.cfg.ObsDim != 0 {
 		panic(fmt.Sprintf("ppo: %d observation values not a multiple of obs dim %d", len(obs), a.cfg.ObsDim))

@@ -146,6 +146,10 @@ func TestRunningNorm(t *testing.T) {
 	if r.count != n {
 		t.Errorf("count %v, want %d", r.count, n)
 	}
+	r.observe([]float64{math.NaN(), 0, 0, 1, 2, math.Inf(-1)}) // both rows skipped
+	if r.count != n || !allFinite(r.mean) || !allFinite(r.variance) {
+		t.Errorf("non-finite rows changed the statistics: count %v, mean %v, var %v", r.count, r.mean, r.variance)
+	}
 	dst := make([]float64, d)
 	normalizeObs(dst, []float64{1e6, -1e6, r.mean[2]}, r.mean, r.variance)
 	if dst[0] != 10 || dst[1] != -10 || dst[2] != 0 {

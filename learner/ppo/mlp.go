@@ -262,21 +262,28 @@ func newRunningNorm(d int) runningNorm {
 	return r
 }
 
-// observe merges the rows of obs (row-major, len a multiple of d).
+// observe merges the rows of obs (row-major, len a multiple of d); rows
+// holding a NaN or ±Inf are skipped so they cannot poison the statistics.
 func (r *runningNorm) observe(obs []float64) {
 	d := len(r.mean)
-	nb := len(obs) / d
+	clear(r.bmean)
+	clear(r.bvar)
+	nb := 0
+	for i := range len(obs) / d {
+		if row := obs[i*d : (i+1)*d]; allFinite(row) {
+			floats.Add(r.bmean, row)
+			nb++
+		}
+	}
 	if nb == 0 {
 		return
 	}
-	clear(r.bmean)
-	clear(r.bvar)
-	for i := range nb {
-		floats.Add(r.bmean, obs[i*d:(i+1)*d])
-	}
 	floats.Scale(1/float64(nb), r.bmean)
-	for i := range nb {
+	for i := range len(obs) / d {
 		row := obs[i*d : (i+1)*d]
+		if !allFinite(row) {
+			continue
+		}
 		for k, v := range row {
 			e := v - r.bmean[k]
 			r.bvar[k] += e * e
