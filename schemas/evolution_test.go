@@ -1,0 +1,395 @@
+package schemas
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkedin/goavro/v2"
+)
+
+var update = flag.Bool("update", false, "rewrite the fixtures under testdata/")
+
+func schemaVersion(t testing.TB, name string, version int) *Schema {
+	t.Helper()
+	for _, s := range Schemas() {
+		if s.Name == name && s.Version == version {
+			return s
+		}
+	}
+	t.Fatalf("no %s v%d", name, version)
+	return nil
+}
+
+// v1FixtureNative is the record in testdata/experience.v1.bin, written with
+// experience.v1.avsc (no policy_version).
+func v1FixtureNative() map[string]any {
+	return map[string]any{
+		"id": "exp-000001", "experiment_id": "baseline", "episode_id": "ep-7",
+		"user_id": "user-42", "step": int32(3),
+		"timestamp":        time.Date(2024, 5, 6, 7, 8, 9, 123e6, time.UTC),
+		"state":            []any{float32(0.5), float32(-1.25), float32(3)},
+		"action":           int32(2),
+		"behavior_logprob": -0.6931471805599453,
+		"reward":           1.5,
+		"next_state":       []any{float32(0.75), float32(-1), float32(2.5)},
+		"done":             false,
+		"value":            12.25,
+		"metadata":         map[string]any{"event_type": "CRISIS_PARENT"},
+	}
+}
+
+// TestV1Fixture decodes the committed bytes of a version-1 Experience into
+// the current struct: policy_version, absent in v1, takes its default -1.
+// Regenerate with go test ./schemas -run TestV1Fixture -update.
+func TestV1Fixture(t *testing.T) {
+	path := filepath.Join("testdata", "experience.v1.bin")
+	v1 := schemaVersion(t, NameExperience, 1)
+	if *update {
+		b, err := v1.Codec().BinaryFromNative(AppendHeader(nil, v1.Fingerprint), v1FixtureNative())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, version, err := Identify(b); err != nil || name != NameExperience || version != 1 {
+		t.Fatalf("Identify(fixture) = %q, %d, %v; want %s v1", name, version, err, NameExperience)
+	}
+	var got Experience
+	if err := UnmarshalExperience(b, &got); err != nil {
+		t.Fatalf("UnmarshalExperience(fixture): %v", err)
+	}
+	want := Experience{
+		ID: "exp-000001", ExperimentID: "baseline", EpisodeID: "ep-7", UserID: "user-42", Step: 3,
+		Timestamp:       time.Date(2024, 5, 6, 7, 8, 9, 123e6, time.UTC),
+		State:           []float32{0.5, -1.25, 3},
+		Action:          2,
+		BehaviorLogProb: -0.6931471805599453,
+		PolicyVersion:   -1,
+		Reward:          1.5,
+		NextState:       []float32{0.75, -1, 2.5},
+		Value:           12.25,
+		Metadata:        map[string]string{"event_type": "CRISIS_PARENT"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("fixture\n got %+v\nwant %+v", got, want)
+	}
+	if err := got.Validate(Limits{StateDim: 3, NumActions: 4}); err != nil {
+		t.Errorf("fixture does not validate: %v", err)
+	}
+	_, native, err := DecodeNative(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pv, ok := native["policy_version"].(int64); !ok || pv != -1 {
+		t.Errorf("DecodeNative policy_version = %#v, want int64(-1)", native["policy_version"])
+	}
+	// Re-encoding gives a current (v2) record.
+	again, _ := MarshalExperience(nil, &got)
+	if _, version, _ := Identify(again); version != 2 {
+		t.Errorf("re-encoded fixture is version %d, want 2", version)
+	}
+}
+
+// randNative returns a random datum of schema n in goavro's native form.
+func randNative(rng *rand.Rand, n *node, depth int) any {
+	switch n.kind {
+	case kNull:
+		return nil
+	case kBoolean:
+		return rng.IntN(2) == 1
+	case kInt:
+		return int32(rng.Uint32())
+	case kLong:
+		if n.logical == "timestamp-millis" {
+			return randMillis(rng)
+		}
+		return int64(rng.Uint64())
+	case kFloat:
+		return float32(rng.NormFloat64())
+	case kDouble:
+		return rng.NormFloat64()
+	case kBytes:
+		return []byte(randString(rng, 30))
+	case kString:
+		return randString(rng, 12)
+	case kEnum:
+		return n.symbols[rng.IntN(len(n.symbols))]
+	case kFixed:
+		return bytes.Repeat([]byte{byte(rng.Uint32())}, n.size)
+	case kArray:
+		out := make([]any, rng.IntN(5))
+		for i := range out {
+			out[i] = randNative(rng, n.items, depth+1)
+		}
+		return out
+	case kMap:
+		out := make(map[string]any)
+		for range rng.IntN(4) {
+			out[randString(rng, 6)] = randNative(rng, n.values, depth+1)
+		}
+		return out
+	case kRecord:
+		out := make(map[string]any, len(n.fields))
+		for _, f := range n.fields {
+			out[f.name] = randNative(rng, f.typ, depth+1)
+		}
+		return out
+	case kUnion:
+		b := n.branches[rng.IntN(len(n.branches))]
+		if b.kind == kNull {
+			return nil
+		}
+		return map[string]any{branchName(b): randNative(rng, b, depth+1)}
+	}
+	panic("unknown kind")
+}
+
+// checkResolved asserts that reader datum rv holds writer datum wv field by
+// field, and the reader's default wherever the writer lacks a field.
+func checkResolved(t *testing.T, path string, w, r *node, wv, rv any) {
+	t.Helper()
+	if w.kind == kRecord && r.kind == kRecord {
+		wm, rm := wv.(map[string]any), rv.(map[string]any)
+		if len(rm) != len(r.fields) {
+			t.Errorf("%s: %d reader fields, want %d", path, len(rm), len(r.fields))
+		}
+		for _, rf := range r.fields {
+			i := -1
+			for j, wf := range w.fields {
+				if wf.name == rf.name {
+					i = j
+				}
+			}
+			if i < 0 {
+				def, err := defaultNative(rf.typ, rf.def, 0)
+				if err != nil {
+					t.Fatalf("%s.%s default: %v", path, rf.name, err)
+				}
+				if !reflect.DeepEqual(rm[rf.name], def) {
+					t.Errorf("%s.%s = %#v, want the default %#v", path, rf.name, rm[rf.name], def)
+				}
+				continue
+			}
+			checkResolved(t, path+"."+rf.name, w.fields[i].typ, rf.typ, wm[rf.name], rm[rf.name])
+		}
+		return
+	}
+	if !reflect.DeepEqual(wv, rv) {
+		t.Errorf("%s = %#v, want the written %#v", path, rv, wv)
+	}
+}
+
+// TestEveryVersionReadableByCurrent writes random records with every
+// shipped schema version and reads them with the current version of the
+// same name: through DecodeNative (fields kept, added fields defaulted, the
+// result encodable with the current codec) and through the typed Unmarshal.
+func TestEveryVersionReadableByCurrent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	n := 200
+	if testing.Short() {
+		n = 40
+	}
+	for _, s := range Schemas() {
+		cur := Current(s.Name)
+		t.Run(strings.TrimPrefix(s.File, "avro/"), func(t *testing.T) {
+			for i := range n {
+				wv := randNative(rng, s.root, 0)
+				b, err := s.Codec().BinaryFromNative(AppendHeader(nil, s.Fingerprint), wv)
+				if err != nil {
+					t.Fatalf("record %d: writer encode: %v", i, err)
+				}
+				name, rv, err := DecodeNative(b)
+				if err != nil || name != s.Name {
+					t.Fatalf("record %d: DecodeNative = %q, %v", i, name, err)
+				}
+				checkResolved(t, s.Name, s.root, cur.root, wv, rv)
+				if _, err := cur.Codec().BinaryFromNative(nil, rv); err != nil {
+					t.Fatalf("record %d: resolved native does not fit the current schema: %v", i, err)
+				}
+				switch s.Name {
+				case NameExperience:
+					var e Experience
+					err = UnmarshalExperience(b, &e)
+					if err == nil && s.Version == 1 && e.PolicyVersion != -1 {
+						t.Fatalf("v1 record read with PolicyVersion %d, want -1", e.PolicyVersion)
+					}
+				case NameTaggedExperience:
+					var tg TaggedExperience
+					err = UnmarshalTaggedExperience(b, &tg)
+					if err == nil && s.Version == 1 && tg.PolicyVersion != -1 {
+						t.Fatalf("v1 record read with PolicyVersion %d, want -1", tg.PolicyVersion)
+					}
+				case NameTrainingMetrics:
+					var m TrainingMetrics
+					err = UnmarshalTrainingMetrics(b, &m)
+				case NamePolicySnapshot:
+					var p PolicySnapshot
+					err = UnmarshalPolicySnapshot(b, &p)
+				default:
+					t.Fatalf("no typed decoder for %s", s.Name)
+				}
+				if err != nil {
+					t.Fatalf("record %d: typed Unmarshal: %v", i, err)
+				}
+			}
+		})
+	}
+}
+
+// TestOldVersionTypedEqualsNative: a v1 TaggedExperience decodes to the same
+// struct as its current-version re-encoding.
+func TestOldVersionTypedEqualsCurrent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	v1 := schemaVersion(t, NameTaggedExperience, 1)
+	for range 50 {
+		tg := randTagged(rng)
+		native := tg.Native()
+		delete(native["experience"].(map[string]any), "policy_version")
+		b, err := v1.Codec().BinaryFromNative(AppendHeader(nil, v1.Fingerprint), native)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got TaggedExperience
+		if err := UnmarshalTaggedExperience(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		want := tg
+		want.PolicyVersion = -1
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("v1 tagged\n got %+v\nwant %+v", got, want)
+		}
+	}
+}
+
+// TestResolve exercises the resolver on schema changes beyond the shipped
+// ones: promotions, dropped fields, unions on either side, defaults of
+// every kind, and the changes it must refuse.
+func TestResolve(t *testing.T) {
+	writer := `{"type":"record","name":"R","namespace":"t","fields":[
+		{"name":"i","type":"int"},
+		{"name":"l","type":"long"},
+		{"name":"f","type":"float"},
+		{"name":"s","type":"string"},
+		{"name":"gone","type":"double"},
+		{"name":"u","type":["null","int"]},
+		{"name":"e","type":{"type":"enum","name":"E","symbols":["A","B"]}},
+		{"name":"a","type":{"type":"array","items":"int"}},
+		{"name":"ts","type":"long"}]}`
+	reader := `{"type":"record","name":"R","namespace":"t","fields":[
+		{"name":"i","type":"double"},
+		{"name":"l","type":"float"},
+		{"name":"f","type":"double"},
+		{"name":"s","type":"bytes"},
+		{"name":"u","type":["null","long"]},
+		{"name":"e","type":{"type":"enum","name":"E","symbols":["B","A","C"]}},
+		{"name":"a","type":{"type":"array","items":["null","long"]}},
+		{"name":"ts","type":{"type":"long","logicalType":"timestamp-millis"}},
+		{"name":"new_int","type":"int","default":7},
+		{"name":"new_opt","type":["null","string"],"default":null},
+		{"name":"new_str_first","type":["string","null"],"default":"x"},
+		{"name":"new_ts","type":{"type":"long","logicalType":"timestamp-millis"},"default":1000},
+		{"name":"new_bytes","type":"bytes","default":"\u00ff"},
+		{"name":"new_rec","type":{"type":"record","name":"N","fields":[{"name":"x","type":"float","default":1.5},{"name":"y","type":"boolean"}]},"default":{"y":true}},
+		{"name":"new_arr","type":{"type":"array","items":"E"},"default":["C"]},
+		{"name":"new_map","type":{"type":"map","values":"int"},"default":{"k":1}}]}`
+	w, err := parseSchema(writer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := parseSchema(reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc, _ := goavro.NewCodec(writer)
+	rc, err := goavro.NewCodec(reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]any{
+		"i": int32(-3), "l": int64(1 << 40), "f": float32(0.25), "s": "hé", "gone": 9.5,
+		"u": map[string]any{"int": int32(5)}, "e": "B", "a": []any{int32(1), int32(-2)}, "ts": int64(86_400_000),
+	}
+	body, err := wc.BinaryFromNative(nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, _, err := wc.NativeFromBinary(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := resolve(w, r, decoded)
+	if err != nil {
+		t.Fatalf("resolve: %v", err)
+	}
+	want := map[string]any{
+		"i": float64(-3), "l": float32(1 << 40), "f": float64(0.25), "s": []byte("hé"),
+		"u": map[string]any{"long": int64(5)}, "e": "B",
+		"a":  []any{map[string]any{"long": int64(1)}, map[string]any{"long": int64(-2)}},
+		"ts": time.UnixMilli(86_400_000).UTC(), "new_int": int32(7), "new_opt": nil,
+		"new_str_first": map[string]any{"string": "x"}, "new_ts": time.UnixMilli(1000).UTC(),
+		"new_bytes": []byte{0xff}, "new_rec": map[string]any{"x": float32(1.5), "y": true},
+		"new_arr": []any{"C"}, "new_map": map[string]any{"k": int32(1)},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("resolve\n got %#v\nwant %#v", got, want)
+	}
+	if _, err := rc.BinaryFromNative(nil, got); err != nil {
+		t.Errorf("resolved datum does not encode with the reader codec: %v", err)
+	}
+
+	refuse := []struct{ name, writer, reader string }{
+		{"missing field without default",
+			`{"type":"record","name":"R","fields":[]}`,
+			`{"type":"record","name":"R","fields":[{"name":"x","type":"int"}]}`},
+		{"narrowing long to int",
+			`{"type":"record","name":"R","fields":[{"name":"x","type":"long"}]}`,
+			`{"type":"record","name":"R","fields":[{"name":"x","type":"int"}]}`},
+		{"renamed record",
+			`{"type":"record","name":"R","fields":[]}`,
+			`{"type":"record","name":"S","fields":[]}`},
+		{"no matching union branch",
+			`{"type":"record","name":"R","fields":[{"name":"x","type":"string"}]}`,
+			`{"type":"record","name":"R","fields":[{"name":"x","type":["null","int"]}]}`},
+		{"bad default",
+			`{"type":"record","name":"R","fields":[]}`,
+			`{"type":"record","name":"R","fields":[{"name":"x","type":"int","default":"seven"}]}`},
+	}
+	for _, c := range refuse {
+		w, err1 := parseSchema(c.writer)
+		r, err2 := parseSchema(c.reader)
+		if err := errors.Join(err1, err2); err != nil {
+			t.Fatal(err)
+		}
+		wc, _ := goavro.NewCodec(c.writer)
+		v := randNative(rand.New(rand.NewPCG(1, 1)), w, 0)
+		b, err := wc.BinaryFromNative(nil, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		native, _, _ := wc.NativeFromBinary(b)
+		if got, err := resolve(w, r, native); err == nil {
+			t.Errorf("%s: resolve = %#v, want an error", c.name, got)
+		}
+	}
+
+	// An enum symbol the reader lacks is refused.
+	ew, _ := parseSchema(`{"type":"enum","name":"E","symbols":["A","Z"]}`)
+	er, _ := parseSchema(`{"type":"enum","name":"E","symbols":["A"]}`)
+	if _, err := resolve(ew, er, "Z"); err == nil {
+		t.Error("resolve accepted an enum symbol unknown to the reader")
+	}
+}

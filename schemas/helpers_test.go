@@ -1,0 +1,124 @@
+package schemas
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// randString returns a string of up to max bytes, sometimes multi-byte
+// UTF-8 and sometimes empty.
+func randString(rng *rand.Rand, max int) string {
+	n := rng.IntN(max + 1)
+	runes := []rune("abcXYZ019_-é漢🙂")
+	b := make([]rune, 0, n)
+	for range n {
+		b = append(b, runes[rng.IntN(len(runes))])
+	}
+	return string(b)
+}
+
+func randFloats(rng *rand.Rand, n int) []float32 {
+	if n == 0 {
+		return nil
+	}
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64() * 10)
+	}
+	return v
+}
+
+// randMillis returns a UTC time with millisecond precision within ±300
+// years of 1970.
+func randMillis(rng *rand.Rand) time.Time {
+	const span = 300 * 365 * 24 * 3600 * 1000
+	return time.UnixMilli(rng.Int64N(2*span) - span).UTC()
+}
+
+// randExperience returns a random valid-shaped experience: empty arrays and
+// maps are nil, as the decoder returns them.
+func randExperience(rng *rand.Rand) Experience {
+	dim := []int{0, 1, 4, 32}[rng.IntN(4)]
+	e := Experience{
+		ID:              fmt.Sprintf("id-%d", rng.Uint64()),
+		ExperimentID:    randString(rng, 12),
+		EpisodeID:       randString(rng, 12),
+		UserID:          randString(rng, 12),
+		Step:            int32(rng.Uint32()),
+		Timestamp:       randMillis(rng),
+		State:           randFloats(rng, dim),
+		Action:          int32(rng.Uint32()),
+		BehaviorLogProb: -rng.ExpFloat64(),
+		PolicyVersion:   int64(rng.Uint64()),
+		Reward:          rng.NormFloat64() * math.Pow(10, float64(rng.IntN(20)-10)),
+		NextState:       randFloats(rng, dim),
+		Done:            rng.IntN(2) == 1,
+		Value:           rng.NormFloat64(),
+	}
+	if n := []int{0, 1, 1, 3, 20}[rng.IntN(5)]; n > 0 {
+		e.Metadata = make(map[string]string, n)
+		for i := range n {
+			e.Metadata[fmt.Sprintf("k%d%s", i, randString(rng, 5))] = randString(rng, 20)
+		}
+	}
+	return e
+}
+
+func randTagged(rng *rand.Rand) TaggedExperience {
+	return TaggedExperience{
+		Experience: randExperience(rng),
+		EventType:  EventType(rng.IntN(2)),
+		TagSource:  TagSource(rng.IntN(4)),
+		TagScore:   rng.Float64(),
+		TaggedAt:   randMillis(rng),
+	}
+}
+
+func ptr(f float64) *float64 { return &f }
+
+func randMetrics(rng *rand.Rand) TrainingMetrics {
+	m := TrainingMetrics{
+		ExperimentID:             randString(rng, 10),
+		LearnerID:                randString(rng, 10),
+		Timestamp:                randMillis(rng),
+		EnableImportanceSampling: rng.IntN(2) == 1,
+	}
+	f64s, i64s, opts := m.fields()
+	for _, f := range f64s {
+		*f.p = rng.NormFloat64()
+	}
+	for _, f := range i64s {
+		*f.p = rng.Int64()
+	}
+	for _, f := range opts {
+		if rng.IntN(2) == 1 {
+			*f.p = ptr(rng.Float64())
+		}
+	}
+	return m
+}
+
+func randSnapshot(rng *rand.Rand) PolicySnapshot {
+	p := PolicySnapshot{
+		ExperimentID: randString(rng, 10),
+		Version:      rng.Int64(),
+		CreatedAt:    randMillis(rng),
+		Architecture: `{"policy":[8,64,64,4],"value":[8,64,64,1],"activation":"tanh"}`,
+		ObsCount:     rng.Float64() * 1e6,
+	}
+	if n := rng.IntN(2000); n > 0 {
+		p.Params = make([]byte, n)
+		for i := range p.Params {
+			p.Params[i] = byte(rng.Uint32())
+		}
+	}
+	if dim := rng.IntN(10); dim > 0 {
+		p.ObsMean, p.ObsVar = make([]float64, dim), make([]float64, dim)
+		for i := range dim {
+			p.ObsMean[i], p.ObsVar[i] = rng.NormFloat64(), rng.ExpFloat64()
+		}
+	}
+	return p
+}
