@@ -97,8 +97,15 @@ func Retry(ctx context.Context, log zerolog.Logger, op string, fn func(context.C
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, ErrAuth) || errors.Is(err, errPermanent) || ctx.Err() != nil {
+		if errors.Is(err, ErrAuth) || errors.Is(err, errPermanent) {
 			return err
+		}
+		if ctx.Err() != nil {
+			// Say that ctx ended whether or not fn's error does.
+			if errors.Is(err, ctx.Err()) {
+				return err
+			}
+			return fmt.Errorf("%s: %w (last error: %v)", op, ctx.Err(), err)
 		}
 		wait := b.Next()
 		log.Warn().Err(err).Str("op", op).Int("attempt", attempt).Dur("retry_in", wait).Msg("kafka operation failed, retrying")

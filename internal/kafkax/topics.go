@@ -44,6 +44,13 @@ func EnsureTopics(ctx context.Context, cfg Config, specs ...TopicSpec) error {
 	if err != nil {
 		return err
 	}
+	// kafka-go reports a connection that fails (a refused SASL credential
+	// in particular) from CreateTopics as "broker not available", since it
+	// cannot learn the controller: ask for metadata first, whose error
+	// Explain can turn into the real cause.
+	if _, err := client.Metadata(ctx, &kafka.MetadataRequest{}); err != nil {
+		return fmt.Errorf("create topics: %w", cfg.Explain(err))
+	}
 	req := &kafka.CreateTopicsRequest{}
 	for _, s := range specs {
 		tc := kafka.TopicConfig{Topic: s.Name, NumPartitions: s.Partitions, ReplicationFactor: s.ReplicationFactor}
