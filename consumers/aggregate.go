@@ -1,0 +1,418 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/aelp/aelp/consumers/classify"
+	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/obs"
+	"github.com/aelp/aelp/schemas"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+)
+
+// AggregateConfig configures the aggregator role.
+type AggregateConfig struct {
+	// Kafka is the connection.
+	Kafka kafkax.Config
+	// InTopic is read (default aelp.experiences.raw), OutTopic written
+	// (default aelp.experiences.tagged), DeadLetterTopic receives records
+	// that fail to decode or validate (default aelp.deadletter).
+	InTopic, OutTopic, DeadLetterTopic string
+	// Group is the consumer group; instances with the same group share the
+	// partitions. Default aelp-aggregator.
+	Group string
+	// Classifier configures the crisis-parent rules.
+	Classifier classify.Config
+	// Limits validates records (state width, action count); zero fields
+	// are unchecked.
+	Limits schemas.Limits
+	// Partitions of the topics created when missing. Default 6.
+	Partitions int
+	// BatchMax is the most records processed, produced and committed as
+	// one unit. Default 2000.
+	BatchMax int
+	// BatchWait is how long a batch waits for more records once it has
+	// one. Default 20 ms.
+	BatchWait time.Duration
+	// ProgressEvery is the interval of progress and accuracy log lines.
+	// Default 10 s; negative disables them.
+	ProgressEvery time.Duration
+	// Log receives progress and errors.
+	Log zerolog.Logger
+	// Registry, when set, receives the role's Prometheus metrics.
+	Registry prometheus.Registerer
+	// Health, when set, turns ready once the group is joined.
+	Health *obs.Health
+}
+
+func (c *AggregateConfig) setDefaults() {
+	if c.InTopic == "" {
+		c.InTopic = kafkax.TopicRaw
+	}
+	if c.OutTopic == "" {
+		c.OutTopic = kafkax.TopicTagged
+	}
+	if c.DeadLetterTopic == "" {
+		c.DeadLetterTopic = kafkax.TopicDeadLetter
+	}
+	if c.Group == "" {
+		c.Group = "aelp-aggregator"
+	}
+	if c.Classifier.LabelKey == "" && c.Classifier.Keywords == nil {
+		c.Classifier = classify.DefaultConfig()
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 6
+	}
+	if c.BatchMax == 0 {
+		c.BatchMax = 2000
+	}
+	if c.BatchWait == 0 {
+		c.BatchWait = 20 * time.Millisecond
+	}
+	if c.ProgressEvery == 0 {
+		c.ProgressEvery = 10 * time.Second
+	}
+}
+
+// Validate reports the first invalid field.
+func (c AggregateConfig) Validate() error {
+	c.setDefaults()
+	if c.InTopic == c.OutTopic {
+		return fmt.Errorf("input and output topic are both %q", c.InTopic)
+	}
+	if c.BatchMax < 1 {
+		return fmt.Errorf("batch max %d: must be at least 1", c.BatchMax)
+	}
+	if err := c.Classifier.Validate(); err != nil {
+		return err
+	}
+	return c.Kafka.Validate()
+}
+
+// AggregateStats are the aggregator's counts so far.
+type AggregateStats struct {
+	// In is records read, Tagged records published to the output topic,
+	// DeadLettered records sent to the dead-letter topic; committed
+	// records are In once their batch commit succeeded.
+	In, Tagged, DeadLettered, Committed int64
+	// BySource counts tags per source; Crisis counts crisis tags.
+	BySource [classify.NumSources]int64
+	Crisis   int64
+	// DeadLetterReasons counts dead-lettered records by reason.
+	DeadLetterReasons map[string]int64
+	// Accuracy is the tagging accuracy against ground truth, when the
+	// records carry it.
+	Accuracy classify.Report
+}
+
+// Aggregator is the aggregator role.
+type Aggregator struct {
+	cfg     AggregateConfig
+	log     zerolog.Logger
+	cls     *classify.Classifier
+	metrics *aggMetrics
+
+	mu    sync.Mutex
+	stats AggregateStats
+	acc   classify.Accuracy
+
+	// crashBeforeCommit, set by tests, is asked after each batch's outputs
+	// are acknowledged; true makes the loop stop there without committing,
+	// as a process killed at that point would.
+	crashBeforeCommit func() bool
+}
+
+// errCrashed is returned by Run when crashBeforeCommit stopped it.
+var errCrashed = errors.New("aggregate: stopped before commit (test crash)")
+
+// NewAggregator validates cfg and returns the role, ready to Run.
+func NewAggregator(cfg AggregateConfig) (*Aggregator, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("aggregate: %w", err)
+	}
+	cls, err := classify.New(cfg.Classifier)
+	if err != nil {
+		return nil, fmt.Errorf("aggregate: %w", err)
+	}
+	return &Aggregator{cfg: cfg, log: cfg.Log, cls: cls, metrics: newAggMetrics(cfg.Registry),
+		stats: AggregateStats{DeadLetterReasons: map[string]int64{}}}, nil
+}
+
+// Stats returns a snapshot of the counts (safe while Run runs).
+func (a *Aggregator) Stats() AggregateStats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.stats
+	s.DeadLetterReasons = make(map[string]int64, len(a.stats.DeadLetterReasons))
+	for k, v := range a.stats.DeadLetterReasons {
+		s.DeadLetterReasons[k] = v
+	}
+	s.Accuracy = a.acc.Report()
+	return s
+}
+
+// Run consumes until ctx ends. Each batch is classified, its tagged and
+// dead-letter records are acknowledged by the broker (acks=all), and only
+// then are its input offsets committed, the last message of every
+// partition: at-least-once. On shutdown it stops fetching, finishes and
+// commits the batch in hand, and leaves the group. A broker outage is
+// retried with backoff; only an authentication failure or a failed final
+// commit is returned.
+func (a *Aggregator) Run(ctx context.Context) error {
+	cfg := a.cfg
+	if err := kafkax.Retry(ctx, a.log, "ensure topics", func(ctx context.Context) error {
+		return cfg.Kafka.Explain(kafkax.EnsureTopics(ctx, cfg.Kafka,
+			kafkax.TopicSpec{Name: cfg.InTopic, Partitions: cfg.Partitions},
+			kafkax.TopicSpec{Name: cfg.OutTopic, Partitions: cfg.Partitions},
+			kafkax.TopicSpec{Name: cfg.DeadLetterTopic, Partitions: 1}))
+	}); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("aggregate: %w", err)
+	}
+	r, err := kafkax.NewGroupReader(cfg.Kafka, cfg.InTopic, cfg.Group, kafkax.ReaderOptions{Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("aggregate: %w", err)
+	}
+	out, err := kafkax.NewWriter(cfg.Kafka, cfg.OutTopic, kafkax.WriterOptions{})
+	if err != nil {
+		r.Close()
+		return fmt.Errorf("aggregate: %w", err)
+	}
+	dlq, err := kafkax.NewWriter(cfg.Kafka, cfg.DeadLetterTopic, kafkax.WriterOptions{BatchSize: 100})
+	if err != nil {
+		r.Close()
+		out.Close()
+		return fmt.Errorf("aggregate: %w", err)
+	}
+	a.log.Info().Str("group", cfg.Group).Str("in", cfg.InTopic).Str("out", cfg.OutTopic).Msg("aggregate started")
+
+	progressCtx, stopProgress := context.WithCancel(context.Background())
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		a.progress(progressCtx)
+	}()
+
+	// finishCtx outlives ctx by a bounded grace period, so the batch in
+	// hand is produced and committed on shutdown.
+	finishCtx, cancelFinish := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelFinish()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(30*time.Second, cancelFinish) })
+	defer stop()
+
+	runErr := a.loop(ctx, finishCtx, r, out, dlq)
+
+	stopProgress()
+	<-progressDone
+	if err := out.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("aggregate: close writer: %w", cfg.Kafka.Explain(err))
+	}
+	if err := dlq.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("aggregate: close dead-letter writer: %w", cfg.Kafka.Explain(err))
+	}
+	if err := r.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("aggregate: leave group: %w", err)
+	}
+	s := a.Stats()
+	a.log.Info().Int64("in", s.In).Int64("tagged", s.Tagged).Int64("dead_lettered", s.DeadLettered).
+		Int64("committed", s.Committed).Msg("aggregate stopped")
+	return runErr
+}
+
+func (a *Aggregator) loop(ctx, finishCtx context.Context, r *kafka.Reader, out, dlq *kafka.Writer) error {
+	cfg := a.cfg
+	batch := make([]kafka.Message, 0, cfg.BatchMax)
+	tagged := make([]kafka.Message, 0, cfg.BatchMax)
+	dead := make([]kafka.Message, 0, 16)
+	var te schemas.TaggedExperience
+	var b kafkax.Backoff
+	ready := false
+	for {
+		batch = batch[:0]
+		// Block for the first record, then gather more for BatchWait.
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			err = cfg.Kafka.Explain(err)
+			if errors.Is(err, kafkax.ErrAuth) {
+				return fmt.Errorf("aggregate: %w", err)
+			}
+			wait := b.Next()
+			a.log.Warn().Err(err).Dur("retry_in", wait).Msg("fetch failed, retrying")
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+			continue
+		}
+		b.Reset()
+		if !ready && cfg.Health != nil {
+			cfg.Health.SetReady(true, "")
+			ready = true
+		}
+		batch = append(batch, m)
+		gather, cancel := context.WithTimeout(ctx, cfg.BatchWait)
+		for len(batch) < cfg.BatchMax {
+			m, err := r.FetchMessage(gather)
+			if err != nil {
+				break
+			}
+			batch = append(batch, m)
+		}
+		cancel()
+
+		tagged, dead = tagged[:0], dead[:0]
+		for i := range batch {
+			msg := &batch[i]
+			reason, val := a.process(msg, &te)
+			if reason != "" {
+				dead = append(dead, kafkax.DeadLetter(*msg, reason))
+				continue
+			}
+			tagged = append(tagged, kafka.Message{Key: msg.Key, Value: val, Headers: msg.Headers, Time: msg.Time})
+		}
+		if err := kafkax.WriteAll(finishCtx, cfg.Kafka, out, a.log, tagged); err != nil {
+			return fmt.Errorf("aggregate: publish tagged: %w", err)
+		}
+		if err := kafkax.WriteAll(finishCtx, cfg.Kafka, dlq, a.log, dead); err != nil {
+			return fmt.Errorf("aggregate: publish dead letters: %w", err)
+		}
+		a.mu.Lock()
+		a.stats.In += int64(len(batch))
+		a.stats.Tagged += int64(len(tagged))
+		a.stats.DeadLettered += int64(len(dead))
+		a.mu.Unlock()
+		a.metrics.in.Add(float64(len(batch)))
+		a.metrics.out.Add(float64(len(tagged)))
+		if a.crashBeforeCommit != nil && a.crashBeforeCommit() {
+			return errCrashed
+		}
+		// Commit only now that every output is acknowledged. A failed commit
+		// (a rebalance took the partition) means redelivery to the new
+		// owner: duplicates, never loss.
+		if err := kafkax.Retry(finishCtx, a.log, "commit offsets", func(c context.Context) error {
+			err := r.CommitMessages(c, kafkax.LastPerPartition(batch)...)
+			if err != nil && isRebalanceError(err) {
+				return kafkax.Permanent(err)
+			}
+			return cfg.Kafka.Explain(err)
+		}); err != nil {
+			if finishCtx.Err() != nil {
+				return fmt.Errorf("aggregate: commit on shutdown: %w", err)
+			}
+			a.metrics.commitFailures.Inc()
+			a.log.Warn().Err(err).Int("records", len(batch)).Msg("commit refused after a rebalance; the new owner re-reads these records")
+			continue
+		}
+		a.mu.Lock()
+		a.stats.Committed += int64(len(batch))
+		a.mu.Unlock()
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+func isRebalanceError(err error) bool {
+	return errors.Is(err, kafka.RebalanceInProgress) || errors.Is(err, kafka.IllegalGeneration) ||
+		errors.Is(err, kafka.UnknownMemberId) || errors.Is(err, kafka.NotCoordinatorForGroup)
+}
+
+// process classifies one record. It returns a dead-letter reason, or the
+// encoded TaggedExperience.
+func (a *Aggregator) process(m *kafka.Message, te *schemas.TaggedExperience) (reason string, val []byte) {
+	if err := schemas.UnmarshalExperience(m.Value, &te.Experience); err != nil {
+		return a.deadLetter(schemas.Reason(err))
+	}
+	if err := te.Experience.Validate(a.cfg.Limits); err != nil {
+		return a.deadLetter(schemas.Reason(err))
+	}
+	d := a.cls.Classify(te.Metadata, te.Value)
+	te.EventType = schemas.EventRegular
+	if d.Crisis {
+		te.EventType = schemas.EventCrisis
+	}
+	te.TagSource = tagSource(d.Source)
+	te.TagScore = d.Score
+	te.TaggedAt = time.Now()
+	out, err := schemas.MarshalTaggedExperience(nil, te)
+	if err != nil {
+		return a.deadLetter("encode:" + schemas.Reason(err))
+	}
+	a.mu.Lock()
+	a.stats.BySource[d.Source]++
+	if d.Crisis {
+		a.stats.Crisis++
+	}
+	if truth, ok := a.cls.Truth(te.Metadata); ok {
+		a.acc.Observe(d, truth)
+	}
+	a.mu.Unlock()
+	a.metrics.tags[d.Source][b2i(d.Crisis)].Inc()
+	return "", out
+}
+
+func (a *Aggregator) deadLetter(reason string) (string, []byte) {
+	a.mu.Lock()
+	a.stats.DeadLetterReasons[reason]++
+	a.mu.Unlock()
+	a.metrics.deadLetters.WithLabelValues(reason).Inc()
+	return reason, nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func tagSource(s classify.Source) schemas.TagSource {
+	switch s {
+	case classify.SourceLabel:
+		return schemas.TagLabel
+	case classify.SourceMetadata:
+		return schemas.TagMetadata
+	case classify.SourceValue:
+		return schemas.TagValue
+	default:
+		return schemas.TagDefault
+	}
+}
+
+func (a *Aggregator) progress(ctx context.Context) {
+	if a.cfg.ProgressEvery < 0 {
+		return
+	}
+	t := time.NewTicker(a.cfg.ProgressEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s := a.Stats()
+			a.metrics.setAccuracy(s.Accuracy)
+			ov := s.Accuracy.Overall
+			a.log.Info().Int64("in", s.In).Int64("tagged", s.Tagged).Int64("dead_lettered", s.DeadLettered).
+				Int64("crisis", s.Crisis).Float64("precision", round3(ov.Precision)).Float64("recall", round3(ov.Recall)).
+				Float64("f1", round3(ov.F1)).Msg("aggregate progress")
+		}
+	}
+}
+
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }

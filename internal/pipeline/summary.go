@@ -1,0 +1,64 @@
+package pipeline
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"text/tabwriter"
+
+	"github.com/aelp/aelp/producers/sim"
+)
+
+// Print writes the run's summary table.
+func (s Summary) Print(w io.Writer) {
+	where := "brokers " + fmt.Sprint(s.Brokers)
+	if s.Embedded {
+		where = "embedded broker " + fmt.Sprint(s.Brokers)
+	}
+	fmt.Fprintf(w, "\naelp run %s on %s: %.1fs streaming, %.1fs evaluation\n\n", s.ExperimentID, where,
+		s.Elapsed.Seconds(), s.EvalElapsed.Seconds())
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	l := s.Learn
+	n := float64(max(l.StatUpdates, 1))
+	meas := l.BatchCrisisSum / n
+	varr := l.BatchCrisisSq/n - meas*meas
+	se := 0.0
+	if l.StatUpdates > 1 && varr > 0 {
+		se = math.Sqrt(varr / n)
+	}
+	fmt.Fprintf(tw, "pipeline\t\n")
+	fmt.Fprintf(tw, "  users simulated\t%d\n", s.Sim.Users)
+	fmt.Fprintf(tw, "  experiences published\t%d\n", s.Sim.Experiences)
+	fmt.Fprintf(tw, "  experiences tagged (crisis)\t%d (%d)\n", s.Agg.Tagged, s.Agg.Crisis)
+	fmt.Fprintf(tw, "  tag precision / recall\t%.3f / %.3f\n", s.Agg.Accuracy.Overall.Precision, s.Agg.Accuracy.Overall.Recall)
+	fmt.Fprintf(tw, "  dead-lettered\t%d\n", s.Agg.DeadLettered+l.DeadLettered)
+	fmt.Fprintf(tw, "  experiences ingested by the learner\t%d\n", l.Ingested)
+	fmt.Fprintf(tw, "  PPO updates (samples drawn)\t%d (%d)\n", l.Updates, l.Sampled)
+	fmt.Fprintf(tw, "  policy snapshots acted on (last version)\t%d\n", s.Sim.PolicyVersion)
+	fmt.Fprintf(tw, "importance sampling\t\n")
+	fmt.Fprintf(tw, "  crisis share of the buffer\t%.3f\n", l.Buffer.CrisisFraction)
+	fmt.Fprintf(tw, "  mean batch crisis ratio, measured\t%.4f ± %.4f (s.e.)\n", meas, se)
+	fmt.Fprintf(tw, "  mean batch crisis ratio, expected\t%.4f\n", l.ExpectedCrisisSum/n)
+	fmt.Fprintf(tw, "  IS weight mean (min, max) over batches\t%.3f (%.3f, %.3f)\n", l.WeightMeanSum/n, l.WeightMinAll, l.WeightMaxAll)
+	fmt.Fprintf(tw, "  final beta\t%.3f\n", l.Buffer.Beta)
+	fmt.Fprintf(tw, "final update\t\n")
+	fmt.Fprintf(tw, "  policy loss / value loss / entropy\t%.4f / %.4f / %.4f\n", l.Last.PolicyLoss, l.Last.ValueLoss, l.Last.Entropy)
+	fmt.Fprintf(tw, "  approx KL / clip fraction / explained variance\t%.4f / %.3f / %.3f\n", l.Last.ApproxKL, l.Last.ClipFrac, l.Last.ExplainedVariance)
+	tw.Flush()
+
+	fmt.Fprintf(w, "\nheld-out evaluation (%d journeys per policy; ± is the 95%% CI half-width)\n\n", s.Learned.Episodes)
+	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "policy\tcrisis return\tcrisis conversion\tregular return\tregular conversion\tvalue per user\n")
+	row := func(name string, r sim.EvalReport) {
+		fmt.Fprintf(tw, "%s\t%.3f ± %.3f\t%.3f\t%.3f ± %.3f\t%.3f\t%.3f ± %.3f\n", name,
+			r.Crisis.MeanReturn, r.Crisis.ReturnCI, r.Crisis.ConversionRate,
+			r.Regular.MeanReturn, r.Regular.ReturnCI, r.Regular.ConversionRate, r.ValuePerUser, r.ValuePerUserCI)
+	}
+	row("learned (PPO)", s.Learned)
+	row("logging (uniform)", s.Logging)
+	o := s.Oracle
+	fmt.Fprintf(tw, "oracle (exact)\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\n", o.Crisis.AdaptiveReturn, o.Crisis.AdaptiveConversion,
+		o.Regular.AdaptiveReturn, o.Regular.AdaptiveConversion, o.AdaptiveValuePerUser)
+	tw.Flush()
+	fmt.Fprintf(w, "\ncheckpoint: %s\n", s.Checkpoint)
+}

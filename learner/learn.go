@@ -1,0 +1,618 @@
+package learner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/learner/ppo"
+	"github.com/aelp/aelp/learner/replay"
+	"github.com/aelp/aelp/schemas"
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+)
+
+// Stats are the learner's figures so far (see Learner.Stats).
+type Stats struct {
+	// Updates is the number of PPO updates made (including those restored
+	// from a checkpoint); Ingested the experiences added to the buffer by
+	// this process (refill excluded); Sampled the samples drawn.
+	Updates, Ingested, Sampled int64
+	// Skipped counts records of other experiments; DeadLettered records
+	// that failed to decode or validate.
+	Skipped, DeadLettered int64
+	// Buffer are the replay buffer's figures.
+	Buffer replay.Stats
+	// Last is the last update's PPO figures.
+	Last ppo.Stats
+	// BatchCrisisSum and ExpectedCrisisSum add up, over every update, the
+	// measured and the expected crisis share of the batch (divide by
+	// Updates since start for the means); BatchCrisisSq sums the squares of
+	// the measured share.
+	BatchCrisisSum, BatchCrisisSq, ExpectedCrisisSum float64
+	// StatUpdates is the number of updates summed above (this process).
+	StatUpdates int64
+	// WeightMeanSum, WeightMinAll, WeightMaxAll summarise the IS weights
+	// over every batch of this process.
+	WeightMeanSum, WeightMinAll, WeightMaxAll float64
+	// PolicyVersion is the version of the last published snapshot (−1: none).
+	PolicyVersion int64
+	// Lag is the number of records behind the end of the tagged topic, as
+	// of the last fetched record of each partition.
+	Lag int64
+}
+
+// Learner is the learn role.
+type Learner struct {
+	cfg     Config
+	log     zerolog.Logger
+	metrics *learnMetrics
+
+	buf   *replay.Buffer[struct{}]
+	agent *ppo.Agent
+	slots slotStore
+
+	// Owned by the Run goroutine.
+	offsets  map[int]int64 // next offset to read, per partition
+	end      map[int]int64 // bounded: stop reading here; nil: follow the topic
+	hwm      map[int]int64
+	sampled  int64
+	inserted int64
+	episodes episodeTracker
+	tagAcc   tagAccuracy
+	window   windowCounters
+
+	finishCh chan struct{}
+	finish   sync.Once
+
+	mu    sync.Mutex
+	stats Stats
+}
+
+// New validates cfg, restores the checkpoint unless cfg.Fresh, and returns
+// the role, ready to Run. It reads no records yet.
+func New(cfg Config) (*Learner, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("learn: %w", err)
+	}
+	l := &Learner{
+		cfg:      cfg,
+		log:      cfg.Log,
+		metrics:  newLearnMetrics(cfg.Registry),
+		offsets:  map[int]int64{},
+		hwm:      map[int]int64{},
+		finishCh: make(chan struct{}),
+		slots:    newSlotStore(cfg.Replay.Capacity, cfg.StateDim),
+		episodes: newEpisodeTracker(),
+	}
+	l.stats.PolicyVersion = -1
+	l.stats.WeightMinAll = math.Inf(1)
+	l.stats.WeightMaxAll = math.Inf(-1)
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed_b0f))
+	buf, err := replay.New[struct{}](cfg.Replay, rand.New(rand.NewPCG(cfg.Seed, 0xb0ff_e4)))
+	if err != nil {
+		return nil, fmt.Errorf("learn: %w", err)
+	}
+	l.buf = buf
+	if cfg.Fresh {
+		agent, err := ppo.New(cfg.PPO, rng)
+		if err != nil {
+			return nil, fmt.Errorf("learn: %w", err)
+		}
+		l.agent = agent
+		return l, nil
+	}
+	ck, err := ReadCheckpoint(cfg.CheckpointPath)
+	if err != nil {
+		return nil, fmt.Errorf("learn: %w (give --fresh to start without it)", err)
+	}
+	if ck.ExperimentID != cfg.ExperimentID {
+		return nil, fmt.Errorf("learn: checkpoint %s is of experiment %q, not %q", cfg.CheckpointPath, ck.ExperimentID, cfg.ExperimentID)
+	}
+	agent, err := ppo.Restore(ck.Agent, rng)
+	if err != nil {
+		return nil, fmt.Errorf("learn: checkpoint %s: %w", cfg.CheckpointPath, err)
+	}
+	ac := agent.Config()
+	if ac.ObsDim != cfg.StateDim || ac.NumActions != cfg.NumActions {
+		return nil, fmt.Errorf("learn: checkpoint network is %d×%d, records are %d×%d", ac.ObsDim, ac.NumActions, cfg.StateDim, cfg.NumActions)
+	}
+	l.agent = agent
+	for p, o := range ck.Offsets {
+		l.offsets[p] = o
+	}
+	l.sampled, l.inserted = ck.Sampled, ck.Inserted
+	l.buf.SetStep(ck.BetaStep)
+	l.stats.Updates = agent.Updates()
+	l.stats.PolicyVersion = ck.PolicyVersion
+	l.log.Info().Str("checkpoint", cfg.CheckpointPath).Int64("updates", agent.Updates()).
+		Interface("offsets", ck.Offsets).Msg("restored checkpoint")
+	return l, nil
+}
+
+// Agent returns the PPO agent. Use it only when Run is not running (for
+// example after it returned, to evaluate the learned policy).
+func (l *Learner) Agent() *ppo.Agent { return l.agent }
+
+// Stats returns a snapshot of the learner's figures (safe while Run runs).
+func (l *Learner) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stats
+}
+
+// Finish asks a running learner to stop following the topic: it reads up
+// to the end offsets seen now, trains until the rate limiter's budget for
+// what it ingested is spent, writes the final checkpoint and returns from
+// Run, as a bounded run does. Safe to call from any goroutine, more than
+// once.
+func (l *Learner) Finish() { l.finish.Do(func() { close(l.finishCh) }) }
+
+// record is one fetched tagged record, decoded (or not) by a partition
+// reader.
+type record struct {
+	partition int
+	offset    int64
+	hwm       int64
+	skip      bool // another experiment's, or dead-lettered
+	dead      bool
+	te        schemas.TaggedExperience
+}
+
+// Run consumes, trains and publishes until ctx ends (or, bounded or after
+// Finish, until the work is done), then writes the final checkpoint. A
+// broker outage is retried with backoff; cancelling ctx is the clean way to
+// stop, and still checkpoints.
+func (l *Learner) Run(ctx context.Context) error {
+	cfg := l.cfg
+	if err := kafkax.Retry(ctx, l.log, "ensure topics", func(ctx context.Context) error {
+		return cfg.Kafka.Explain(kafkax.EnsureTopics(ctx, cfg.Kafka,
+			kafkax.TopicSpec{Name: cfg.TaggedTopic},
+			kafkax.TopicSpec{Name: cfg.MetricsTopic, Partitions: 1},
+			kafkax.TopicSpec{Name: cfg.PolicyTopic, Partitions: 1, Compact: true},
+			kafkax.TopicSpec{Name: cfg.DeadLetterTopic, Partitions: 1}))
+	}); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("learn: %w", err)
+	}
+	var offs kafkax.Offsets
+	if err := kafkax.Retry(ctx, l.log, "list offsets", func(ctx context.Context) error {
+		var err error
+		offs, err = kafkax.ListOffsets(ctx, cfg.Kafka, cfg.TaggedTopic)
+		return cfg.Kafka.Explain(err)
+	}); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("learn: %w", err)
+	}
+	if cfg.Health != nil {
+		cfg.Health.SetReady(true, "")
+	}
+	// Start offsets: saved, else the beginning of the log. An offset the
+	// log no longer holds (retention) starts at the first one kept.
+	for p, first := range offs.First {
+		o, ok := l.offsets[p]
+		if !ok || o < first {
+			if ok {
+				l.log.Warn().Int("partition", p).Int64("saved", o).Int64("first", first).
+					Msg("saved offset is older than the log; records in between were deleted by retention")
+			}
+			o = first
+		}
+		l.offsets[p] = o
+	}
+	if !cfg.Fresh {
+		if err := l.refill(ctx, offs); err != nil {
+			return err
+		}
+	}
+
+	writers, err := newWriters(cfg)
+	if err != nil {
+		return err
+	}
+	// Records already fetched are finished, published and checkpointed
+	// with finishCtx, which outlives ctx by a bounded grace period.
+	finishCtx, cancelFinish := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelFinish()
+	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(30*time.Second, cancelFinish) })
+	defer stopGrace()
+
+	readCtx, stopReaders := context.WithCancel(ctx)
+	recs := make(chan *record, 4096)
+	var readers sync.WaitGroup
+	readErrs := make(chan error, len(offs.First))
+	for p := range offs.First {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			if err := l.readPartition(readCtx, finishCtx, p, l.offsets[p], recs, writers.dlq); err != nil {
+				readErrs <- err
+				stopReaders()
+			}
+		}()
+	}
+	l.log.Info().Str("experiment", cfg.ExperimentID).Str("topic", cfg.TaggedTopic).Int("partitions", len(offs.First)).
+		Bool("importance_sampling", !cfg.Replay.Uniform).Float64("crisis_parent_weight", cfg.Replay.CrisisWeight).
+		Bool("bounded", cfg.Bounded).Int("buffer", l.buf.Len()).Msg("learn started")
+
+	if cfg.Bounded {
+		l.end = offs.End
+	}
+	runErr := l.loop(ctx, finishCtx, recs, writers)
+	stopReaders()
+	readers.Wait()
+	close(readErrs)
+	for err := range readErrs {
+		if runErr == nil && ctx.Err() == nil {
+			runErr = err
+		}
+	}
+	// Final figures, snapshot and checkpoint, even on a requested stop.
+	if l.stats.Updates > 0 {
+		if err := l.publish(finishCtx, writers, true); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	if err := l.checkpoint(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if err := writers.close(cfg.Kafka); err != nil && runErr == nil {
+		runErr = err
+	}
+	s := l.Stats()
+	l.log.Info().Int64("updates", s.Updates).Int64("ingested", s.Ingested).Int64("sampled", s.Sampled).
+		Int64("dead_lettered", s.DeadLettered).Msg("learn stopped")
+	return runErr
+}
+
+// loop is the single goroutine that owns the buffer and the agent.
+func (l *Learner) loop(ctx, finishCtx context.Context, recs <-chan *record, w *writers) error {
+	cfg := l.cfg
+	ticker := time.NewTicker(cfg.ProgressEvery.Abs() + time.Millisecond)
+	defer ticker.Stop()
+	finishCh := l.finishCh
+	lastLog := time.Now()
+	onFinish := func() error {
+		finishCh = nil
+		e, err := l.endOffsets(ctx)
+		if err != nil {
+			return err
+		}
+		l.end = e
+		return nil
+	}
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if cfg.MaxUpdates > 0 && l.stats.Updates >= cfg.MaxUpdates {
+			return nil
+		}
+		select {
+		case <-finishCh:
+			if err := onFinish(); err != nil {
+				return err
+			}
+		default:
+		}
+		switch {
+		case l.end != nil && l.reached(l.end):
+			// Everything up to the end is in: spend the training budget.
+			if !l.wantsMore() {
+				return nil
+			}
+			if err := l.update(finishCtx, w); err != nil {
+				return err
+			}
+		case l.canSample():
+			// Take what has arrived without waiting, then one update.
+		drain:
+			for i := 0; i < 4096 && l.canInsert(); i++ {
+				select {
+				case r := <-recs:
+					l.ingest(r)
+				default:
+					break drain
+				}
+			}
+			if err := l.update(finishCtx, w); err != nil {
+				return err
+			}
+		default:
+			select {
+			case <-ctx.Done():
+				return nil
+			case r := <-recs:
+				l.ingest(r)
+			case <-finishCh:
+				if err := onFinish(); err != nil {
+					return err
+				}
+			case <-ticker.C:
+			}
+		}
+		if cfg.ProgressEvery > 0 && time.Since(lastLog) >= cfg.ProgressEvery {
+			lastLog = time.Now()
+			l.logProgress()
+		}
+	}
+}
+
+func (l *Learner) endOffsets(ctx context.Context) (map[int]int64, error) {
+	var offs kafkax.Offsets
+	err := kafkax.Retry(ctx, l.log, "list offsets", func(ctx context.Context) error {
+		var err error
+		offs, err = kafkax.ListOffsets(ctx, l.cfg.Kafka, l.cfg.TaggedTopic)
+		return l.cfg.Kafka.Explain(err)
+	})
+	if err != nil && ctx.Err() == nil {
+		return nil, fmt.Errorf("learn: %w", err)
+	}
+	return offs.End, nil
+}
+
+// reached reports whether every partition has been read up to end.
+func (l *Learner) reached(end map[int]int64) bool {
+	for p, e := range end {
+		if l.offsets[p] < e {
+			return false
+		}
+	}
+	return true
+}
+
+// wantsMore reports whether a run that has read everything up to its end
+// still has training to do: the rate limiter's budget (SamplesPerInsert
+// samples per item ingested) or MinUpdates. A buffer smaller than MinBuffer
+// is trained on too, since no more data will come.
+func (l *Learner) wantsMore() bool {
+	if l.buf.Len() == 0 {
+		return false
+	}
+	budget := l.cfg.SamplesPerInsert*float64(l.inserted) - float64(l.sampled)
+	return budget > 0 || l.stats.Updates < l.cfg.MinUpdates
+}
+
+// canSample is the rate limiter's training side: the buffer holds
+// MinBuffer items and drawing one more batch keeps sampled ≤
+// SamplesPerInsert·inserted + RateTolerance.
+func (l *Learner) canSample() bool {
+	if l.buf.Len() < l.cfg.MinBuffer {
+		return false
+	}
+	return float64(l.sampled+int64(l.cfg.BatchSize)) <= l.cfg.SamplesPerInsert*float64(l.inserted)+l.cfg.RateTolerance
+}
+
+// canInsert is the rate limiter's ingest side: inserting one more item
+// keeps SamplesPerInsert·inserted − sampled within the tolerance, unless
+// the buffer is still warming up.
+func (l *Learner) canInsert() bool {
+	if l.buf.Len() < l.cfg.MinBuffer {
+		return true
+	}
+	return l.cfg.SamplesPerInsert*float64(l.inserted+1)-float64(l.sampled) <= l.cfg.RateTolerance
+}
+
+// ingest adds one record to the buffer (or only advances the offset).
+func (l *Learner) ingest(r *record) {
+	if l.end != nil && r.offset >= l.end[r.partition] {
+		return // past the bound: left for a later run
+	}
+	l.offsets[r.partition] = r.offset + 1
+	l.hwm[r.partition] = r.hwm
+	if r.skip {
+		l.mu.Lock()
+		if r.dead {
+			l.stats.DeadLettered++
+		} else {
+			l.stats.Skipped++
+		}
+		l.mu.Unlock()
+		return
+	}
+	l.add(&r.te, true)
+	l.inserted++
+	l.window.ingested++
+	l.metrics.ingested.Inc()
+	l.mu.Lock()
+	l.stats.Ingested++
+	l.mu.Unlock()
+}
+
+// add stores te in the buffer; live records also feed the observation
+// normaliser and the accuracy and return trackers.
+func (l *Learner) add(te *schemas.TaggedExperience, live bool) {
+	crisis := te.EventType == schemas.EventCrisis
+	slot := l.buf.Add(struct{}{}, crisis)
+	l.slots.put(slot, te)
+	if live {
+		l.agent.ObserveObs(l.slots.obsOf(slot))
+		l.tagAcc.observe(te)
+		l.episodes.observe(te)
+	}
+}
+
+// update draws one batch and makes one PPO update.
+func (l *Learner) update(ctx context.Context, w *writers) error {
+	cfg := l.cfg
+	l.buf.SetStep(l.stats.Updates)
+	if err := l.buf.Sample(&l.slots.batch, cfg.BatchSize); err != nil {
+		return fmt.Errorf("learn: sample: %w", err)
+	}
+	now := time.Now().UnixNano()
+	pb := l.slots.fill(&l.slots.batch, now, l.metrics.firstUse)
+	t0 := time.Now()
+	st := l.agent.Update(pb)
+	l.metrics.updateSeconds.Observe(time.Since(t0).Seconds())
+	l.sampled += int64(cfg.BatchSize)
+	l.window.sampled += int64(cfg.BatchSize)
+	bs := l.buf.Stats()
+	l.mu.Lock()
+	l.stats.Updates++
+	l.stats.Sampled = l.sampled
+	l.stats.Buffer = bs
+	l.stats.Last = st
+	l.stats.StatUpdates++
+	l.stats.BatchCrisisSum += bs.LastBatchCrisisRatio
+	l.stats.BatchCrisisSq += bs.LastBatchCrisisRatio * bs.LastBatchCrisisRatio
+	l.stats.ExpectedCrisisSum += bs.ExpectedBatchCrisisRatio
+	l.stats.WeightMeanSum += bs.WeightMean
+	l.stats.WeightMinAll = math.Min(l.stats.WeightMinAll, bs.WeightMin)
+	l.stats.WeightMaxAll = math.Max(l.stats.WeightMaxAll, bs.WeightMax)
+	var lag int64
+	for p, h := range l.hwm {
+		lag += max(0, h-l.offsets[p])
+	}
+	l.stats.Lag = lag
+	updates := l.stats.Updates
+	l.mu.Unlock()
+	l.metrics.observeUpdate(st, bs)
+	if updates%cfg.MetricsEvery == 0 || updates%cfg.SnapshotEvery == 0 {
+		if err := l.publish(ctx, w, updates%cfg.SnapshotEvery == 0); err != nil {
+			return err
+		}
+	}
+	if updates%cfg.CheckpointEvery == 0 {
+		if err := l.checkpoint(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Learner) logProgress() {
+	s := l.Stats()
+	ev := l.log.Info().Int64("updates", s.Updates).Int64("ingested", s.Ingested).Int("buffer", s.Buffer.Size).
+		Int64("lag", s.Lag)
+	if s.StatUpdates > 0 {
+		n := float64(s.StatUpdates)
+		ev = ev.Float64("batch_crisis_ratio", round4(s.BatchCrisisSum/n)).Float64("expected_crisis_ratio", round4(s.ExpectedCrisisSum/n)).
+			Float64("policy_loss", round4(s.Last.PolicyLoss)).Float64("value_loss", round4(s.Last.ValueLoss)).
+			Float64("entropy", round4(s.Last.Entropy)).Float64("beta", round4(s.Buffer.Beta))
+	}
+	ev.Msg("learn progress")
+}
+
+func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
+
+// readPartition fetches one partition from offset and hands decoded records
+// to the training loop; undecodable or invalid ones go to the dead-letter
+// topic first. It returns nil when ctx ends.
+func (l *Learner) readPartition(ctx, finishCtx context.Context, p int, offset int64, out chan<- *record, dlq *kafka.Writer) error {
+	cfg := l.cfg
+	r, err := kafkax.NewPartitionReader(cfg.Kafka, cfg.TaggedTopic, p, offset, kafkax.ReaderOptions{Logger: l.log})
+	if err != nil {
+		return fmt.Errorf("learn: %w", err)
+	}
+	defer r.Close()
+	var b kafkax.Backoff
+	lim := cfg.limits()
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			err = cfg.Kafka.Explain(err)
+			if errors.Is(err, kafkax.ErrAuth) {
+				return fmt.Errorf("learn: %w", err)
+			}
+			wait := b.Next()
+			l.log.Warn().Err(err).Int("partition", p).Dur("retry_in", wait).Msg("fetch failed, retrying")
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+			continue
+		}
+		b.Reset()
+		rec := &record{partition: p, offset: m.Offset, hwm: m.HighWaterMark}
+		if err := decodeTagged(m.Value, &rec.te, lim); err != nil {
+			reason := schemas.Reason(err)
+			l.metrics.deadLetters.WithLabelValues(reason).Inc()
+			if werr := kafkax.WriteAll(finishCtx, cfg.Kafka, dlq, l.log, []kafka.Message{kafkax.DeadLetter(m, reason)}); werr != nil {
+				return fmt.Errorf("learn: dead letter: %w", werr)
+			}
+			rec.skip, rec.dead = true, true
+		} else if rec.te.ExperimentID != cfg.ExperimentID {
+			rec.skip = true
+		}
+		select {
+		case out <- rec:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func decodeTagged(b []byte, te *schemas.TaggedExperience, lim schemas.Limits) error {
+	if err := schemas.UnmarshalTaggedExperience(b, te); err != nil {
+		return err
+	}
+	return te.Validate(lim)
+}
+
+// refill re-reads, before the saved offsets, the last Capacity tagged
+// records of the experiment into the buffer, so a restarted learner trains
+// on the data it had. Partitions contribute in proportion to the records
+// they hold before their saved offset.
+func (l *Learner) refill(ctx context.Context, offs kafkax.Offsets) error {
+	cfg := l.cfg
+	var total int64
+	parts := make([]int, 0, len(offs.First))
+	for p := range offs.First {
+		parts = append(parts, p)
+		total += l.offsets[p] - offs.First[p]
+	}
+	sort.Ints(parts)
+	if total == 0 {
+		return nil
+	}
+	want := min(total, int64(cfg.Replay.Capacity))
+	lim := cfg.limits()
+	start := time.Now()
+	var added int64
+	for _, p := range parts {
+		n := l.offsets[p] - offs.First[p]
+		take := n * want / total
+		if take == 0 {
+			continue
+		}
+		from := l.offsets[p] - take
+		r, err := kafkax.NewPartitionReader(cfg.Kafka, cfg.TaggedTopic, p, from, kafkax.ReaderOptions{Logger: l.log})
+		if err != nil {
+			return fmt.Errorf("learn: refill: %w", err)
+		}
+		var te schemas.TaggedExperience
+		for o := from; o < l.offsets[p]; {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				r.Close()
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("learn: refill partition %d at %d: %w", p, o, cfg.Kafka.Explain(err))
+			}
+			o = m.Offset + 1
+			if decodeTagged(m.Value, &te, lim) == nil && te.ExperimentID == cfg.ExperimentID {
+				l.add(&te, false)
+				added++
+			}
+		}
+		r.Close()
+	}
+	l.log.Info().Int64("records", added).Dur("took", time.Since(start).Round(time.Millisecond)).Msg("buffer refilled from the log")
+	return nil
+}

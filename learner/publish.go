@@ -1,0 +1,140 @@
+package learner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/schemas"
+	"github.com/segmentio/kafka-go"
+)
+
+type writers struct {
+	metrics, policy, dlq *kafka.Writer
+}
+
+func newWriters(cfg Config) (*writers, error) {
+	var w writers
+	var err error
+	if w.metrics, err = kafkax.NewWriter(cfg.Kafka, cfg.MetricsTopic, kafkax.WriterOptions{BatchSize: 10}); err != nil {
+		return nil, fmt.Errorf("learn: %w", err)
+	}
+	if w.policy, err = kafkax.NewWriter(cfg.Kafka, cfg.PolicyTopic, kafkax.WriterOptions{BatchSize: 1}); err != nil {
+		return nil, fmt.Errorf("learn: %w", err)
+	}
+	if w.dlq, err = kafkax.NewWriter(cfg.Kafka, cfg.DeadLetterTopic, kafkax.WriterOptions{BatchSize: 100}); err != nil {
+		return nil, fmt.Errorf("learn: %w", err)
+	}
+	return &w, nil
+}
+
+func (w *writers) close(kcfg kafkax.Config) error {
+	var errs []error
+	for _, x := range []*kafka.Writer{w.metrics, w.policy, w.dlq} {
+		if err := x.Close(); err != nil {
+			errs = append(errs, kcfg.Explain(err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("learn: close writers: %w", err)
+	}
+	return nil
+}
+
+// Metrics builds the TrainingMetrics record of the learner's current state
+// (the figures of the last update and the window since the last record).
+func (l *Learner) trainingMetrics(now time.Time) schemas.TrainingMetrics {
+	s := l.Stats()
+	bs := s.Buffer
+	st := s.Last
+	var ingestRate, sampleRate float64
+	if l.window.start > 0 {
+		if dt := float64(now.UnixNano()-l.window.start) / 1e9; dt > 0 {
+			ingestRate = float64(l.window.ingested) / dt
+			sampleRate = float64(l.window.sampled) / dt
+		}
+	}
+	l.window = windowCounters{start: now.UnixNano()}
+	m := schemas.TrainingMetrics{
+		ExperimentID:             l.cfg.ExperimentID,
+		LearnerID:                l.cfg.LearnerID,
+		Update:                   s.Updates,
+		Timestamp:                now,
+		EnableImportanceSampling: !l.cfg.Replay.Uniform,
+		CrisisParentWeight:       l.cfg.Replay.CrisisWeight,
+		RegularParentWeight:      l.cfg.Replay.RegularWeight,
+		CrisisParentRatioInBatch: bs.LastBatchCrisisRatio,
+		ExpectedCrisisRatio:      bs.ExpectedBatchCrisisRatio,
+		CrisisFractionInBuffer:   bs.CrisisFraction,
+		ImportanceWeightsMean:    bs.WeightMean,
+		ImportanceWeightsStd:     bs.WeightStd,
+		ImportanceWeightsMin:     bs.WeightMin,
+		ImportanceWeightsMax:     bs.WeightMax,
+		Beta:                     bs.Beta,
+		PolicyLoss:               st.PolicyLoss,
+		ValueLoss:                st.ValueLoss,
+		Entropy:                  st.Entropy,
+		ApproxKL:                 st.ApproxKL,
+		ClipFrac:                 st.ClipFrac,
+		ExplainedVariance:        st.ExplainedVariance,
+		GradNorm:                 st.GradNorm,
+		LearningRate:             st.LearningRate,
+		IngestPerSec:             ingestRate,
+		SamplesPerSec:            sampleRate,
+		BufferSize:               int64(bs.Size),
+		Updates:                  s.Updates,
+		ExperiencesIngested:      s.Ingested,
+		ConsumerLag:              s.Lag,
+		EpochsRun:                int64(st.EpochsRun),
+	}
+	m.TagPrecision, m.TagRecall = l.tagAcc.precisionRecall()
+	mean, ok := l.episodes.take()
+	if ok[1] {
+		v := mean[1]
+		m.MeanReturnCrisis = &v
+	}
+	if ok[0] {
+		v := mean[0]
+		m.MeanReturnRegular = &v
+	}
+	return m
+}
+
+// publish writes a TrainingMetrics record and, with snapshot, a
+// PolicySnapshot, both keyed by the experiment id.
+func (l *Learner) publish(ctx context.Context, w *writers, snapshot bool) error {
+	now := time.Now()
+	m := l.trainingMetrics(now)
+	l.metrics.observeRecord(&m)
+	val, err := schemas.MarshalTrainingMetrics(nil, &m)
+	if err != nil {
+		return fmt.Errorf("learn: encode metrics: %w", err)
+	}
+	key := []byte(l.cfg.ExperimentID)
+	if err := kafkax.WriteAll(ctx, l.cfg.Kafka, w.metrics, l.log, []kafka.Message{{Key: key, Value: val, Time: now}}); err != nil {
+		return fmt.Errorf("learn: publish metrics: %w", err)
+	}
+	if !snapshot {
+		return nil
+	}
+	arch, params, mean, variance, count, err := l.agent.MarshalPolicy()
+	if err != nil {
+		return fmt.Errorf("learn: snapshot: %w", err)
+	}
+	snap := schemas.PolicySnapshot{ExperimentID: l.cfg.ExperimentID, Version: l.agent.Version(), CreatedAt: now,
+		Architecture: arch, Params: params, ObsMean: mean, ObsVar: variance, ObsCount: count}
+	val, err = schemas.MarshalPolicySnapshot(nil, &snap)
+	if err != nil {
+		return fmt.Errorf("learn: encode snapshot: %w", err)
+	}
+	if err := kafkax.WriteAll(ctx, l.cfg.Kafka, w.policy, l.log, []kafka.Message{{Key: key, Value: val, Time: now}}); err != nil {
+		return fmt.Errorf("learn: publish snapshot: %w", err)
+	}
+	l.mu.Lock()
+	l.stats.PolicyVersion = snap.Version
+	l.mu.Unlock()
+	l.metrics.policyVersion.Set(float64(snap.Version))
+	return nil
+}

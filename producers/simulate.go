@@ -1,0 +1,466 @@
+package producers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/obs"
+	"github.com/aelp/aelp/learner/ppo"
+	"github.com/aelp/aelp/producers/sim"
+	"github.com/aelp/aelp/schemas"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+)
+
+// SimulateConfig configures the simulate role.
+type SimulateConfig struct {
+	// Kafka is the connection.
+	Kafka kafkax.Config
+	// Topic receives the Experience records. Default aelp.experiences.raw.
+	Topic string
+	// PolicyTopic carries PolicySnapshot records; the newest for
+	// ExperimentID becomes the behaviour policy. Default aelp.policy.
+	PolicyTopic string
+	// ExperimentID tags every record and selects policy snapshots. Required.
+	ExperimentID string
+	// Users, when > 0, bounds the run: that many users' journeys are
+	// published, flushed, and Run returns.
+	Users int64
+	// Rate, when > 0, caps the experiences published per second over all
+	// workers. With Users == 0 the role runs until its context ends.
+	Rate float64
+	// Workers is the number of simulator goroutines. Default 2.
+	Workers int
+	// Seed makes the simulated stream reproducible: the same seed gives
+	// the same users and transitions under the same policy.
+	Seed uint64
+	// Sim is the simulator model's configuration. Default sim.DefaultConfig().
+	Sim sim.Config
+	// FollowPolicy makes the simulators act with the newest policy
+	// snapshot (the default in the CLI); false keeps the uniform logging
+	// policy throughout.
+	FollowPolicy bool
+	// Partitions of the topics created when missing. Default 6.
+	Partitions int
+	// BatchRecords is how many records a worker hands the writer at once.
+	// Default 512.
+	BatchRecords int
+	// ProgressEvery is the interval of progress log lines. Default 10 s;
+	// negative disables them.
+	ProgressEvery time.Duration
+	// Log receives progress and errors.
+	Log zerolog.Logger
+	// Registry, when set, receives the role's Prometheus metrics.
+	Registry prometheus.Registerer
+	// Health, when set, turns ready once the topics are reachable.
+	Health *obs.Health
+}
+
+func (c *SimulateConfig) setDefaults() {
+	if c.Topic == "" {
+		c.Topic = kafkax.TopicRaw
+	}
+	if c.PolicyTopic == "" {
+		c.PolicyTopic = kafkax.TopicPolicy
+	}
+	if c.Workers == 0 {
+		c.Workers = 2
+	}
+	if c.Sim == (sim.Config{}) {
+		c.Sim = sim.DefaultConfig()
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 6
+	}
+	if c.BatchRecords == 0 {
+		c.BatchRecords = 512
+	}
+	if c.ProgressEvery == 0 {
+		c.ProgressEvery = 10 * time.Second
+	}
+}
+
+// Validate reports the first invalid field.
+func (c SimulateConfig) Validate() error {
+	c.setDefaults()
+	switch {
+	case c.ExperimentID == "":
+		return errors.New("experiment id is empty")
+	case c.Users < 0:
+		return fmt.Errorf("users %d: must not be negative", c.Users)
+	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+		return fmt.Errorf("rate %v: must be a positive number", c.Rate)
+	case c.Users == 0 && c.Rate == 0:
+		return errors.New("give --users N (bounded) or --rate R (runs until stopped)")
+	case c.Workers < 1:
+		return fmt.Errorf("workers %d: must be at least 1", c.Workers)
+	case c.BatchRecords < 1:
+		return fmt.Errorf("batch records %d: must be at least 1", c.BatchRecords)
+	}
+	if err := c.Sim.Validate(); err != nil {
+		return fmt.Errorf("simulator: %w", err)
+	}
+	return c.Kafka.Validate()
+}
+
+// SegmentStats are the episode outcomes of one segment under the acting
+// policies.
+type SegmentStats struct {
+	// Episodes and Conversions count finished journeys and those that
+	// converted.
+	Episodes, Conversions int64
+	// ReturnSum is the sum of episode returns (mean = ReturnSum/Episodes).
+	ReturnSum float64
+}
+
+// MeanReturn is the mean episode return (0 with no episodes).
+func (s SegmentStats) MeanReturn() float64 {
+	if s.Episodes == 0 {
+		return 0
+	}
+	return s.ReturnSum / float64(s.Episodes)
+}
+
+// ConversionRate is the share of journeys that converted.
+func (s SegmentStats) ConversionRate() float64 {
+	if s.Episodes == 0 {
+		return 0
+	}
+	return float64(s.Conversions) / float64(s.Episodes)
+}
+
+// SimulateReport summarises what a simulate run published. Every count is
+// of records acknowledged by the broker.
+type SimulateReport struct {
+	// Users is the number of journeys whose records were all acknowledged.
+	Users int64
+	// Experiences is the number of acknowledged Experience records.
+	Experiences int64
+	// Crisis and Regular are the per-segment outcomes.
+	Crisis, Regular SegmentStats
+	// PolicyVersion is the newest policy version acted with (−1: logging).
+	PolicyVersion int64
+	// Elapsed is the run time.
+	Elapsed time.Duration
+}
+
+// Simulator is the simulate role: K workers simulate user journeys with the
+// current behaviour policy and publish them.
+type Simulator struct {
+	cfg     SimulateConfig
+	log     zerolog.Logger
+	runID   string
+	start   time.Time
+	metrics *simMetrics
+
+	nextUser  atomic.Int64
+	users     atomic.Int64
+	records   atomic.Int64
+	policy    atomic.Pointer[schemas.PolicySnapshot]
+	actedWith atomic.Int64
+
+	mu       sync.Mutex
+	segments [2]SegmentStats // [0] regular, [1] crisis
+}
+
+// NewSimulator validates cfg and returns the role, ready to Run.
+func NewSimulator(cfg SimulateConfig) (*Simulator, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("simulate: %w", err)
+	}
+	var rid [4]byte
+	if _, err := rand.Read(rid[:]); err != nil {
+		return nil, fmt.Errorf("simulate: run id: %w", err)
+	}
+	s := &Simulator{cfg: cfg, log: cfg.Log, runID: hex.EncodeToString(rid[:]), metrics: newSimMetrics(cfg.Registry)}
+	s.actedWith.Store(-1)
+	return s, nil
+}
+
+// Stats returns the report so far (safe to call while Run runs).
+func (s *Simulator) Stats() SimulateReport {
+	s.mu.Lock()
+	r := SimulateReport{Crisis: s.segments[1], Regular: s.segments[0]}
+	s.mu.Unlock()
+	r.Users = s.users.Load()
+	r.Experiences = s.records.Load()
+	r.PolicyVersion = s.actedWith.Load()
+	if !s.start.IsZero() {
+		r.Elapsed = time.Since(s.start)
+	}
+	return r
+}
+
+// Run publishes until the bound is reached or ctx ends, then flushes every
+// record already simulated and returns the report. Cancelling ctx is the
+// clean way to stop an unbounded run.
+func (s *Simulator) Run(ctx context.Context) (SimulateReport, error) {
+	cfg := s.cfg
+	s.start = time.Now()
+	if err := kafkax.Retry(ctx, s.log, "ensure topics", func(ctx context.Context) error {
+		return cfg.Kafka.Explain(kafkax.EnsureTopics(ctx, cfg.Kafka,
+			kafkax.TopicSpec{Name: cfg.Topic, Partitions: cfg.Partitions},
+			kafkax.TopicSpec{Name: cfg.PolicyTopic, Partitions: 1, Compact: true}))
+	}); err != nil {
+		return s.Stats(), fmt.Errorf("simulate: %w", err)
+	}
+	if cfg.Health != nil {
+		cfg.Health.SetReady(true, "")
+	}
+	w, err := kafkax.NewWriter(cfg.Kafka, cfg.Topic, kafkax.WriterOptions{})
+	if err != nil {
+		return s.Stats(), fmt.Errorf("simulate: %w", err)
+	}
+	s.log.Info().Str("experiment", cfg.ExperimentID).Str("topic", cfg.Topic).Int64("users", cfg.Users).
+		Float64("rate", cfg.Rate).Int("workers", cfg.Workers).Uint64("seed", cfg.Seed).Str("run_id", s.runID).
+		Msg("simulate started")
+
+	// Workers stop generating when ctx ends, but flush what they hold with
+	// flushCtx, which outlives ctx by a bounded grace period.
+	flushCtx, cancelFlush := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelFlush()
+	stopFlush := context.AfterFunc(ctx, func() {
+		time.AfterFunc(30*time.Second, cancelFlush)
+	})
+	defer stopFlush()
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	var watchWG sync.WaitGroup
+	if cfg.FollowPolicy {
+		watchWG.Add(1)
+		go func() {
+			defer watchWG.Done()
+			s.watchPolicy(watchCtx)
+		}()
+	}
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		s.progress(watchCtx)
+	}()
+
+	g, gctx := errgroup.WithContext(ctx)
+	for i := 0; i < cfg.Workers; i++ {
+		g.Go(func() error { return s.worker(gctx, flushCtx, w, i) })
+	}
+	werr := g.Wait()
+	stopWatch()
+	watchWG.Wait()
+	<-progressDone
+	if cerr := w.Close(); cerr != nil && werr == nil {
+		werr = fmt.Errorf("simulate: close writer: %w", cfg.Kafka.Explain(cerr))
+	}
+	rep := s.Stats()
+	s.log.Info().Int64("users", rep.Users).Int64("experiences", rep.Experiences).
+		Dur("elapsed", rep.Elapsed.Round(time.Millisecond)).Int64("policy_version", rep.PolicyVersion).
+		Msg("simulate finished")
+	if werr != nil && ctx.Err() != nil && errors.Is(werr, context.Canceled) {
+		werr = nil // a requested stop, with everything simulated flushed
+	}
+	return rep, werr
+}
+
+// worker simulates journeys and writes them in batches. It returns when the
+// bound is reached, ctx ends, or a write fails for good.
+func (s *Simulator) worker(ctx, flushCtx context.Context, w *kafka.Writer, idx int) error {
+	cfg := s.cfg
+	model, err := sim.New(cfg.Sim, cfg.Seed, uint64(idx))
+	if err != nil {
+		return err
+	}
+	var (
+		batch     = make([]kafka.Message, 0, cfg.BatchRecords+cfg.Sim.MaxSteps)
+		pending   [2]SegmentStats
+		users     int64
+		exp       schemas.Experience
+		seq       uint64
+		idPrefix             = cfg.ExperimentID + "-" + s.runID + "-" + strconv.Itoa(idx) + "-"
+		idBuf                = make([]byte, 0, len(idPrefix)+20)
+		logging              = sim.Uniform{N: cfg.Sim.NumActions()}
+		acting    sim.Policy = logging
+		version   int64      = -1
+		perWorker            = cfg.Rate / float64(cfg.Workers)
+		started              = time.Now()
+		sent      int64
+	)
+	exp.ExperimentID = cfg.ExperimentID
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := kafkax.WriteAll(flushCtx, cfg.Kafka, w, s.log, batch); err != nil {
+			return err
+		}
+		s.records.Add(int64(len(batch)))
+		s.users.Add(users)
+		s.metrics.records.Add(float64(len(batch)))
+		s.mu.Lock()
+		for i := range pending {
+			s.segments[i].Episodes += pending[i].Episodes
+			s.segments[i].Conversions += pending[i].Conversions
+			s.segments[i].ReturnSum += pending[i].ReturnSum
+		}
+		s.mu.Unlock()
+		sent += int64(len(batch))
+		batch, users, pending = batch[:0], 0, [2]SegmentStats{}
+		return nil
+	}
+	for ctx.Err() == nil {
+		if cfg.Users > 0 && s.nextUser.Add(1) > cfg.Users {
+			break
+		}
+		if snap := s.policy.Load(); snap != nil && snap.Version != version {
+			p, err := ppo.LoadPolicy(snap.Architecture, snap.Params, snap.ObsMean, snap.ObsVar, snap.ObsCount)
+			if err != nil {
+				s.log.Error().Err(err).Int64("version", snap.Version).Msg("policy snapshot unusable, keeping the current policy")
+			} else {
+				acting = p
+				s.actedWith.Store(snap.Version)
+				s.metrics.policyVersion.Set(float64(snap.Version))
+			}
+			version = snap.Version
+		}
+		res := model.RunEpisode(acting, func(tr *sim.Transition) {
+			seq++
+			idBuf = strconv.AppendUint(append(idBuf[:0], idPrefix...), seq, 10)
+			exp.ID = string(idBuf)
+			exp.EpisodeID = tr.EpisodeID
+			exp.UserID = tr.UserID
+			exp.Step = int32(tr.Step)
+			exp.Timestamp = time.Now()
+			exp.State = toFloat32(exp.State[:0], tr.State)
+			exp.NextState = toFloat32(exp.NextState[:0], tr.NextState)
+			exp.Action = int32(tr.Action)
+			exp.BehaviorLogProb = tr.BehaviorLogProb
+			exp.PolicyVersion = version
+			if acting == sim.Policy(logging) {
+				exp.PolicyVersion = -1
+			}
+			exp.Reward = tr.Reward
+			exp.Done = tr.Done
+			exp.Value = tr.Value
+			exp.Metadata = tr.Metadata
+			val, err := schemas.MarshalExperience(nil, &exp)
+			if err != nil {
+				// The model produced something the schema rejects: a bug,
+				// not bad input; count it and keep going.
+				s.metrics.encodeErrors.Inc()
+				s.log.Error().Err(err).Msg("encode experience")
+				return
+			}
+			batch = append(batch, kafka.Message{Key: []byte(tr.UserID), Value: val, Time: exp.Timestamp})
+		})
+		seg := 0
+		if res.Crisis {
+			seg = 1
+		}
+		pending[seg].Episodes++
+		pending[seg].ReturnSum += res.Return
+		if res.Converted {
+			pending[seg].Conversions++
+		}
+		s.metrics.observeEpisode(res.Crisis, res.Return, res.Converted)
+		users++
+		if len(batch) >= cfg.BatchRecords {
+			if err := flush(); err != nil {
+				return err
+			}
+			if perWorker > 0 {
+				// Pace to the rate: sleep until sent/rate seconds have passed.
+				due := started.Add(time.Duration(float64(sent) / perWorker * float64(time.Second)))
+				if d := time.Until(due); d > 0 {
+					select {
+					case <-ctx.Done():
+					case <-time.After(d):
+					}
+				}
+			}
+		}
+	}
+	return flush()
+}
+
+func toFloat32(dst []float32, src []float64) []float32 {
+	for _, v := range src {
+		dst = append(dst, float32(v))
+	}
+	return dst
+}
+
+// watchPolicy follows the policy topic from its beginning and publishes the
+// newest snapshot of our experiment to the workers. It returns when ctx
+// ends.
+func (s *Simulator) watchPolicy(ctx context.Context) {
+	cfg := s.cfg
+	err := FollowPolicies(ctx, cfg.Kafka, cfg.PolicyTopic, cfg.ExperimentID, s.log, func(p *schemas.PolicySnapshot) {
+		if p.Version <= s.policyVersion() {
+			return
+		}
+		if err := checkSnapshot(p, cfg.Sim); err != nil {
+			s.log.Error().Err(err).Int64("version", p.Version).Msg("policy snapshot does not fit the simulator, ignored")
+			return
+		}
+		s.policy.Store(p)
+		s.log.Info().Int64("version", p.Version).Msg("acting with new policy snapshot")
+	})
+	if err != nil && ctx.Err() == nil {
+		s.log.Error().Err(err).Msg("policy watcher stopped; acting with the last policy")
+	}
+}
+
+func (s *Simulator) policyVersion() int64 {
+	if p := s.policy.Load(); p != nil {
+		return p.Version
+	}
+	return -1
+}
+
+func checkSnapshot(p *schemas.PolicySnapshot, c sim.Config) error {
+	pol, err := ppo.LoadPolicy(p.Architecture, p.Params, p.ObsMean, p.ObsVar, p.ObsCount)
+	if err != nil {
+		return err
+	}
+	if pol.ObsDim() != c.StateDim || pol.NumActions() != c.NumActions() {
+		return fmt.Errorf("policy is %d inputs × %d actions, simulator is %d × %d",
+			pol.ObsDim(), pol.NumActions(), c.StateDim, c.NumActions())
+	}
+	return nil
+}
+
+func (s *Simulator) progress(ctx context.Context) {
+	if s.cfg.ProgressEvery < 0 {
+		return
+	}
+	t := time.NewTicker(s.cfg.ProgressEvery)
+	defer t.Stop()
+	var last int64
+	lastT := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			r := s.Stats()
+			rate := float64(r.Experiences-last) / now.Sub(lastT).Seconds()
+			last, lastT = r.Experiences, now
+			s.log.Info().Int64("users", r.Users).Int64("experiences", r.Experiences).Float64("per_sec", math.Round(rate)).
+				Int64("policy_version", r.PolicyVersion).
+				Float64("crisis_return", r.Crisis.MeanReturn()).Float64("crisis_conversion", r.Crisis.ConversionRate()).
+				Float64("regular_return", r.Regular.MeanReturn()).Float64("regular_conversion", r.Regular.ConversionRate()).
+				Msg("simulate progress")
+		}
+	}
+}
