@@ -10,7 +10,7 @@
 # Docker. Progress goes to stderr, the libs directory alone to stdout.
 set -euo pipefail
 
-version="${AELP_KAFKA_VERSION:-4.1.2}"
+version="${AELP_KAFKA_VERSION:-4.4.0}"
 cache="${AELP_KAFKA_CACHE:-$HOME/.cache/aelp}"
 dir="$cache/kafka-$version"
 libs="$dir/libs"
@@ -31,7 +31,7 @@ mkdir -p "$dir"
 tmp="$(mktemp -d "$dir/libs.tmp.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 echo "fetch.sh: resolving org.apache.kafka:kafka_2.13:$version into $libs" >&2
-mvn -B -q -f "$here/pom.xml" \
+mvn -B -q -Dstyle.color=never -f "$here/pom.xml" \
   -Dkafka.version="$version" \
   -DoutputDirectory="$tmp" \
   dependency:copy-dependencies >&2
