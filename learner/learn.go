@@ -27,6 +27,9 @@ type Stats struct {
 	// Skipped counts records of other experiments; DeadLettered records
 	// that failed to decode or validate.
 	Skipped, DeadLettered int64
+	// Refilled is the number of records re-read into the buffer from the
+	// log on restart.
+	Refilled int64
 	// Buffer are the replay buffer's figures.
 	Buffer replay.Stats
 	// Last is the last update's PPO figures.
@@ -70,6 +73,11 @@ type Learner struct {
 
 	finishCh chan struct{}
 	finish   sync.Once
+
+	// abortOnCancel, set by tests, makes a cancelled Run return at once
+	// without the final metrics, snapshot and checkpoint, as a killed
+	// process would.
+	abortOnCancel bool
 
 	mu    sync.Mutex
 	stats Stats
@@ -233,10 +241,11 @@ func (l *Learner) Run(ctx context.Context) error {
 	var readers sync.WaitGroup
 	readErrs := make(chan error, len(offs.First))
 	for p := range offs.First {
+		from := l.offsets[p] // read here: the loop owns l.offsets once it runs
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
-			if err := l.readPartition(readCtx, finishCtx, p, l.offsets[p], recs, writers.dlq); err != nil {
+			if err := l.readPartition(readCtx, finishCtx, p, from, recs, writers.dlq); err != nil {
 				readErrs <- err
 				stopReaders()
 			}
@@ -257,6 +266,10 @@ func (l *Learner) Run(ctx context.Context) error {
 		if runErr == nil && ctx.Err() == nil {
 			runErr = err
 		}
+	}
+	if l.abortOnCancel && ctx.Err() != nil {
+		_ = writers.close(cfg.Kafka)
+		return nil
 	}
 	// Final figures, snapshot and checkpoint, even on a requested stop.
 	if l.stats.Updates > 0 {
@@ -613,6 +626,10 @@ func (l *Learner) refill(ctx context.Context, offs kafkax.Offsets) error {
 		}
 		r.Close()
 	}
+	l.mu.Lock()
+	l.stats.Refilled = added
+	l.stats.Buffer = l.buf.Stats()
+	l.mu.Unlock()
 	l.log.Info().Int64("records", added).Dur("took", time.Since(start).Round(time.Millisecond)).Msg("buffer refilled from the log")
 	return nil
 }

@@ -161,7 +161,6 @@ type Simulator struct {
 	cfg     SimulateConfig
 	log     zerolog.Logger
 	runID   string
-	start   time.Time
 	metrics *simMetrics
 
 	nextUser  atomic.Int64
@@ -171,6 +170,7 @@ type Simulator struct {
 	actedWith atomic.Int64
 
 	mu       sync.Mutex
+	start    time.Time
 	segments [2]SegmentStats // [0] regular, [1] crisis
 }
 
@@ -193,12 +193,13 @@ func NewSimulator(cfg SimulateConfig) (*Simulator, error) {
 func (s *Simulator) Stats() SimulateReport {
 	s.mu.Lock()
 	r := SimulateReport{Crisis: s.segments[1], Regular: s.segments[0]}
+	start := s.start
 	s.mu.Unlock()
 	r.Users = s.users.Load()
 	r.Experiences = s.records.Load()
 	r.PolicyVersion = s.actedWith.Load()
-	if !s.start.IsZero() {
-		r.Elapsed = time.Since(s.start)
+	if !start.IsZero() {
+		r.Elapsed = time.Since(start)
 	}
 	return r
 }
@@ -208,7 +209,9 @@ func (s *Simulator) Stats() SimulateReport {
 // clean way to stop an unbounded run.
 func (s *Simulator) Run(ctx context.Context) (SimulateReport, error) {
 	cfg := s.cfg
+	s.mu.Lock()
 	s.start = time.Now()
+	s.mu.Unlock()
 	if err := kafkax.Retry(ctx, s.log, "ensure topics", func(ctx context.Context) error {
 		return cfg.Kafka.Explain(kafkax.EnsureTopics(ctx, cfg.Kafka,
 			kafkax.TopicSpec{Name: cfg.Topic, Partitions: cfg.Partitions},

@@ -1,0 +1,304 @@
+package learner
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aelp/aelp/internal/kafkatest"
+	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/learner/ppo"
+	"github.com/aelp/aelp/producers/sim"
+	"github.com/aelp/aelp/schemas"
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+)
+
+// fillTagged publishes users' journeys from the simulator's logging policy
+// as TaggedExperience records tagged with the true segment, plus extra
+// raw bytes, and returns the number of valid records.
+func fillTagged(t *testing.T, cfg kafkax.Config, topic, experiment string, users int, seed uint64, extra ...[]byte) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: topic, Partitions: 3}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sim.New(sim.DefaultConfig(), seed, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []kafka.Message
+	n := 0
+	for range users {
+		s.RunEpisode(sim.Uniform{N: 12}, func(tr *sim.Transition) {
+			n++
+			te := schemas.TaggedExperience{Experience: schemas.Experience{
+				ID: fmt.Sprintf("%s-%d", experiment, n), ExperimentID: experiment, EpisodeID: tr.EpisodeID, UserID: tr.UserID,
+				Step: int32(tr.Step), Timestamp: time.Now(), Action: int32(tr.Action), BehaviorLogProb: tr.BehaviorLogProb,
+				PolicyVersion: -1, Reward: tr.Reward, Done: tr.Done, Value: tr.Value, Metadata: tr.Metadata,
+			}, TagSource: schemas.TagLabel, TaggedAt: time.Now()}
+			for _, v := range tr.State {
+				te.State = append(te.State, float32(v))
+			}
+			for _, v := range tr.NextState {
+				te.NextState = append(te.NextState, float32(v))
+			}
+			if tr.Crisis {
+				te.EventType = schemas.EventCrisis
+			}
+			val, err := schemas.MarshalTaggedExperience(nil, &te)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs = append(msgs, kafka.Message{Key: []byte(tr.UserID), Value: val})
+		})
+	}
+	for _, b := range extra {
+		msgs = append(msgs, kafka.Message{Key: []byte("bad"), Value: b})
+	}
+	w, err := kafkax.NewWriter(cfg, topic, kafkax.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func testConfig(cfg kafkax.Config, topic, experiment, ckpt string) Config {
+	return Config{Kafka: cfg, TaggedTopic: topic, ExperimentID: experiment, CheckpointPath: ckpt, Fresh: true,
+		MinBuffer: 500, BatchSize: 128, MetricsEvery: 10, SnapshotEvery: 10, CheckpointEvery: 20,
+		Seed: 11, ProgressEvery: -1, Log: zerolog.Nop()}
+}
+
+// TestLearnBoundedTrainsAndDeadLetters: a bounded run reads the topic to
+// its end, trains SamplesPerInsert samples per record, dead-letters the bad
+// records, publishes decodable metrics and snapshots, and checkpoints.
+func TestLearnBoundedTrainsAndDeadLetters(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{})
+	cfg := c.Config()
+	n := fillTagged(t, cfg, "tagged-bounded", "exp-b", 400, 1, []byte("not avro"), []byte{0xC3, 0x01, 1, 2, 3})
+	ckpt := filepath.Join(t.TempDir(), "l.ckpt")
+	l, err := New(testConfig(cfg, "tagged-bounded", "exp-b", ckpt).withBounded())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := l.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := l.Stats()
+	if s.Ingested != int64(n) || s.DeadLettered != 2 {
+		t.Fatalf("ingested %d (want %d), dead-lettered %d (want 2)", s.Ingested, n, s.DeadLettered)
+	}
+	wantUpdates := (int64(n) + 127) / 128 // samples per insert 1, batch 128
+	if s.Updates < wantUpdates-1 || s.Updates > wantUpdates+1 {
+		t.Fatalf("%d updates for %d records at batch 128, want about %d", s.Updates, n, wantUpdates)
+	}
+	ck, err := ReadCheckpoint(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offs int64
+	for _, o := range ck.Offsets {
+		offs += o
+	}
+	if offs != int64(n+2) {
+		t.Fatalf("checkpoint offsets sum to %d, want %d records read", offs, n+2)
+	}
+	metrics := kafkatest.ReadAll(t, cfg, kafkax.TopicMetrics)
+	if len(metrics) == 0 {
+		t.Fatal("no metrics published")
+	}
+	for _, m := range metrics {
+		var tm schemas.TrainingMetrics
+		if err := schemas.UnmarshalTrainingMetrics(m.Value, &tm); err != nil {
+			t.Fatalf("metrics record %d: %v", m.Offset, err)
+		}
+		if tm.ExperimentID != "exp-b" || string(m.Key) != "exp-b" || tm.Updates <= 0 || tm.BufferSize <= 0 {
+			t.Fatalf("metrics record %+v", tm)
+		}
+	}
+	dead := kafkatest.ReadAll(t, cfg, kafkax.TopicDeadLetter)
+	if len(dead) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(dead))
+	}
+	snaps := kafkatest.ReadAll(t, cfg, kafkax.TopicPolicy)
+	if len(snaps) == 0 {
+		t.Fatal("no policy snapshot published")
+	}
+	var ps schemas.PolicySnapshot
+	if err := schemas.UnmarshalPolicySnapshot(snaps[len(snaps)-1].Value, &ps); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ppo.LoadPolicy(ps.Architecture, ps.Params, ps.ObsMean, ps.ObsVar, ps.ObsCount); err != nil {
+		t.Fatalf("published snapshot does not load: %v", err)
+	}
+}
+
+func (c Config) withBounded() Config { c.Bounded = true; return c }
+
+// TestLearnKilledResumesFromCheckpoint: a learner killed without its
+// graceful path restarts from its last checkpoint with the same
+// parameters, refills its buffer from the log and keeps training.
+func TestLearnKilledResumesFromCheckpoint(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{})
+	cfg := c.Config()
+	n := fillTagged(t, cfg, "tagged-kill", "exp-k", 600, 2)
+	ckpt := filepath.Join(t.TempDir(), "k.ckpt")
+	first := testConfig(cfg, "tagged-kill", "exp-k", ckpt)
+	first.SamplesPerInsert = 4 // train past the first checkpoints before the data runs out
+	l, err := New(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.abortOnCancel = true
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	deadline := time.Now().Add(time.Minute)
+	for l.Stats().Updates < 50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d updates after a minute", l.Stats().Updates)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ck, err := ReadCheckpoint(ckpt)
+	if err != nil {
+		t.Fatalf("no checkpoint after the kill: %v", err)
+	}
+	saved, err := ppo.Restore(ck.Agent, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved.Updates() < 20 || saved.Updates()%20 != 0 {
+		t.Fatalf("checkpoint at %d updates, want a multiple of CheckpointEvery=20", saved.Updates())
+	}
+
+	again := testConfig(cfg, "tagged-kill", "exp-k", ckpt)
+	again.Fresh, again.Bounded, again.SamplesPerInsert = false, true, 4
+	l2, err := New(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored, err := l2.Agent().MarshalCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(restored, ck.Agent) {
+		t.Fatal("the restarted learner's parameters differ from its checkpoint")
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel2()
+	if err := l2.Run(ctx2); err != nil {
+		t.Fatal(err)
+	}
+	s := l2.Stats()
+	var consumed int64
+	for _, o := range ck.Offsets {
+		consumed += o
+	}
+	if s.Refilled != consumed {
+		t.Fatalf("refilled %d records, the checkpoint had consumed %d", s.Refilled, consumed)
+	}
+	if s.Ingested != int64(n)-consumed {
+		t.Fatalf("ingested %d after the restart, want the %d not yet consumed", s.Ingested, int64(n)-consumed)
+	}
+	if s.Updates <= saved.Updates() {
+		t.Fatalf("no training after the restart: %d updates, checkpoint had %d", s.Updates, saved.Updates())
+	}
+}
+
+// TestLearnEmptyTopic: an empty topic neither crashes a bounded nor an
+// unbounded learner.
+func TestLearnEmptyTopic(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{})
+	cfg := c.Config()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: "tagged-empty", Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(t.TempDir(), "e.ckpt")
+	l, err := New(testConfig(cfg, "tagged-empty", "exp-e", ckpt).withBounded())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Run(ctx); err != nil {
+		t.Fatalf("bounded on an empty topic: %v", err)
+	}
+	if s := l.Stats(); s.Updates != 0 || s.Ingested != 0 {
+		t.Fatalf("stats on an empty topic: %+v", s)
+	}
+	if _, err := ReadCheckpoint(ckpt); err != nil {
+		t.Fatalf("bounded run wrote no checkpoint: %v", err)
+	}
+	l2, err := New(testConfig(cfg, "tagged-empty", "exp-e", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithTimeout(ctx, time.Second)
+	defer stop()
+	if err := l2.Run(runCtx); err != nil {
+		t.Fatalf("following an empty topic: %v", err)
+	}
+}
+
+// TestLearnCheckpointErrors: a missing or corrupt checkpoint is a clear
+// error unless Fresh.
+func TestLearnCheckpointErrors(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(kafkax.Config{}, "t", "exp", filepath.Join(dir, "missing.ckpt"))
+	cfg.Fresh = false
+	if _, err := New(cfg); err == nil || !bytes.Contains([]byte(err.Error()), []byte("does not exist")) {
+		t.Fatalf("missing checkpoint: got %v", err)
+	}
+	agent, err := ppo.New(DefaultPPO(16, 12), rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, _ := agent.MarshalCheckpoint()
+	good := filepath.Join(dir, "good.ckpt")
+	if err := WriteCheckpoint(good, &Checkpoint{ExperimentID: "exp", Offsets: map[int]int64{0: 5}, Agent: state}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := ReadCheckpoint(good)
+	raw, _ := b.Marshal()
+	for i := 0; i < len(raw); i += len(raw) / 50 {
+		bad := bytes.Clone(raw)
+		bad[i] ^= 0x40
+		if _, err := UnmarshalCheckpoint(bad); err == nil {
+			t.Fatalf("flipping byte %d went unnoticed", i)
+		}
+	}
+	for _, cut := range []int{0, 7, 20, len(raw) - 1} {
+		if _, err := UnmarshalCheckpoint(raw[:cut]); err == nil {
+			t.Fatalf("truncation at %d went unnoticed", cut)
+		}
+	}
+	cfg.CheckpointPath = good
+	cfg.ExperimentID = "other"
+	if _, err := New(cfg); err == nil {
+		t.Fatal("a checkpoint of another experiment was accepted")
+	}
+	cfg.ExperimentID = "exp"
+	l, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.offsets[0] != 5 {
+		t.Fatalf("restored offsets %v", l.offsets)
+	}
+}
