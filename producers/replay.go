@@ -1,0 +1,339 @@
+package producers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/linkedin/goavro/v2"
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+)
+
+// ReplayConfig configures Replay.
+type ReplayConfig struct {
+	// Kafka is the connection.
+	Kafka kafkax.Config
+	// Topic receives the records. Required.
+	Topic string
+	// Partitions is the partition count of Topic when Replay creates it.
+	// Default: the source topic's count from the recording's metadata,
+	// else 6.
+	Partitions int
+	// Rate, when > 0, caps the records published per second.
+	Rate float64
+	// BatchRecords is how many records are handed to the writer at once.
+	// Default 1000 (fewer under a low Rate, so pacing stays smooth).
+	BatchRecords int
+	// Progress, when set, is called with the records published so far
+	// after each acknowledged batch.
+	Progress func(done int64)
+	// Log receives retry warnings.
+	Log zerolog.Logger
+}
+
+func (c *ReplayConfig) setDefaults() {
+	if c.BatchRecords == 0 {
+		c.BatchRecords = 1000
+		if c.Rate > 0 {
+			// About ten batches a second.
+			c.BatchRecords = int(min(1000, max(1, c.Rate/10)))
+		}
+	}
+}
+
+// Validate reports the first invalid field.
+func (c ReplayConfig) Validate() error {
+	c.setDefaults()
+	switch {
+	case c.Topic == "":
+		return errors.New("replay: no topic")
+	case c.Partitions < 0:
+		return fmt.Errorf("replay: partitions %d: must not be negative", c.Partitions)
+	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+		return fmt.Errorf("replay: rate %v: must be a positive number", c.Rate)
+	case c.BatchRecords < 1:
+		return fmt.Errorf("replay: batch records %d: must be at least 1", c.BatchRecords)
+	}
+	return c.Kafka.Validate()
+}
+
+// ReplayStats summarises a replay.
+type ReplayStats struct {
+	// Records is the number of records acknowledged by the broker.
+	Records int64
+	// SourceTopic is the recorded topic ("" when the file does not say).
+	SourceTopic string
+	// Partitions is the target topic's partition count; Created says
+	// whether Replay created it.
+	Partitions int
+	Created    bool
+	// First and Last are the earliest and latest record timestamps.
+	First, Last time.Time
+	// Elapsed is the run time.
+	Elapsed time.Duration
+}
+
+// Replay republishes the recording read from in (an Avro container file
+// written by consumers.Record) to cfg.Topic: keys, values, headers and
+// timestamps unchanged, in file order, through a key-hash partitioner, so
+// every key's records stay on one partition in their recorded order. The
+// topic is created when missing. Broker errors are retried with backoff
+// (kafkax.WriteAll); cancelling ctx stops it with ctx's error after the
+// records already handed to the writer are flushed or the flush fails.
+func Replay(ctx context.Context, cfg ReplayConfig, in io.Reader) (ReplayStats, error) {
+	cfg.setDefaults()
+	var st ReplayStats
+	if err := cfg.Validate(); err != nil {
+		return st, err
+	}
+	t0 := time.Now()
+	rr, err := NewRecordingReader(in)
+	if err != nil {
+		return st, fmt.Errorf("replay: %w", err)
+	}
+	st.SourceTopic = rr.SourceTopic()
+	parts, err := kafkax.Partitions(ctx, cfg.Kafka, cfg.Topic)
+	switch {
+	case err == nil:
+		st.Partitions = len(parts)
+	case errors.Is(err, kafka.UnknownTopicOrPartition):
+		n := cfg.Partitions
+		if n == 0 {
+			n = rr.SourcePartitions()
+		}
+		if n == 0 {
+			n = 6
+		}
+		if err := kafkax.Retry(ctx, cfg.Log, "create topic", func(ctx context.Context) error {
+			return kafkax.EnsureTopics(ctx, cfg.Kafka, kafkax.TopicSpec{Name: cfg.Topic, Partitions: n})
+		}); err != nil {
+			return st, fmt.Errorf("replay: %w", err)
+		}
+		st.Partitions, st.Created = n, true
+	default:
+		return st, fmt.Errorf("replay: %w", err)
+	}
+	w, err := kafkax.NewWriter(cfg.Kafka, cfg.Topic, kafkax.WriterOptions{BatchSize: cfg.BatchRecords})
+	if err != nil {
+		return st, fmt.Errorf("replay: %w", err)
+	}
+	batch := make([]kafka.Message, 0, cfg.BatchRecords)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := kafkax.WriteAll(ctx, cfg.Kafka, w, cfg.Log, batch); err != nil {
+			return err
+		}
+		st.Records += int64(len(batch))
+		clear(batch)
+		batch = batch[:0]
+		if cfg.Progress != nil {
+			cfg.Progress(st.Records)
+		}
+		if cfg.Rate > 0 {
+			// Pace: the n-th record is due n/rate seconds after the start.
+			due := t0.Add(time.Duration(float64(st.Records) / cfg.Rate * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(d):
+				}
+			}
+		}
+		return nil
+	}
+	var rerr error
+	for {
+		rm, err := rr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			rerr = err
+			break
+		}
+		t := rm.Message.Time
+		if st.First.IsZero() || t.Before(st.First) {
+			st.First = t
+		}
+		if t.After(st.Last) {
+			st.Last = t
+		}
+		batch = append(batch, rm.Message)
+		if len(batch) >= cfg.BatchRecords {
+			if rerr = flush(); rerr != nil {
+				break
+			}
+		}
+	}
+	if rerr == nil {
+		rerr = flush()
+	}
+	if cerr := w.Close(); cerr != nil && rerr == nil {
+		rerr = fmt.Errorf("close writer: %w", cfg.Kafka.Explain(cerr))
+	}
+	st.Elapsed = time.Since(t0)
+	if rerr != nil {
+		return st, fmt.Errorf("replay to %s: %w", cfg.Topic, rerr)
+	}
+	return st, nil
+}
+
+// RecordedMessageSchema is the Avro schema of one entry of a recording
+// (aelp.RecordedMessage): a Kafka record with where it came from. Any Avro
+// tool reads the container files consumers.Record writes and Replay
+// reads.
+const RecordedMessageSchema = `{
+  "type": "record",
+  "name": "RecordedMessage",
+  "namespace": "aelp",
+  "doc": "One Kafka record as recorded by aelp record.",
+  "fields": [
+    {"name": "topic", "type": "string"},
+    {"name": "partition", "type": "int"},
+    {"name": "offset", "type": "long"},
+    {"name": "timestamp", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    {"name": "key", "type": ["null", "bytes"], "default": null},
+    {"name": "value", "type": "bytes"},
+    {"name": "headers", "type": {"type": "array", "items": {
+      "type": "record", "name": "RecordedHeader",
+      "fields": [
+        {"name": "key", "type": "string"},
+        {"name": "value", "type": "bytes"}
+      ]}}}
+  ]
+}`
+
+// Metadata keys consumers.Record writes into the container file's header.
+const (
+	// MetaSourceTopic is the recorded topic.
+	MetaSourceTopic = "aelp.source.topic"
+	// MetaSourcePartitions is the recorded topic's partition count
+	// (decimal), used by replay to create the target topic.
+	MetaSourcePartitions = "aelp.source.partitions"
+)
+
+// RecordedMessage is one entry of a recording.
+type RecordedMessage struct {
+	// Topic, Partition and Offset are where the record was read.
+	Topic     string
+	Partition int
+	Offset    int64
+	// Message carries the key (nil when null), value, headers and
+	// timestamp, ready to write again (Topic, Partition and Offset left
+	// zero).
+	Message kafka.Message
+}
+
+// RecordingReader reads the entries of a container file written by consumers.Record
+// (or any file whose schema has RecordedMessageSchema's fields).
+type RecordingReader struct {
+	ocf *goavro.OCFReader
+}
+
+// NewRecordingReader reads the container file header from r and checks
+// that its schema has the fields of a recording.
+func NewRecordingReader(r io.Reader) (*RecordingReader, error) {
+	ocf, err := goavro.NewOCFReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("read recording: %w", err)
+	}
+	return &RecordingReader{ocf: ocf}, nil
+}
+
+// SourceTopic returns the recorded topic from the file's metadata ("" when
+// absent).
+func (r *RecordingReader) SourceTopic() string { return string(r.ocf.MetaData()[MetaSourceTopic]) }
+
+// SourcePartitions returns the recorded topic's partition count from the
+// file's metadata (0 when absent or invalid).
+func (r *RecordingReader) SourcePartitions() int {
+	n, err := strconv.Atoi(string(r.ocf.MetaData()[MetaSourcePartitions]))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// Next returns the next entry; io.EOF after the last one.
+func (r *RecordingReader) Next() (RecordedMessage, error) {
+	if !r.ocf.Scan() {
+		if err := r.ocf.Err(); err != nil {
+			return RecordedMessage{}, fmt.Errorf("read recording: %w", err)
+		}
+		return RecordedMessage{}, io.EOF
+	}
+	v, err := r.ocf.Read()
+	if err != nil {
+		return RecordedMessage{}, fmt.Errorf("read recording: %w", err)
+	}
+	return fromRecordedNative(v)
+}
+
+// fromRecordedNative converts one decoded entry.
+func fromRecordedNative(v any) (RecordedMessage, error) {
+	n, ok := v.(map[string]any)
+	if !ok {
+		return RecordedMessage{}, fmt.Errorf("read recording: entry is %T, not a record", v)
+	}
+	bad := func(field string) (RecordedMessage, error) {
+		return RecordedMessage{}, fmt.Errorf("read recording: entry field %q missing or of the wrong type (not an aelp recording?)", field)
+	}
+	var rm RecordedMessage
+	if rm.Topic, ok = n["topic"].(string); !ok {
+		return bad("topic")
+	}
+	p, ok := n["partition"].(int32)
+	if !ok {
+		return bad("partition")
+	}
+	rm.Partition = int(p)
+	if rm.Offset, ok = n["offset"].(int64); !ok {
+		return bad("offset")
+	}
+	if rm.Message.Time, ok = n["timestamp"].(time.Time); !ok {
+		return bad("timestamp")
+	}
+	switch k := n["key"].(type) {
+	case nil:
+	case map[string]any:
+		b, ok := k["bytes"].([]byte)
+		if !ok {
+			return bad("key")
+		}
+		rm.Message.Key = b
+	default:
+		return bad("key")
+	}
+	if rm.Message.Value, ok = n["value"].([]byte); !ok {
+		return bad("value")
+	}
+	hs, ok := n["headers"].([]any)
+	if !ok {
+		return bad("headers")
+	}
+	if len(hs) > 0 {
+		rm.Message.Headers = make([]kafka.Header, len(hs))
+	}
+	for i, h := range hs {
+		hm, ok := h.(map[string]any)
+		if !ok {
+			return bad("headers")
+		}
+		k, ok1 := hm["key"].(string)
+		val, ok2 := hm["value"].([]byte)
+		if !ok1 || !ok2 {
+			return bad("headers")
+		}
+		rm.Message.Headers[i] = kafka.Header{Key: k, Value: val}
+	}
+	return rm, nil
+}
