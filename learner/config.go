@@ -102,7 +102,7 @@ func (c *Config) setDefaults() {
 		c.LearnerID = "learner-1"
 	}
 	if c.Replay == (replay.Config{}) {
-		c.Replay = replay.DefaultConfig()
+		c.Replay = DefaultReplay()
 	}
 	if c.StateDim == 0 {
 		c.StateDim = 16
@@ -137,6 +137,15 @@ func (c *Config) setDefaults() {
 	if c.ProgressEvery == 0 {
 		c.ProgressEvery = 10 * time.Second
 	}
+}
+
+// DefaultReplay is the buffer configuration the learner uses by default:
+// the design's values (capacity 50,000, crisis weight 5, α 0.6, β0 0.4,
+// floor 0.05) with β annealed to 1 over 2,000 updates.
+func DefaultReplay() replay.Config {
+	c := replay.DefaultConfig()
+	c.AnnealSteps = 2000
+	return c
 }
 
 // DefaultPPO is the agent configuration the learner uses by default: the

@@ -59,6 +59,11 @@ type SimulateConfig struct {
 	// ProgressEvery is the interval of progress log lines. Default 10 s;
 	// negative disables them.
 	ProgressEvery time.Duration
+	// Pace, when set, is called by each worker before it simulates the
+	// next batch of users and may block (returning nil) to hold the
+	// simulators back, e.g. to keep them within reach of an in-process
+	// learner; an error stops the worker.
+	Pace func(ctx context.Context) error
 	// Log receives progress and errors.
 	Log zerolog.Logger
 	// Registry, when set, receives the role's Prometheus metrics.
@@ -322,6 +327,14 @@ func (s *Simulator) worker(ctx, flushCtx context.Context, w *kafka.Writer, idx i
 		return nil
 	}
 	for ctx.Err() == nil {
+		if cfg.Pace != nil && len(batch) == 0 {
+			if err := cfg.Pace(ctx); err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				return err
+			}
+		}
 		if cfg.Users > 0 && s.nextUser.Add(1) > cfg.Users {
 			break
 		}

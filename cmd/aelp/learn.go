@@ -9,7 +9,6 @@ import (
 	"github.com/aelp/aelp/internal/pipeline"
 	"github.com/aelp/aelp/learner"
 	"github.com/aelp/aelp/learner/ppo"
-	"github.com/aelp/aelp/learner/replay"
 	"github.com/mattn/go-isatty"
 )
 
@@ -41,14 +40,14 @@ type learnFlags struct {
 }
 
 func (f *learnFlags) register(fs *flagSet) {
-	r := replay.DefaultConfig()
+	r := learner.DefaultReplay()
 	p := learner.DefaultPPO(16, 12)
 	fs.BoolVar(&f.enableIS, "enable-importance-sampling", true, "sample crisis experiences by priority and correct with IS weights (false: uniform)")
 	fs.Float64Var(&f.crisisWeight, "crisis-parent-weight", r.CrisisWeight, "priority weight of crisis-parent experiences")
 	fs.Float64Var(&f.alpha, "importance-sampling-alpha", r.Alpha, "prioritisation exponent α")
 	fs.Float64Var(&f.beta, "importance-sampling-beta", r.Beta0, "initial IS exponent β0, annealed to 1")
 	fs.Float64Var(&f.temperature, "temperature", r.Temperature, "temperature T in the exponent α/T")
-	fs.Int64Var(&f.betaAnneal, "beta-anneal-updates", 2000, "updates over which β rises to 1")
+	fs.Int64Var(&f.betaAnneal, "beta-anneal-updates", r.AnnealSteps, "updates over which β rises to 1")
 	fs.Float64Var(&f.minCrisisRatio, "min-crisis-parent-ratio", r.MinCrisisRatio, "floor on the crisis stratum's sampling mass")
 	fs.IntVar(&f.capacity, "replay-buffer-capacity", r.Capacity, "replay buffer capacity (oldest evicted)")
 	fs.IntVar(&f.minBuffer, "min-buffer", 1000, "items in the buffer before the first update")
@@ -68,7 +67,7 @@ func (f *learnFlags) register(fs *flagSet) {
 }
 
 func (f *learnFlags) config(stateDim, numActions int) (learner.Config, error) {
-	r := replay.DefaultConfig()
+	r := learner.DefaultReplay()
 	r.Uniform = !f.enableIS
 	r.CrisisWeight, r.Alpha, r.Beta0, r.Temperature = f.crisisWeight, f.alpha, f.beta, f.temperature
 	r.AnnealSteps, r.MinCrisisRatio, r.Capacity = f.betaAnneal, f.minCrisisRatio, f.capacity

@@ -51,6 +51,11 @@ type Config struct {
 	// Learner configures the learner; Kafka, ExperimentID, StateDim,
 	// NumActions, CheckpointPath, Fresh and Seed are set by Run.
 	Learner learner.Config
+	// MaxAhead is how many experiences the simulators may publish ahead
+	// of what the learner has ingested; they wait beyond it, as a live ad
+	// system is paced by its traffic, so that the learner's snapshots
+	// reach them while the run lasts. Default 20,000.
+	MaxAhead int64
 	// EvalEpisodes is the number of held-out journeys each policy is
 	// evaluated on. Default 20,000.
 	EvalEpisodes int
@@ -85,6 +90,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.EvalEpisodes == 0 {
 		c.EvalEpisodes = 20_000
+	}
+	if c.MaxAhead == 0 {
+		c.MaxAhead = 20_000
 	}
 	if c.EvalSeed == 0 {
 		c.EvalSeed = c.Seed + 1_000_003
@@ -171,9 +179,20 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err != nil {
 		return sum, fmt.Errorf("run: %w", err)
 	}
-	simr, err := producers.NewSimulator(producers.SimulateConfig{
+	var simr *producers.Simulator
+	pace := func(ctx context.Context) error {
+		for simr.Stats().Experiences-lrn.Stats().Ingested > cfg.MaxAhead {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		return nil
+	}
+	simr, err = producers.NewSimulator(producers.SimulateConfig{
 		Kafka: kcfg, ExperimentID: cfg.ExperimentID, Users: cfg.Episodes, Workers: cfg.Workers,
-		Seed: cfg.Seed, Sim: cfg.Sim, FollowPolicy: true,
+		Seed: cfg.Seed, Sim: cfg.Sim, FollowPolicy: true, Pace: pace,
 		Log: cfg.Log.With().Str("role", "simulate").Logger(), Registry: cfg.Registry,
 	})
 	if err != nil {
