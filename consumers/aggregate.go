@@ -225,8 +225,11 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("aggregate: leave group: %w", err)
 	}
 	s := a.Stats()
+	a.metrics.setAccuracy(s.Accuracy)
+	ov := s.Accuracy.Overall
 	a.log.Info().Int64("in", s.In).Int64("tagged", s.Tagged).Int64("dead_lettered", s.DeadLettered).
-		Int64("committed", s.Committed).Msg("aggregate stopped")
+		Int64("committed", s.Committed).Float64("precision", round3(ov.Precision)).Float64("recall", round3(ov.Recall)).
+		Float64("f1", round3(ov.F1)).Msg("aggregate stopped")
 	return runErr
 }
 

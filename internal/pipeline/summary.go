@@ -6,6 +6,7 @@ import (
 	"math"
 	"text/tabwriter"
 
+	"github.com/aelp/aelp/consumers/classify"
 	"github.com/aelp/aelp/producers/sim"
 )
 
@@ -30,7 +31,14 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(tw, "  users simulated\t%d\n", s.Sim.Users)
 	fmt.Fprintf(tw, "  experiences published\t%d\n", s.Sim.Experiences)
 	fmt.Fprintf(tw, "  experiences tagged (crisis)\t%d (%d)\n", s.Agg.Tagged, s.Agg.Crisis)
-	fmt.Fprintf(tw, "  tag precision / recall\t%.3f / %.3f\n", s.Agg.Accuracy.Overall.Precision, s.Agg.Accuracy.Overall.Recall)
+	acc := s.Agg.Accuracy
+	fmt.Fprintf(tw, "  crisis tag precision / recall / F1\t%.3f / %.3f / %.3f\n", acc.Overall.Precision, acc.Overall.Recall, acc.Overall.F1)
+	for src, m := range acc.BySource {
+		if m.Total() == 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "    decided by %s (%d records)\tprecision %.3f, recall %.3f\n", classify.Source(src), m.Total(), m.Precision, m.Recall)
+	}
 	fmt.Fprintf(tw, "  dead-lettered\t%d\n", s.Agg.DeadLettered+l.DeadLettered)
 	fmt.Fprintf(tw, "  experiences ingested by the learner\t%d\n", l.Ingested)
 	fmt.Fprintf(tw, "  PPO updates (samples drawn)\t%d (%d)\n", l.Updates, l.Sampled)
