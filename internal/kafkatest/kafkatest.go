@@ -120,7 +120,7 @@ func Start(t testing.TB, opt Options) *Cluster {
 	// Registered after the t.TempDir calls, so it runs before they are
 	// removed (cleanups run last-in first-out).
 	t.Cleanup(func() {
-		if t.Failed() && c.kind == KindReal {
+		if t.Failed() && c.real != nil && fileExists(c.real.logPath) {
 			t.Logf("kafkatest: tail of the broker log %s:\n%s", c.LogFile(), c.logTail(40))
 		}
 		c.Close()

@@ -347,7 +347,12 @@ func portTaken(path string, offset int64) bool {
 	return strings.Contains(s, "Address already in use") || strings.Contains(s, "BindException")
 }
 
-// ping asks the broker for metadata and wants to see at least one broker.
+// ping reports whether the broker serves clients: a metadata request
+// through kafka-go (with the cluster's TLS and SASL settings) lists the
+// broker, every partition of every topic has a leader that answers a
+// ListOffsets request, and the group coordinator has loaded the committed
+// offsets. After a restart the broker answers metadata before it leads its
+// partitions again; waiting here spares every test from retrying that.
 func (c *Cluster) ping(ctx context.Context) error {
 	cfg := c.Config()
 	tr, err := cfg.Transport()
@@ -364,6 +369,44 @@ func (c *Cluster) ping(ctx context.Context) error {
 	}
 	if len(md.Brokers) == 0 {
 		return errors.New("metadata lists no broker yet")
+	}
+	reqs := map[string][]kafka.OffsetRequest{}
+	groups := false
+	for _, t := range md.Topics {
+		if t.Error != nil {
+			return fmt.Errorf("topic %s: %w", t.Name, t.Error)
+		}
+		for _, p := range t.Partitions {
+			if p.Error != nil || p.Leader.Host == "" {
+				return fmt.Errorf("partition %s/%d has no leader yet (%v)", t.Name, p.ID, p.Error)
+			}
+			reqs[t.Name] = append(reqs[t.Name], kafka.FirstOffsetOf(p.ID))
+		}
+		groups = groups || t.Name == "__consumer_offsets"
+	}
+	if len(reqs) > 0 {
+		resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: reqs})
+		if err != nil {
+			return err
+		}
+		for topic, ps := range resp.Topics {
+			for _, p := range ps {
+				if p.Error != nil {
+					return fmt.Errorf("list offsets %s/%d: %w", topic, p.Partition, p.Error)
+				}
+			}
+		}
+	}
+	if groups {
+		// offsets.topic.num.partitions=1: every group lives on the one
+		// partition this probe group loads.
+		resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: "kafkatest-ready-probe"})
+		if err != nil {
+			return err
+		}
+		if resp.Error != nil {
+			return fmt.Errorf("group coordinator: %w", resp.Error)
+		}
 	}
 	return nil
 }
