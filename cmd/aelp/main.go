@@ -33,6 +33,10 @@ func commands() map[string]command {
 		"learn":     {"train PPO on the importance-weighted replay buffer", runLearn},
 		"run":       {"the whole pipeline in one process on an embedded broker", runRun},
 		"demo":      {"show importance sampling on a replay buffer (no Kafka)", runDemo},
+		"tail":      {"follow a topic and print its records decoded (table on a TTY, JSON lines otherwise)", runTail},
+		"record":    {"record a topic to an Avro object container file", runRecord},
+		"replay":    {"republish a recorded Avro file to a topic (keys, headers, order per key kept)", runReplay},
+		"plot":      {"draw an experiment's training curves from the metrics topic (PNG or SVG)", runPlot},
 	}
 }
 
