@@ -27,16 +27,19 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"broker":    {"run the embedded Kafka-protocol broker", runBroker},
-		"simulate":  {"publish simulated ad experiences (the Monte Carlo simulator)", runSimulate},
-		"aggregate": {"tag crisis parents and republish (consumer group)", runAggregate},
-		"learn":     {"train PPO on the importance-weighted replay buffer", runLearn},
-		"run":       {"the whole pipeline in one process on an embedded broker", runRun},
-		"demo":      {"show importance sampling on a replay buffer (no Kafka)", runDemo},
-		"tail":      {"follow a topic and print its records decoded (table on a TTY, JSON lines otherwise)", runTail},
-		"record":    {"record a topic to an Avro object container file", runRecord},
-		"replay":    {"republish a recorded Avro file to a topic (keys, headers, order per key kept)", runReplay},
-		"plot":      {"draw an experiment's training curves from the metrics topic (PNG or SVG)", runPlot},
+		"broker":     {"run the embedded Kafka-protocol broker", runBroker},
+		"simulate":   {"publish simulated ad experiences (the Monte Carlo simulator)", runSimulate},
+		"aggregate":  {"tag crisis parents and republish (consumer group)", runAggregate},
+		"learn":      {"train PPO on the importance-weighted replay buffer", runLearn},
+		"run":        {"the whole pipeline in one process on an embedded broker", runRun},
+		"demo":       {"show importance sampling on a replay buffer (no Kafka)", runDemo},
+		"evaluate":   {"evaluate a policy (snapshot, checkpoint, logging, oracle) on held-out journeys", runEvaluate},
+		"bench":      {"end-to-end throughput and latency beside raw Kafka, and micro-benchmarks", runBench},
+		"experiment": {"A/B experiments: 'experiment ab' (importance sampling vs uniform)", runExperiment},
+		"tail":       {"follow a topic and print its records decoded (table on a TTY, JSON lines otherwise)", runTail},
+		"record":     {"record a topic to an Avro object container file", runRecord},
+		"replay":     {"republish a recorded Avro file to a topic (keys, headers, order per key kept)", runReplay},
+		"plot":       {"draw an experiment's training curves from the metrics topic (PNG or SVG)", runPlot},
 	}
 }
 

@@ -200,8 +200,15 @@ type user struct {
 // Sim is one seeded simulator stream. It is not safe for concurrent use; run
 // one Sim per worker with distinct stream numbers.
 type Sim struct {
-	m        *model
-	cfg      Config
+	m   *model
+	cfg Config
+	// master draws one seed pair per journey; rng, reseeded from it at the
+	// start of every journey, draws everything inside the journey. So the
+	// k-th user of a (seed, stream) is the same user whatever policy acts
+	// (common random numbers), and policies evaluated on one seed are
+	// compared on the same population.
+	master   *rand.Rand
+	episode  *rand.PCG
 	rng      *rand.Rand
 	seed     uint64
 	stream   uint64
@@ -236,12 +243,14 @@ func New(cfg Config, seed, stream uint64) (*Sim, error) {
 	s := &Sim{
 		m:      m,
 		cfg:    cfg,
-		rng:    rand.New(rand.NewPCG(hi, lo)),
+		master: rand.New(rand.NewPCG(hi, lo)),
 		seed:   seed,
 		stream: stream,
 		probs:  make([]float64, cfg.NumActions()),
 		buf:    make([]byte, 0, 128),
 	}
+	s.episode = rand.NewPCG(0, 0)
+	s.rng = rand.New(s.episode)
 	s.obs[0] = make([]float64, cfg.StateDim)
 	s.obs[1] = make([]float64, cfg.StateDim)
 	return s, nil
@@ -402,6 +411,7 @@ func b2f(b bool) float64 {
 // RunEpisode panics if p returns probabilities that are negative, NaN, or do
 // not sum to 1 within 1e-6 (a programming error in the policy).
 func (s *Sim) RunEpisode(p Policy, emit func(*Transition)) EpisodeResult {
+	s.episode.Seed(s.master.Uint64(), s.master.Uint64())
 	md := s.newUser()
 	s.episodes++
 	u := &s.u
