@@ -15,10 +15,17 @@ build:
 run: build
 	./$(BIN) run
 
-## test: vet and the race-enabled suite (AELP_TEST_KAFKA=real adds real Apache Kafka)
+## test: vet and the race-enabled suite on the embedded broker
+## (AELP_TEST_KAFKA=real runs the integration tests against real Apache Kafka)
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## test-real: the suite against real Apache Kafka 4.4.0 (Java 17+ and Maven;
+## the jars are resolved from Maven Central into ~/.cache/aelp once)
+test-real:
+	bash scripts/kafka/fetch.sh >/dev/null
+	AELP_TEST_KAFKA=real $(GO) test -race -count=1 -timeout 25m ./...
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./...

@@ -239,30 +239,17 @@ func (a *Aggregator) loop(ctx, finishCtx context.Context, r *kafka.Reader, out, 
 	tagged := make([]kafka.Message, 0, cfg.BatchMax)
 	dead := make([]kafka.Message, 0, 16)
 	var te schemas.TaggedExperience
-	var b kafkax.Backoff
 	ready := false
 	for {
 		batch = batch[:0]
 		// Block for the first record, then gather more for BatchWait.
-		m, err := r.FetchMessage(ctx)
+		m, err := kafkax.FetchRetry(ctx, cfg.Kafka, r, a.log)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			err = cfg.Kafka.Explain(err)
-			if errors.Is(err, kafkax.ErrAuth) {
-				return fmt.Errorf("aggregate: %w", err)
-			}
-			wait := b.Next()
-			a.log.Warn().Err(err).Dur("retry_in", wait).Msg("fetch failed, retrying")
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(wait):
-			}
-			continue
+			return fmt.Errorf("aggregate: %w", err)
 		}
-		b.Reset()
 		if !ready && cfg.Health != nil {
 			cfg.Health.SetReady(true, "")
 			ready = true

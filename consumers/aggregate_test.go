@@ -35,11 +35,16 @@ func groupLag(t *testing.T, cfg kafkax.Config, group, topic string) int64 {
 		parts = append(parts, p)
 	}
 	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
-	if err != nil {
-		return math.MaxInt64 // coordinator busy (rebalance): not done yet
+	if err != nil || resp.Error != nil || len(resp.Topics[topic]) != len(parts) {
+		// Coordinator not ready (real Kafka answers NOT_COORDINATOR with no
+		// partitions at first) or a rebalance: not known to be done.
+		return math.MaxInt64
 	}
 	var lag int64
 	for _, p := range resp.Topics[topic] {
+		if p.Error != nil {
+			return math.MaxInt64
+		}
 		committed := p.CommittedOffset
 		if committed < 0 {
 			committed = offs.First[p.Partition]

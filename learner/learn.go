@@ -2,7 +2,6 @@ package learner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -78,6 +77,11 @@ type Learner struct {
 	// without the final metrics, snapshot and checkpoint, as a killed
 	// process would.
 	abortOnCancel bool
+
+	// lastMetrics and lastSnapshot are the update counts at the last
+	// published metrics record and snapshot, so the final ones on shutdown
+	// do not repeat them.
+	lastMetrics, lastSnapshot int64
 
 	mu    sync.Mutex
 	stats Stats
@@ -273,7 +277,8 @@ func (l *Learner) Run(ctx context.Context) error {
 	}
 	// Final figures, snapshot and checkpoint, even on a requested stop.
 	if l.stats.Updates > 0 {
-		if err := l.publish(finishCtx, writers, true); err != nil && runErr == nil {
+		u := l.stats.Updates
+		if err := l.publish(finishCtx, writers, u != l.lastMetrics, u != l.lastSnapshot); err != nil && runErr == nil {
 			runErr = err
 		}
 	}
@@ -492,7 +497,7 @@ func (l *Learner) update(ctx context.Context, w *writers) error {
 	l.mu.Unlock()
 	l.metrics.observeUpdate(st, bs)
 	if updates%cfg.MetricsEvery == 0 || updates%cfg.SnapshotEvery == 0 {
-		if err := l.publish(ctx, w, updates%cfg.SnapshotEvery == 0); err != nil {
+		if err := l.publish(ctx, w, updates%cfg.MetricsEvery == 0, updates%cfg.SnapshotEvery == 0); err != nil {
 			return err
 		}
 	}
@@ -529,28 +534,15 @@ func (l *Learner) readPartition(ctx, finishCtx context.Context, p int, offset in
 		return fmt.Errorf("learn: %w", err)
 	}
 	defer r.Close()
-	var b kafkax.Backoff
 	lim := cfg.limits()
 	for {
-		m, err := r.FetchMessage(ctx)
+		m, err := kafkax.FetchRetry(ctx, cfg.Kafka, r, l.log)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			err = cfg.Kafka.Explain(err)
-			if errors.Is(err, kafkax.ErrAuth) {
-				return fmt.Errorf("learn: %w", err)
-			}
-			wait := b.Next()
-			l.log.Warn().Err(err).Int("partition", p).Dur("retry_in", wait).Msg("fetch failed, retrying")
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(wait):
-			}
-			continue
+			return fmt.Errorf("learn: partition %d: %w", p, err)
 		}
-		b.Reset()
 		rec := &record{partition: p, offset: m.Offset, hwm: m.HighWaterMark}
 		if err := decodeTagged(m.Value, &rec.te, lim); err != nil {
 			reason := schemas.Reason(err)

@@ -102,30 +102,44 @@ func (l *Learner) trainingMetrics(now time.Time) schemas.TrainingMetrics {
 	return m
 }
 
-// publish writes a TrainingMetrics record and, with snapshot, a
-// PolicySnapshot, both keyed by the experiment id.
-func (l *Learner) publish(ctx context.Context, w *writers, snapshot bool) error {
+// publish writes, as asked, a TrainingMetrics record and a PolicySnapshot,
+// both keyed by the experiment id.
+func (l *Learner) publish(ctx context.Context, w *writers, metrics, snapshot bool) error {
 	now := time.Now()
+	key := []byte(l.cfg.ExperimentID)
+	if metrics {
+		if err := l.publishMetrics(ctx, w, key, now); err != nil {
+			return err
+		}
+	}
+	if snapshot {
+		return l.publishSnapshot(ctx, w, key, now)
+	}
+	return nil
+}
+
+func (l *Learner) publishMetrics(ctx context.Context, w *writers, key []byte, now time.Time) error {
 	m := l.trainingMetrics(now)
 	l.metrics.observeRecord(&m)
 	val, err := schemas.MarshalTrainingMetrics(nil, &m)
 	if err != nil {
 		return fmt.Errorf("learn: encode metrics: %w", err)
 	}
-	key := []byte(l.cfg.ExperimentID)
 	if err := kafkax.WriteAll(ctx, l.cfg.Kafka, w.metrics, l.log, []kafka.Message{{Key: key, Value: val, Time: now}}); err != nil {
 		return fmt.Errorf("learn: publish metrics: %w", err)
 	}
-	if !snapshot {
-		return nil
-	}
+	l.lastMetrics = m.Updates
+	return nil
+}
+
+func (l *Learner) publishSnapshot(ctx context.Context, w *writers, key []byte, now time.Time) error {
 	arch, params, mean, variance, count, err := l.agent.MarshalPolicy()
 	if err != nil {
 		return fmt.Errorf("learn: snapshot: %w", err)
 	}
 	snap := schemas.PolicySnapshot{ExperimentID: l.cfg.ExperimentID, Version: l.agent.Version(), CreatedAt: now,
 		Architecture: arch, Params: params, ObsMean: mean, ObsVar: variance, ObsCount: count}
-	val, err = schemas.MarshalPolicySnapshot(nil, &snap)
+	val, err := schemas.MarshalPolicySnapshot(nil, &snap)
 	if err != nil {
 		return fmt.Errorf("learn: encode snapshot: %w", err)
 	}
@@ -136,5 +150,6 @@ func (l *Learner) publish(ctx context.Context, w *writers, snapshot bool) error 
 	l.stats.PolicyVersion = snap.Version
 	l.mu.Unlock()
 	l.metrics.policyVersion.Set(float64(snap.Version))
+	l.lastSnapshot = l.stats.Updates
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/schemas"
@@ -55,27 +54,14 @@ func followPartition(ctx context.Context, kcfg kafkax.Config, topic string, part
 		return err
 	}
 	defer r.Close()
-	var b kafkax.Backoff
 	for {
-		m, err := r.ReadMessage(ctx)
+		m, err := kafkax.FetchRetry(ctx, kcfg, r, log)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			err = kcfg.Explain(err)
-			if errors.Is(err, kafkax.ErrAuth) {
-				return err
-			}
-			wait := b.Next()
-			log.Warn().Err(err).Str("topic", topic).Int("partition", part).Dur("retry_in", wait).Msg("policy read failed, retrying")
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(wait):
-			}
-			continue
+			return fmt.Errorf("policy topic %s/%d: %w", topic, part, err)
 		}
-		b.Reset()
 		if string(m.Key) != experimentID {
 			continue
 		}

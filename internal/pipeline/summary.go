@@ -37,7 +37,13 @@ func (s Summary) Print(w io.Writer) {
 		if m.Total() == 0 {
 			continue
 		}
-		fmt.Fprintf(tw, "    decided by %s (%d records)\tprecision %.3f, recall %.3f\n", classify.Source(src), m.Total(), m.Precision, m.Recall)
+		tagged := m.TP + m.FP
+		switch {
+		case tagged == 0:
+			fmt.Fprintf(tw, "    %s decided %d records\tno crisis tag, %d crisis parents missed\n", classify.Source(src), m.Total(), m.FN)
+		default:
+			fmt.Fprintf(tw, "    %s decided %d records\t%d crisis tags, precision %.3f\n", classify.Source(src), m.Total(), tagged, m.Precision)
+		}
 	}
 	fmt.Fprintf(tw, "  dead-lettered\t%d\n", s.Agg.DeadLettered+l.DeadLettered)
 	fmt.Fprintf(tw, "  experiences ingested by the learner\t%d\n", l.Ingested)
