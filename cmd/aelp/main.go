@@ -34,6 +34,8 @@ func commands() map[string]command {
 		"run":        {"the whole pipeline in one process on an embedded broker", runRun},
 		"demo":       {"show importance sampling on a replay buffer (no Kafka)", runDemo},
 		"evaluate":   {"evaluate a policy (snapshot, checkpoint, logging, oracle) on held-out journeys", runEvaluate},
+		"bench":      {"end-to-end throughput and latency beside raw Kafka, and micro-benchmarks", runBench},
+		"experiment": {"A/B experiments: 'experiment ab' (importance sampling vs uniform)", runExperiment},
 		"tail":       {"follow a topic and print its records decoded (table on a TTY, JSON lines otherwise)", runTail},
 		"record":     {"record a topic to an Avro object container file", runRecord},
 		"replay":     {"republish a recorded Avro file to a topic (keys, headers, order per key kept)", runReplay},

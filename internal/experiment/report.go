@@ -1,0 +1,221 @@
+package experiment
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/aelp/aelp/producers/sim"
+)
+
+// Columns of a Row, in order.
+const (
+	ColCrisisReturn = iota
+	ColCrisisConversion
+	ColRegularReturn
+	ColRegularConversion
+	ColValuePerUser
+	NumCols
+)
+
+// ColumnNames are the headers of the Row cells.
+var ColumnNames = [NumCols]string{"crisis return", "crisis conversion", "regular return", "regular conversion", "value per user"}
+
+// Row is one line of the result table: a policy (or a difference of arms)
+// and its figures over seeds.
+type Row struct {
+	// Name names the policy.
+	Name string
+	// Cells are the figures, indexed by the Col constants.
+	Cells [NumCols]Summary
+	// Exact marks rows computed from the model (the oracle): no interval.
+	Exact bool
+	// Difference marks the paired difference of the arms.
+	Difference bool
+}
+
+// evalFigures returns the Row figures of one evaluation.
+func evalFigures(r sim.EvalReport) [NumCols]float64 {
+	return [NumCols]float64{
+		r.Crisis.MeanReturn, r.Crisis.ConversionRate,
+		r.Regular.MeanReturn, r.Regular.ConversionRate, r.ValuePerUser,
+	}
+}
+
+func evalsOf(runs []Run) []sim.EvalReport {
+	out := make([]sim.EvalReport, len(runs))
+	for i, r := range runs {
+		out[i] = r.Eval
+	}
+	return out
+}
+
+// summarizeEvals returns the mean and 95% interval over seeds of every
+// column.
+func summarizeEvals(evals []sim.EvalReport) [NumCols]Summary {
+	var out [NumCols]Summary
+	for c := range NumCols {
+		out[c] = Summarize(column(evals, func(e sim.EvalReport) float64 { return evalFigures(e)[c] }))
+	}
+	return out
+}
+
+// Rows returns the result table: the importance-sampling arm, the uniform
+// arm, their paired difference (IS − uniform), the logging policy, each
+// with means and 95% intervals over seeds, and the exact oracle (the
+// Bellman-optimal policy that knows the segment).
+func (r Result) Rows() []Row {
+	is, un := evalsOf(r.IS), evalsOf(r.Uniform)
+	var diff [NumCols]Summary
+	for c := range NumCols {
+		f := func(e sim.EvalReport) float64 { return evalFigures(e)[c] }
+		diff[c] = PairedDiff(column(is, f), column(un, f))
+	}
+	o := r.Oracle
+	exact := func(x float64) Summary { return Summary{Mean: x, N: 0} }
+	return []Row{
+		{Name: ArmIS, Cells: summarizeEvals(is)},
+		{Name: ArmUniform, Cells: summarizeEvals(un)},
+		{Name: "IS − uniform (paired)", Cells: diff, Difference: true},
+		{Name: "logging (uniform random)", Cells: summarizeEvals(r.Logging)},
+		{Name: "oracle (exact)", Exact: true, Cells: [NumCols]Summary{
+			exact(o.Crisis.AdaptiveReturn), exact(o.Crisis.AdaptiveConversion),
+			exact(o.Regular.AdaptiveReturn), exact(o.Regular.AdaptiveConversion), exact(o.AdaptiveValuePerUser),
+		}},
+	}
+}
+
+// CurveBand is the mean over seeds of one arm's curve with its 95%
+// interval at every point.
+type CurveBand struct {
+	// Updates are the x values.
+	Updates []int
+	// CrisisReturn and ValuePerUser are the bands at each x.
+	CrisisReturn, ValuePerUser []Summary
+}
+
+// Band returns the mean curve of runs with its 95% interval over seeds.
+// Every run must have the same curve schedule (they do when they come from
+// one Config).
+func Band(runs []Run) CurveBand {
+	var b CurveBand
+	if len(runs) == 0 {
+		return b
+	}
+	for k, p := range runs[0].Curve {
+		b.Updates = append(b.Updates, p.Updates)
+		b.CrisisReturn = append(b.CrisisReturn, Summarize(column(runs, func(r Run) float64 { return r.Curve[k].CrisisReturn })))
+		b.ValuePerUser = append(b.ValuePerUser, Summarize(column(runs, func(r Run) float64 { return r.Curve[k].ValuePerUser })))
+	}
+	return b
+}
+
+func meanOf(runs []Run, f func(Run) float64) float64 {
+	s := 0.0
+	for _, r := range runs {
+		s += f(r)
+	}
+	return s / float64(len(runs))
+}
+
+// Print writes the settings, the result table, the training diagnostics
+// and a one-paragraph reading of the result.
+func (r Result) Print(w io.Writer) {
+	c := r.Config
+	rc := c.Replay
+	tag := "the aggregator's classifier (consumers/classify defaults)"
+	if c.TagWithTruth {
+		tag = "the simulator's ground truth"
+	}
+	fmt.Fprintf(w, "\naelp experiment ab: importance sampling vs uniform sampling, %d seeds × %d updates per arm, %.0fs\n\n",
+		c.Seeds, c.Updates, r.Elapsed.Seconds())
+	fmt.Fprintf(w, "Learners run in-process without Kafka: each arm feeds a replay buffer and a PPO agent directly\n")
+	fmt.Fprintf(w, "from simulated journeys of the uniform logging policy (identical stream per seed for both arms),\n")
+	fmt.Fprintf(w, "tagged by %s, with the learn role's settings:\n", tag)
+	fmt.Fprintf(w, "  buffer %d, min buffer %d, batch %d, %.3g sample(s) per insert, PPO %d epochs × %d minibatches, lr %g, hidden %v\n",
+		rc.Capacity, c.MinBuffer, c.BatchSize, c.SamplesPerInsert, c.PPO.Epochs, c.PPO.Minibatches, c.PPO.LR, c.PPO.Hidden)
+	fmt.Fprintf(w, "  IS arm: crisis_parent_weight %g, α %g, T %g, β0 %g annealed to 1 over %d updates, min crisis ratio %g\n",
+		rc.CrisisWeight, rc.Alpha, rc.Temperature, rc.Beta0, rc.AnnealSteps, rc.MinCrisisRatio)
+	fmt.Fprintf(w, "  held-out evaluation: %d journeys per policy per seed, on seeds never trained on (2^40 + seed)\n\n", c.EvalEpisodes)
+
+	fmt.Fprintf(w, "held-out results, mean over %d seeds ± 95%% CI half-width (Student's t over seeds)\n\n", c.Seeds)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "policy\t%s\n", strings.Join(ColumnNames[:], "\t"))
+	for _, row := range r.Rows() {
+		cells := make([]string, NumCols)
+		for i, s := range row.Cells {
+			digits := 3
+			if i == ColCrisisConversion || i == ColRegularConversion {
+				digits = 4
+			}
+			switch {
+			case row.Exact:
+				cells[i] = fmt.Sprintf("%.*f", digits, s.Mean)
+			case row.Difference:
+				cells[i] = fmt.Sprintf("%+.*f ± %.*f", digits, s.Mean, digits, s.HalfWidth)
+			default:
+				cells[i] = fmt.Sprintf("%.*f ± %.*f", digits, s.Mean, digits, s.HalfWidth)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", row.Name, strings.Join(cells, "\t"))
+	}
+	tw.Flush()
+
+	fmt.Fprintf(w, "\ntraining diagnostics (mean over seeds)\n\n")
+	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "arm\tbatch crisis share (tagged)\texpected\ttruly crisis\tIS weight mean (min, max)\tfinal β\ttag precision / recall\tfinal entropy\texperiences\n")
+	for _, a := range []struct {
+		name string
+		runs []Run
+	}{{ArmIS, r.IS}, {ArmUniform, r.Uniform}} {
+		runs := a.runs
+		wmin, wmax := math.Inf(1), math.Inf(-1)
+		for _, x := range runs {
+			wmin, wmax = math.Min(wmin, x.WeightMin), math.Max(wmax, x.WeightMax)
+		}
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%.3f (%.3f, %.3f)\t%.3f\t%.3f / %.3f\t%.3f\t%.0f\n", a.name,
+			meanOf(runs, func(x Run) float64 { return x.BatchCrisisShare }),
+			meanOf(runs, func(x Run) float64 { return x.ExpectedCrisisShare }),
+			meanOf(runs, func(x Run) float64 { return x.TrueCrisisShare }),
+			meanOf(runs, func(x Run) float64 { return x.WeightMean }), wmin, wmax,
+			meanOf(runs, func(x Run) float64 { return x.FinalBeta }),
+			meanOf(runs, func(x Run) float64 { return x.TagPrecision }),
+			meanOf(runs, func(x Run) float64 { return x.TagRecall }),
+			meanOf(runs, func(x Run) float64 { return x.Last.Entropy }),
+			meanOf(runs, func(x Run) float64 { return float64(x.Inserted) }))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%s\n", r.Verdict())
+}
+
+// Verdict states, in words, what the paired differences say, and why
+// importance sampling can at most reduce variance here.
+func (r Result) Verdict() string {
+	rows := r.Rows()
+	d := rows[2].Cells
+	say := func(name string, s Summary) string {
+		switch {
+		case !s.Finite():
+			return fmt.Sprintf("%s: undefined", name)
+		case s.Excludes(0) && s.Mean > 0:
+			return fmt.Sprintf("%s %+.3f ± %.3f: IS is better (the 95%% CI excludes 0)", name, s.Mean, s.HalfWidth)
+		case s.Excludes(0):
+			return fmt.Sprintf("%s %+.3f ± %.3f: IS is worse (the 95%% CI excludes 0)", name, s.Mean, s.HalfWidth)
+		default:
+			return fmt.Sprintf("%s %+.3f ± %.3f: no significant difference (the 95%% CI contains 0)", name, s.Mean, s.HalfWidth)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Reading (IS − uniform, paired over %d seeds):\n", len(r.IS))
+	fmt.Fprintf(&b, "  %s\n", say("crisis-parent return", d[ColCrisisReturn]))
+	fmt.Fprintf(&b, "  %s\n", say("regular-parent return", d[ColRegularReturn]))
+	fmt.Fprintf(&b, "  %s\n", say("value per user", d[ColValuePerUser]))
+	fmt.Fprintf(&b, "Why: prioritised sampling changes which experiences are drawn, and the IS weights\n")
+	fmt.Fprintf(&b, "(N·P(i))^−β undo it; at β = 1 the expected gradient equals uniform sampling's, so the\n")
+	fmt.Fprintf(&b, "only possible gain is lower variance of the crisis segment's gradient (more crisis samples\n")
+	fmt.Fprintf(&b, "per batch, each down-weighted). Below β = 1 (β0 = %g annealed over %d updates) the\n", r.Config.Replay.Beta0, r.Config.Replay.AnnealSteps)
+	fmt.Fprintf(&b, "correction is partial and the objective leans towards crisis parents.")
+	return b.String()
+}
