@@ -1,0 +1,401 @@
+package faulttest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aelp/aelp/internal/kafkatest"
+	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/schemas"
+	"github.com/segmentio/kafka-go"
+)
+
+// envAnyBroker, set to 1, runs the fault tests against the embedded broker
+// too. It is for debugging the tests themselves: the embedded broker's Kill
+// is a Close, not a SIGKILL.
+const envAnyBroker = "AELP_FAULTTEST_ANY_BROKER"
+
+// requireReal skips the test unless real Apache Kafka is selected (see
+// kafkatest.RequireReal), or envAnyBroker is set.
+func requireReal(t *testing.T) {
+	t.Helper()
+	if os.Getenv(envAnyBroker) == "1" {
+		return
+	}
+	kafkatest.RequireReal(t)
+}
+
+var (
+	binDir  string
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// moduleRoot returns the directory of go.mod above the working directory.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// aelpBinary builds ./cmd/aelp once per test binary and returns its path.
+func aelpBinary(t *testing.T) string {
+	t.Helper()
+	root := moduleRoot(t)
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "aelp-faulttest-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "aelp")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/aelp")
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build ./cmd/aelp: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers and readers: a
+// zerolog logger's or a child process's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is a running aelp subprocess.
+type proc struct {
+	name           string
+	cmd            *exec.Cmd
+	stdout, stderr syncBuffer
+	done           chan struct{}
+	err            error // cmd.Wait's result, set before done is closed
+}
+
+// startAelp runs the aelp binary with args. The child sees the test's
+// environment without any AELP_* variable (they would set flags), plus env.
+// A child still running when the test ends is killed.
+func startAelp(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, done: make(chan struct{})}
+	p.cmd = exec.Command(aelpBinary(t), args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AELP_") {
+			p.cmd.Env = append(p.cmd.Env, kv)
+		}
+	}
+	p.cmd.Env = append(p.cmd.Env, env...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	p.cmd.SysProcAttr = childAttr()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start aelp %s: %v", name, err)
+	}
+	go func() { // exits when the child does
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		if p.running() {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("aelp %s stderr (last 30 lines):\n%s", name, lastLines(p.stderr.String(), 30))
+		}
+	})
+	return p
+}
+
+func (p *proc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// kill sends SIGKILL and waits for the child to exit.
+func (p *proc) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && p.running() {
+		t.Fatalf("kill aelp %s: %v", p.name, err)
+	}
+	<-p.done
+}
+
+// stop sends SIGTERM and returns the exit error (nil for status 0); the
+// test fails when the child is still running after timeout.
+func (p *proc) stop(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	if p.running() {
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && p.running() {
+			t.Fatalf("signal aelp %s: %v", p.name, err)
+		}
+	}
+	return p.wait(t, timeout)
+}
+
+// wait waits for the child to exit and returns the exit error.
+func (p *proc) wait(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		t.Fatalf("aelp %s still running after %s", p.name, timeout)
+		return nil
+	}
+}
+
+// kafkaArgs are the aelp connection flags of cfg, without the password
+// (pass it as AELP_SASL_PASSWORD, see kafkaEnv).
+func kafkaArgs(cfg kafkax.Config) []string {
+	args := []string{"--brokers", strings.Join(cfg.Brokers, ",")}
+	if cfg.TLS.Enable {
+		args = append(args, "--tls")
+	}
+	if cfg.TLS.CAFile != "" {
+		args = append(args, "--tls-ca", cfg.TLS.CAFile)
+	}
+	if cfg.SASL.Mechanism != "" {
+		args = append(args, "--sasl-mechanism", cfg.SASL.Mechanism, "--sasl-username", cfg.SASL.Username)
+	}
+	return args
+}
+
+// kafkaEnv is the environment carrying cfg's password, the way the README
+// recommends passing it.
+func kafkaEnv(cfg kafkax.Config) []string {
+	if cfg.SASL.Password == "" {
+		return nil
+	}
+	return []string{"AELP_SASL_PASSWORD=" + cfg.SASL.Password}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitFor polls cond every 50 ms until it holds, failing the test with
+// what() after timeout. The timeout only bounds a hung test; nothing is
+// asserted about how long the wait took.
+func waitFor(t *testing.T, timeout time.Duration, what func() string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s: %s", timeout, what())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// groupLag returns how many records of topic the group has not committed
+// (MaxInt64 while the coordinator does not answer).
+func groupLag(cfg kafkax.Config, group, topic string) int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offs, err := kafkax.ListOffsets(ctx, cfg, topic)
+	if err != nil {
+		return math.MaxInt64
+	}
+	client, err := cfg.Client()
+	if err != nil {
+		return math.MaxInt64
+	}
+	parts := make([]int, 0, len(offs.End))
+	for p := range offs.End {
+		parts = append(parts, p)
+	}
+	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil || resp.Error != nil {
+		return math.MaxInt64
+	}
+	var lag int64
+	for _, p := range resp.Topics[topic] {
+		if p.Error != nil {
+			return math.MaxInt64
+		}
+		committed := p.CommittedOffset
+		if committed < 0 {
+			committed = offs.First[p.Partition]
+		}
+		lag += offs.End[p.Partition] - committed
+	}
+	return lag
+}
+
+// endTotal returns the number of records in topic (0 when it cannot be
+// listed yet).
+func endTotal(cfg kafkax.Config, topic string) int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offs, err := kafkax.ListOffsets(ctx, cfg, topic)
+	if err != nil {
+		return 0
+	}
+	return offs.Total()
+}
+
+// experienceIDs decodes the ids of topic's records: Experience records, or
+// TaggedExperience records when tagged. Records that do not decode fail
+// the test (the fault tests write no bad records).
+func experienceIDs(t *testing.T, cfg kafkax.Config, topic string, tagged bool) []string {
+	t.Helper()
+	msgs := kafkatest.ReadAll(t, cfg, topic)
+	ids := make([]string, 0, len(msgs))
+	var te schemas.TaggedExperience
+	for _, m := range msgs {
+		var err error
+		if tagged {
+			err = schemas.UnmarshalTaggedExperience(m.Value, &te)
+		} else {
+			err = schemas.UnmarshalExperience(m.Value, &te.Experience)
+		}
+		if err != nil {
+			t.Fatalf("%s/%d@%d: %v", topic, m.Partition, m.Offset, err)
+		}
+		ids = append(ids, te.ID)
+	}
+	return ids
+}
+
+// tally is a fault test's delivery account.
+type tally struct {
+	// Produced is the number of records the producer had acknowledged.
+	Produced int64
+	// Delivered is the number of distinct ids that arrived.
+	Delivered int64
+	// Lost is the number of acknowledged ids that did not arrive.
+	Lost int64
+	// Duplicated is the number of records that arrived beyond the first
+	// copy of their id.
+	Duplicated int64
+	// Missing lists up to 10 lost ids (for the failure message).
+	Missing []string
+}
+
+func (a tally) String() string {
+	return fmt.Sprintf("produced=%d delivered=%d lost=%d duplicated=%d", a.Produced, a.Delivered, a.Lost, a.Duplicated)
+}
+
+// account compares what a simulator run acknowledged (produced, its
+// report's Experiences) with the ids that arrived.
+//
+// The simulator does not list the ids it had acknowledged, but they follow
+// from its id scheme: worker w of a run writes "<experiment>-<run>-<w>-<seq>"
+// with seq = 1, 2, … in order, and a run that returned without error had
+// every simulated record acknowledged (WriteAll retries until it is). So the
+// acknowledged ids of worker w are seq 1..n_w with Σ n_w = produced. seen
+// holds every id found anywhere (raw and tagged topics); its highest seq per
+// worker, m_w, is at most n_w, so the acknowledged set is exactly
+// ∪_w {1..m_w} when Σ m_w = produced, and otherwise at least
+// produced − Σ m_w acknowledged ids (a lost tail) are nowhere.
+//
+//	lost = |∪_w {1..m_w} \ arrived| + (produced − Σ_w m_w)
+func account(t *testing.T, produced int64, seen, arrived []string) tally {
+	t.Helper()
+	maxSeq := map[string]int64{} // "<experiment>-<run>-<w>" → m_w
+	for _, id := range seen {
+		i := strings.LastIndexByte(id, '-')
+		if i < 0 {
+			t.Fatalf("id %q is not of the simulator's form <experiment>-<run>-<worker>-<seq>", id)
+		}
+		seq, err := strconv.ParseInt(id[i+1:], 10, 64)
+		if err != nil || seq < 1 {
+			t.Fatalf("id %q: bad sequence number", id)
+		}
+		maxSeq[id[:i]] = max(maxSeq[id[:i]], seq)
+	}
+	got := make(map[string]int, len(arrived))
+	for _, id := range arrived {
+		got[id]++
+	}
+	a := tally{Produced: produced, Delivered: int64(len(got))}
+	for _, n := range got {
+		a.Duplicated += int64(n - 1)
+	}
+	workers := make([]string, 0, len(maxSeq))
+	var sum int64
+	for w, m := range maxSeq {
+		workers = append(workers, w)
+		sum += m
+	}
+	sort.Strings(workers)
+	if sum > produced {
+		t.Errorf("ids up to seq %d over all workers, but the simulator acknowledged only %d records", sum, produced)
+	}
+	a.Lost = max(0, produced-sum)
+	for _, w := range workers {
+		for s := int64(1); s <= maxSeq[w]; s++ {
+			id := w + "-" + strconv.FormatInt(s, 10)
+			if got[id] == 0 {
+				a.Lost++
+				if len(a.Missing) < 10 {
+					a.Missing = append(a.Missing, id)
+				}
+			}
+		}
+	}
+	return a
+}
+
+// countLevel returns how many zerolog JSON lines of out have the level.
+func countLevel(out, level string) int {
+	return strings.Count(out, `"level":"`+level+`"`)
+}
