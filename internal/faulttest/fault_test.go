@@ -203,13 +203,15 @@ func TestAggregatorProcessKilled(t *testing.T) {
 
 	args := append(append([]string{"aggregate"}, kafkaArgs(cfg)...),
 		"--group", group, "--partitions", strconv.Itoa(partitions), "--log-format", "json")
-	// Kill it three times, at 20%, 40% and 60% of the input tagged: where
-	// in its loop a kill lands is chance, so several kills make one
-	// between a batch's publish and its commit likely. Each kill is
-	// reported with how far the tagged topic ran ahead of the commits.
+	// Kill it three times, at 15%, 35% and 55% of the input tagged. Aim
+	// each kill at the window between a batch's publish and its commit:
+	// freeze the process (SIGSTOP), look whether the tagged topic is ahead
+	// of the committed offsets, and if not let it run a few milliseconds
+	// more (SIGCONT) and look again, until it is caught in the window or
+	// has tagged another 10% of the input; then SIGKILL it.
 	var procs []*proc
 	var beyond []int64
-	for i, share := range []int64{20, 40, 60} {
+	for i, share := range []int64{15, 35, 55} {
 		p := startAelp(t, fmt.Sprintf("aggregate (run %d)", i+1), kafkaEnv(cfg), args...)
 		procs = append(procs, p)
 		want := rep.Experiences * share / 100
@@ -219,12 +221,35 @@ func TestAggregatorProcessKilled(t *testing.T) {
 		if !p.running() {
 			t.Fatalf("aelp %s exited before the kill: %v", p.name, p.err)
 		}
+		var dups int64 // tagged twice after the earlier kills
+		for _, b := range beyond {
+			dups += b
+		}
+		for {
+			p.signal(t, syscall.SIGSTOP)
+			time.Sleep(20 * time.Millisecond) // let requests in flight land
+			tagged := endTotal(cfg, kafkax.TopicTagged) - dups
+			if tagged > rep.Experiences-groupLag(cfg, group, kafkax.TopicRaw) || tagged >= want+rep.Experiences/10 {
+				break
+			}
+			p.signal(t, syscall.SIGCONT)
+			time.Sleep(time.Duration(2+len(beyond)) * time.Millisecond)
+		}
 		p.kill(t)
+		// A produce or commit request sent before the SIGSTOP may still be
+		// in the broker's hands: let it land before counting.
+		time.Sleep(time.Second)
 		lag, taggedAtKill := groupLag(cfg, group, kafkax.TopicRaw), endTotal(cfg, kafkax.TopicTagged)
 		if lag == 0 {
 			t.Fatalf("group lag 0 at kill %d: the kill did not land mid-stream", i+1)
 		}
-		beyond = append(beyond, taggedAtKill-(rep.Experiences-lag))
+		// The tagged topic holds the committed records, the duplicates of
+		// the earlier kills, and what this run tagged beyond its commits.
+		ahead := taggedAtKill - (rep.Experiences - lag)
+		for _, b := range beyond {
+			ahead -= b
+		}
+		beyond = append(beyond, ahead)
 	}
 
 	last := startAelp(t, "aggregate (final run)", kafkaEnv(cfg), args...)
@@ -252,6 +277,15 @@ func TestAggregatorProcessKilled(t *testing.T) {
 	}
 	if acc.Duplicated > bound {
 		t.Errorf("%d duplicates after %d kills, want at most one batch per partition per kill (%d)", acc.Duplicated, len(beyond), bound)
+	}
+	// Exactly the records tagged but not committed at a kill are read and
+	// tagged again by the next run: no more, no fewer.
+	var wantDup int64
+	for _, b := range beyond {
+		wantDup += b
+	}
+	if acc.Duplicated != wantDup {
+		t.Errorf("%d duplicates, want %d: the records tagged beyond the committed offsets at the kills", acc.Duplicated, wantDup)
 	}
 	if len(out) != int(rep.Experiences+acc.Duplicated) {
 		t.Errorf("tagged topic holds %d records, want %d produced + %d duplicates", len(out), rep.Experiences, acc.Duplicated)
@@ -332,11 +366,23 @@ func TestLearnerKilledResumes(t *testing.T) {
 		return a
 	}
 	first := startAelp(t, "learn (first)", kafkaEnv(cfg), args(true)...)
-	waitFor(t, 3*time.Minute, func() string { return fmt.Sprintf("no checkpoint (learner running: %v)", first.running()) },
-		func() bool {
-			_, err := os.Stat(ckpt)
-			return err == nil || !first.running()
-		})
+	// Kill it once it has checkpointed and trained past the checkpoint
+	// (metrics at 30 updates or more), so the restart has work to redo.
+	firstReached := int64(0)
+	waitFor(t, 3*time.Minute, func() string {
+		return fmt.Sprintf("first learner at %d updates (running: %v)", firstReached, first.running())
+	}, func() bool {
+		if !first.running() {
+			return true
+		}
+		if _, err := os.Stat(ckpt); err != nil {
+			return false
+		}
+		for _, r := range readMetrics(t, cfg, experiment) {
+			firstReached = max(firstReached, r.m.Updates)
+		}
+		return firstReached >= 30
+	})
 	if !first.running() {
 		t.Fatalf("the learner exited before the kill: %v", first.err)
 	}

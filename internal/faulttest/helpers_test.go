@@ -174,6 +174,14 @@ func (p *proc) kill(t *testing.T) {
 	<-p.done
 }
 
+// signal sends sig to the child, which must be running.
+func (p *proc) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %v to aelp %s: %v", sig, p.name, err)
+	}
+}
+
 // stop sends SIGTERM and returns the exit error (nil for status 0); the
 // test fails when the child is still running after timeout.
 func (p *proc) stop(t *testing.T, timeout time.Duration) error {
