@@ -173,7 +173,31 @@ func (o Offsets) Total() int64 {
 }
 
 // ListOffsets returns the first and end offsets of every partition of topic.
+// Transient partition errors — a leader that is moving or still loading,
+// as right after topic creation or a broker restart — are retried with
+// backoff for up to about ten seconds before they are returned.
 func ListOffsets(ctx context.Context, cfg Config, topic string) (Offsets, error) {
+	var b Backoff
+	for attempt := 1; ; attempt++ {
+		out, err := listOffsetsOnce(ctx, cfg, topic)
+		if err == nil || attempt >= 12 || !isTransient(err) || ctx.Err() != nil {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return out, err
+		case <-time.After(b.Next()):
+		}
+	}
+}
+
+// isTransient reports a Kafka error that a retry after a moment can fix.
+func isTransient(err error) bool {
+	var ke kafka.Error
+	return errors.As(err, &ke) && ke.Temporary()
+}
+
+func listOffsetsOnce(ctx context.Context, cfg Config, topic string) (Offsets, error) {
 	parts, err := Partitions(ctx, cfg, topic)
 	if err != nil {
 		return Offsets{}, err
