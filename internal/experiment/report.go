@@ -212,10 +212,20 @@ func (r Result) Verdict() string {
 	fmt.Fprintf(&b, "  %s\n", say("crisis-parent return", d[ColCrisisReturn]))
 	fmt.Fprintf(&b, "  %s\n", say("regular-parent return", d[ColRegularReturn]))
 	fmt.Fprintf(&b, "  %s\n", say("value per user", d[ColValuePerUser]))
+	isC, unC := rows[0].Cells[ColCrisisReturn], rows[1].Cells[ColCrisisReturn]
+	fmt.Fprintf(&b, "  spread over seeds of the crisis return (95%% CI half-width): IS ±%.3f, uniform ±%.3f\n", isC.HalfWidth, unC.HalfWidth)
 	fmt.Fprintf(&b, "Why: prioritised sampling changes which experiences are drawn, and the IS weights\n")
 	fmt.Fprintf(&b, "(N·P(i))^−β undo it; at β = 1 the expected gradient equals uniform sampling's, so the\n")
 	fmt.Fprintf(&b, "only possible gain is lower variance of the crisis segment's gradient (more crisis samples\n")
-	fmt.Fprintf(&b, "per batch, each down-weighted). Below β = 1 (β0 = %g annealed over %d updates) the\n", r.Config.Replay.Beta0, r.Config.Replay.AnnealSteps)
-	fmt.Fprintf(&b, "correction is partial and the objective leans towards crisis parents.")
+	fmt.Fprintf(&b, "per batch, each down-weighted)")
+	rc := r.Config.Replay
+	if rc.Beta0 < 1 {
+		fmt.Fprintf(&b, ". Here β starts at %g and reaches 1 after %d updates: before that the\n", rc.Beta0, rc.AnnealSteps)
+		fmt.Fprintf(&b, "correction is partial and the objective itself leans towards crisis parents (see the curves for\n")
+		fmt.Fprintf(&b, "when the arms separate; --importance-sampling-beta 1 isolates the variance effect).")
+	} else {
+		fmt.Fprintf(&b, ". Here β = 1 from the first update: both arms optimise the same objective,\n")
+		fmt.Fprintf(&b, "so any difference is the variance (and optimiser) effect.")
+	}
 	return b.String()
 }
