@@ -27,8 +27,13 @@ test-real:
 	bash scripts/kafka/fetch.sh >/dev/null
 	AELP_TEST_KAFKA=real $(GO) test -race -count=1 -timeout 25m ./...
 
+## bench: aelp bench (pipeline stages beside raw kafka-go, micro-benchmarks),
+## then the Go benchmarks: the cores at -benchtime 1s, the Kafka-side ones
+## (each op a whole multi-second workload) at 3 iterations
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./...
+	./$(BIN) bench
+	$(GO) test -run '^$$' -bench . -benchmem ./schemas ./learner/replay ./learner/ppo ./producers/sim ./consumers/classify
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./producers ./consumers ./learner ./internal/kafkax
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
