@@ -266,15 +266,25 @@ func (a *Aggregator) loop(ctx, finishCtx context.Context, r *kafka.Reader, out, 
 		cancel()
 
 		tagged, dead = tagged[:0], dead[:0]
+		// One output buffer per batch (the writer may hold the values until
+		// WriteAll returns; a new one next batch keeps them untouched).
+		size := 0
+		for i := range batch {
+			size += len(batch[i].Value) + 32
+		}
+		arena := make([]byte, 0, size)
+		var t tally
 		for i := range batch {
 			msg := &batch[i]
-			reason, val := a.process(msg, &te)
+			reason, val, grown := a.process(msg, &te, arena, &t)
+			arena = grown
 			if reason != "" {
 				dead = append(dead, kafkax.DeadLetter(*msg, reason))
 				continue
 			}
 			tagged = append(tagged, kafka.Message{Key: msg.Key, Value: val, Headers: msg.Headers, Time: msg.Time})
 		}
+		a.merge(&t)
 		if err := kafkax.WriteAll(finishCtx, cfg.Kafka, out, a.log, tagged); err != nil {
 			return fmt.Errorf("aggregate: publish tagged: %w", err)
 		}
@@ -322,14 +332,22 @@ func isRebalanceError(err error) bool {
 		errors.Is(err, kafka.UnknownMemberId) || errors.Is(err, kafka.NotCoordinatorForGroup)
 }
 
-// process classifies one record. It returns a dead-letter reason, or the
-// encoded TaggedExperience.
-func (a *Aggregator) process(m *kafka.Message, te *schemas.TaggedExperience) (reason string, val []byte) {
+// tally counts one batch's decisions; it is merged into the shared stats
+// and metrics once per batch rather than once per record.
+type tally struct {
+	tags [classify.NumSources][2]int64 // [source][crisis]
+	acc  classify.Accuracy
+}
+
+// process classifies one record and appends its encoded TaggedExperience
+// to arena. It returns a dead-letter reason, or the encoded value (a slice
+// of the returned arena).
+func (a *Aggregator) process(m *kafka.Message, te *schemas.TaggedExperience, arena []byte, t *tally) (reason string, val, grown []byte) {
 	if err := schemas.UnmarshalExperience(m.Value, &te.Experience); err != nil {
-		return a.deadLetter(schemas.Reason(err))
+		return a.deadLetter(schemas.Reason(err)), nil, arena
 	}
 	if err := te.Experience.Validate(a.cfg.Limits); err != nil {
-		return a.deadLetter(schemas.Reason(err))
+		return a.deadLetter(schemas.Reason(err)), nil, arena
 	}
 	d := a.cls.Classify(te.Metadata, te.Value)
 	te.EventType = schemas.EventRegular
@@ -339,29 +357,42 @@ func (a *Aggregator) process(m *kafka.Message, te *schemas.TaggedExperience) (re
 	te.TagSource = tagSource(d.Source)
 	te.TagScore = d.Score
 	te.TaggedAt = time.Now()
-	out, err := schemas.MarshalTaggedExperience(nil, te)
+	start := len(arena)
+	arena, err := schemas.MarshalTaggedExperience(arena, te)
 	if err != nil {
-		return a.deadLetter("encode:" + schemas.Reason(err))
+		return a.deadLetter("encode:" + schemas.Reason(err)), nil, arena[:start]
 	}
-	a.mu.Lock()
-	a.stats.BySource[d.Source]++
-	if d.Crisis {
-		a.stats.Crisis++
-	}
+	t.tags[d.Source][b2i(d.Crisis)]++
 	if truth, ok := a.cls.Truth(te.Metadata); ok {
-		a.acc.Observe(d, truth)
+		t.acc.Observe(d, truth)
 	}
-	a.mu.Unlock()
-	a.metrics.tags[d.Source][b2i(d.Crisis)].Inc()
-	return "", out
+	return "", arena[start:len(arena):len(arena)], arena
 }
 
-func (a *Aggregator) deadLetter(reason string) (string, []byte) {
+// merge adds a batch's tally to the stats and metrics.
+func (a *Aggregator) merge(t *tally) {
+	a.mu.Lock()
+	for s := range t.tags {
+		a.stats.BySource[s] += t.tags[s][0] + t.tags[s][1]
+		a.stats.Crisis += t.tags[s][1]
+	}
+	a.acc.Merge(&t.acc)
+	a.mu.Unlock()
+	for s := range t.tags {
+		for c, n := range t.tags[s] {
+			if n > 0 {
+				a.metrics.tags[s][c].Add(float64(n))
+			}
+		}
+	}
+}
+
+func (a *Aggregator) deadLetter(reason string) string {
 	a.mu.Lock()
 	a.stats.DeadLetterReasons[reason]++
 	a.mu.Unlock()
 	a.metrics.deadLetters.WithLabelValues(reason).Inc()
-	return reason, nil
+	return reason
 }
 
 func b2i(b bool) int {
