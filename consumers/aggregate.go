@@ -350,13 +350,7 @@ func (a *Aggregator) process(m *kafka.Message, te *schemas.TaggedExperience, are
 		return a.deadLetter(schemas.Reason(err)), nil, arena
 	}
 	d := a.cls.Classify(te.Metadata, te.Value)
-	te.EventType = schemas.EventRegular
-	if d.Crisis {
-		te.EventType = schemas.EventCrisis
-	}
-	te.TagSource = tagSource(d.Source)
-	te.TagScore = d.Score
-	te.TaggedAt = time.Now()
+	ApplyDecision(te, d, time.Now())
 	start := len(arena)
 	arena, err := schemas.MarshalTaggedExperience(arena, te)
 	if err != nil {
@@ -402,17 +396,25 @@ func b2i(b bool) int {
 	return 0
 }
 
-func tagSource(s classify.Source) schemas.TagSource {
-	switch s {
-	case classify.SourceLabel:
-		return schemas.TagLabel
-	case classify.SourceMetadata:
-		return schemas.TagMetadata
-	case classify.SourceValue:
-		return schemas.TagValue
-	default:
-		return schemas.TagDefault
+// ApplyDecision writes the classifier's decision into te: event_type from
+// d.Crisis, tag_source from d.Source, tag_score from d.Score, tagged_at.
+func ApplyDecision(te *schemas.TaggedExperience, d classify.Decision, at time.Time) {
+	te.EventType = schemas.EventRegular
+	if d.Crisis {
+		te.EventType = schemas.EventCrisis
 	}
+	switch d.Source {
+	case classify.SourceLabel:
+		te.TagSource = schemas.TagLabel
+	case classify.SourceMetadata:
+		te.TagSource = schemas.TagMetadata
+	case classify.SourceValue:
+		te.TagSource = schemas.TagValue
+	default:
+		te.TagSource = schemas.TagDefault
+	}
+	te.TagScore = d.Score
+	te.TaggedAt = at
 }
 
 func (a *Aggregator) progress(ctx context.Context) {

@@ -12,6 +12,7 @@ import (
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/learner/ppo"
+	"github.com/aelp/aelp/producers"
 	"github.com/aelp/aelp/producers/sim"
 	"github.com/aelp/aelp/schemas"
 	"github.com/rs/zerolog"
@@ -37,17 +38,9 @@ func fillTagged(t *testing.T, cfg kafkax.Config, topic, experiment string, users
 	for range users {
 		s.RunEpisode(sim.Uniform{N: 12}, func(tr *sim.Transition) {
 			n++
-			te := schemas.TaggedExperience{Experience: schemas.Experience{
-				ID: fmt.Sprintf("%s-%d", experiment, n), ExperimentID: experiment, EpisodeID: tr.EpisodeID, UserID: tr.UserID,
-				Step: int32(tr.Step), Timestamp: time.Now(), Action: int32(tr.Action), BehaviorLogProb: tr.BehaviorLogProb,
-				PolicyVersion: -1, Reward: tr.Reward, Done: tr.Done, Value: tr.Value, Metadata: tr.Metadata,
-			}, TagSource: schemas.TagLabel, TaggedAt: time.Now()}
-			for _, v := range tr.State {
-				te.State = append(te.State, float32(v))
-			}
-			for _, v := range tr.NextState {
-				te.NextState = append(te.NextState, float32(v))
-			}
+			te := schemas.TaggedExperience{Experience: schemas.Experience{ExperimentID: experiment}, TagSource: schemas.TagLabel}
+			producers.FillExperience(&te.Experience, tr, fmt.Sprintf("%s-%d", experiment, n), -1, time.Now())
+			te.TaggedAt = te.Timestamp
 			if tr.Crisis {
 				te.EventType = schemas.EventCrisis
 			}

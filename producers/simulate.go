@@ -352,23 +352,11 @@ func (s *Simulator) worker(ctx, flushCtx context.Context, w *kafka.Writer, idx i
 		res := model.RunEpisode(acting, func(tr *sim.Transition) {
 			seq++
 			idBuf = strconv.AppendUint(append(idBuf[:0], idPrefix...), seq, 10)
-			exp.ID = string(idBuf)
-			exp.EpisodeID = tr.EpisodeID
-			exp.UserID = tr.UserID
-			exp.Step = int32(tr.Step)
-			exp.Timestamp = time.Now()
-			exp.State = toFloat32(exp.State[:0], tr.State)
-			exp.NextState = toFloat32(exp.NextState[:0], tr.NextState)
-			exp.Action = int32(tr.Action)
-			exp.BehaviorLogProb = tr.BehaviorLogProb
-			exp.PolicyVersion = version
+			pv := version
 			if acting == sim.Policy(logging) {
-				exp.PolicyVersion = -1
+				pv = -1
 			}
-			exp.Reward = tr.Reward
-			exp.Done = tr.Done
-			exp.Value = tr.Value
-			exp.Metadata = tr.Metadata
+			FillExperience(&exp, tr, string(idBuf), pv, time.Now())
 			val, err := schemas.MarshalExperience(nil, &exp)
 			if err != nil {
 				// The model produced something the schema rejects: a bug,
@@ -407,13 +395,6 @@ func (s *Simulator) worker(ctx, flushCtx context.Context, w *kafka.Writer, idx i
 		}
 	}
 	return flush()
-}
-
-func toFloat32(dst []float32, src []float64) []float32 {
-	for _, v := range src {
-		dst = append(dst, float32(v))
-	}
-	return dst
 }
 
 // watchPolicy follows the policy topic from its beginning and publishes the

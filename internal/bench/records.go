@@ -5,7 +5,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aelp/aelp/consumers"
 	"github.com/aelp/aelp/consumers/classify"
+	"github.com/aelp/aelp/producers"
 	"github.com/aelp/aelp/producers/sim"
 	"github.com/aelp/aelp/schemas"
 	"github.com/segmentio/kafka-go"
@@ -42,24 +44,10 @@ func SimRecords(cfg sim.Config, experimentID string, users int, seed uint64, tag
 				return
 			}
 			seq++
-			e.ID = prefix + strconv.FormatUint(seq, 10)
-			e.EpisodeID, e.UserID = tr.EpisodeID, tr.UserID
-			e.Step = int32(tr.Step)
-			e.Timestamp = time.Now()
-			e.State = toFloat32(e.State[:0], tr.State)
-			e.NextState = toFloat32(e.NextState[:0], tr.NextState)
-			e.Action = int32(tr.Action)
-			e.BehaviorLogProb = tr.BehaviorLogProb
-			e.PolicyVersion = -1
-			e.Reward, e.Done, e.Value, e.Metadata = tr.Reward, tr.Done, tr.Value, tr.Metadata
+			producers.FillExperience(e, tr, prefix+strconv.FormatUint(seq, 10), -1, time.Now())
 			var val []byte
 			if tagged {
-				d := cls.Classify(tr.Metadata, tr.Value)
-				te.EventType, te.TagSource, te.TagScore, te.TaggedAt = schemas.EventRegular, schemas.TagDefault, d.Score, e.Timestamp
-				if d.Crisis {
-					te.EventType = schemas.EventCrisis
-				}
-				te.TagSource = tagSource(d.Source)
+				consumers.ApplyDecision(&te, cls.Classify(tr.Metadata, tr.Value), e.Timestamp)
 				val, encErr = schemas.MarshalTaggedExperience(nil, &te)
 			} else {
 				val, encErr = schemas.MarshalExperience(nil, e)
@@ -71,26 +59,6 @@ func SimRecords(cfg sim.Config, experimentID string, users int, seed uint64, tag
 		return nil, fmt.Errorf("sim records: %w", encErr)
 	}
 	return out, nil
-}
-
-func toFloat32(dst []float32, src []float64) []float32 {
-	for _, v := range src {
-		dst = append(dst, float32(v))
-	}
-	return dst
-}
-
-func tagSource(s classify.Source) schemas.TagSource {
-	switch s {
-	case classify.SourceLabel:
-		return schemas.TagLabel
-	case classify.SourceMetadata:
-		return schemas.TagMetadata
-	case classify.SourceValue:
-		return schemas.TagValue
-	default:
-		return schemas.TagDefault
-	}
 }
 
 // MeanSize returns the mean value size of msgs in bytes (0 for none).

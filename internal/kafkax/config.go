@@ -178,18 +178,28 @@ func (c Config) mechanism() (sasl.Mechanism, error) {
 	return nil, fmt.Errorf("sasl: unknown mechanism %q", c.SASL.Mechanism)
 }
 
-// Transport returns a kafka-go Transport (for Writers and Clients) with the
-// TLS and SASL settings applied.
-func (c Config) Transport() (*kafka.Transport, error) {
+// security returns the validated settings with defaults, the TLS config
+// (nil for plaintext) and the SASL mechanism (nil for none).
+func (c Config) security() (Config, *tls.Config, sasl.Mechanism, error) {
 	c.setDefaults()
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return c, nil, nil, err
 	}
 	tc, err := c.tlsConfig()
 	if err != nil {
-		return nil, err
+		return c, nil, nil, err
 	}
 	mech, err := c.mechanism()
+	if err != nil {
+		return c, nil, nil, err
+	}
+	return c, tc, mech, nil
+}
+
+// Transport returns a kafka-go Transport (for Writers and Clients) with the
+// TLS and SASL settings applied.
+func (c Config) Transport() (*kafka.Transport, error) {
+	c, tc, mech, err := c.security()
 	if err != nil {
 		return nil, err
 	}
@@ -205,15 +215,7 @@ func (c Config) Transport() (*kafka.Transport, error) {
 // Dialer returns a kafka-go Dialer (for Readers and Conns) with the TLS and
 // SASL settings applied.
 func (c Config) Dialer() (*kafka.Dialer, error) {
-	c.setDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	tc, err := c.tlsConfig()
-	if err != nil {
-		return nil, err
-	}
-	mech, err := c.mechanism()
+	c, tc, mech, err := c.security()
 	if err != nil {
 		return nil, err
 	}
