@@ -142,3 +142,14 @@ func (k *kafkaFlags) config() (kafkax.Config, error) {
 	}
 	return c.WithDefaults(), nil
 }
+
+// connect returns a Kafka role's logger and connection settings from the
+// common flags (bad values are usage errors).
+func connect(role string, lf *logFlags, kf *kafkaFlags) (zerolog.Logger, kafkax.Config, error) {
+	log, err := lf.logger(role)
+	if err != nil {
+		return log, kafkax.Config{}, err
+	}
+	kcfg, err := kf.config()
+	return log, kcfg, err
+}

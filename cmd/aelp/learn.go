@@ -120,11 +120,7 @@ func runLearn(ctx context.Context, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	log, err := lf.logger("learn")
-	if err != nil {
-		return err
-	}
-	kcfg, err := kf.config()
+	log, kcfg, err := connect("learn", &lf, &kf)
 	if err != nil {
 		return err
 	}

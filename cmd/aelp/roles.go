@@ -87,11 +87,7 @@ func runSimulate(ctx context.Context, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	log, err := lf.logger("simulate")
-	if err != nil {
-		return err
-	}
-	kcfg, err := kf.config()
+	log, kcfg, err := connect("simulate", &lf, &kf)
 	if err != nil {
 		return err
 	}
@@ -148,11 +144,7 @@ func runAggregate(ctx context.Context, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	log, err := lf.logger("aggregate")
-	if err != nil {
-		return err
-	}
-	kcfg, err := kf.config()
+	log, kcfg, err := connect("aggregate", &lf, &kf)
 	if err != nil {
 		return err
 	}

@@ -51,11 +51,7 @@ func tailCmd(ctx context.Context, args []string, stdout io.Writer, stdoutTTY boo
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	log, err := lf.logger("tail")
-	if err != nil {
-		return err
-	}
-	kcfg, err := kf.config()
+	log, kcfg, err := connect("tail", &lf, &kf)
 	if err != nil {
 		return err
 	}
@@ -97,11 +93,7 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer, std
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	log, err := lf.logger("record")
-	if err != nil {
-		return err
-	}
-	kcfg, err := kf.config()
+	log, kcfg, err := connect("record", &lf, &kf)
 	if err != nil {
 		return err
 	}
@@ -201,11 +193,7 @@ func replayCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	log, err := lf.logger("replay")
-	if err != nil {
-		return err
-	}
-	kcfg, err := kf.config()
+	log, kcfg, err := connect("replay", &lf, &kf)
 	if err != nil {
 		return err
 	}
@@ -254,11 +242,7 @@ func plotCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	log, err := lf.logger("plot")
-	if err != nil {
-		return err
-	}
-	kcfg, err := kf.config()
+	log, kcfg, err := connect("plot", &lf, &kf)
 	if err != nil {
 		return err
 	}
