@@ -17,43 +17,6 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// groupLag returns how many records of topic the group has not committed.
-func groupLag(t *testing.T, cfg kafkax.Config, group, topic string) int64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	offs, err := kafkax.ListOffsets(ctx, cfg, topic)
-	if err != nil {
-		t.Fatalf("list offsets: %v", err)
-	}
-	client, err := cfg.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	parts := make([]int, 0, len(offs.End))
-	for p := range offs.End {
-		parts = append(parts, p)
-	}
-	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
-	if err != nil || resp.Error != nil || len(resp.Topics[topic]) != len(parts) {
-		// Coordinator not ready (real Kafka answers NOT_COORDINATOR with no
-		// partitions at first) or a rebalance: not known to be done.
-		return math.MaxInt64
-	}
-	var lag int64
-	for _, p := range resp.Topics[topic] {
-		if p.Error != nil {
-			return math.MaxInt64
-		}
-		committed := p.CommittedOffset
-		if committed < 0 {
-			committed = offs.First[p.Partition]
-		}
-		lag += offs.End[p.Partition] - committed
-	}
-	return lag
-}
-
 // TestAggregateTwoMembersNoLoss runs the scenario: 20k simulated
 // users through two aggregator members of one group, garbage mixed in, and
 // one member stopping mid-stream after publishing a batch but before
@@ -126,7 +89,7 @@ func TestAggregateTwoMembersNoLoss(t *testing.T) {
 	go func() { defer wg.Done(); bErr = b.Run(bCtx) }()
 
 	deadline := time.Now().Add(3 * time.Minute)
-	for groupLag(t, cfg, group, kafkax.TopicRaw) > 0 {
+	for kafkatest.GroupLag(cfg, group, kafkax.TopicRaw) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("group still lags after 3 minutes: a %+v b %+v", a.Stats(), b.Stats())
 		}

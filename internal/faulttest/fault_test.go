@@ -145,8 +145,8 @@ func TestBrokerKilledMidStream(t *testing.T) {
 		return p.sim.Stats().Experiences >= restartedAt+5000 && tagged() >= taggedAtRestart+5000
 	})
 	rep := p.stopSimulator(t)
-	waitFor(t, 3*time.Minute, func() string { return fmt.Sprintf("group lag %d", groupLag(cfg, group, kafkax.TopicRaw)) },
-		func() bool { return groupLag(cfg, group, kafkax.TopicRaw) == 0 })
+	waitFor(t, 3*time.Minute, func() string { return fmt.Sprintf("group lag %d", kafkatest.GroupLag(cfg, group, kafkax.TopicRaw)) },
+		func() bool { return kafkatest.GroupLag(cfg, group, kafkax.TopicRaw) == 0 })
 	p.stopAggregator(t)
 
 	// The outage must have been seen: the aggregator's reader logs every
@@ -229,7 +229,7 @@ func TestAggregatorProcessKilled(t *testing.T) {
 			p.signal(t, syscall.SIGSTOP)
 			time.Sleep(20 * time.Millisecond) // let requests in flight land
 			tagged := endTotal(cfg, kafkax.TopicTagged) - dups
-			if tagged > rep.Experiences-groupLag(cfg, group, kafkax.TopicRaw) || tagged >= want+rep.Experiences/10 {
+			if tagged > rep.Experiences-kafkatest.GroupLag(cfg, group, kafkax.TopicRaw) || tagged >= want+rep.Experiences/10 {
 				break
 			}
 			p.signal(t, syscall.SIGCONT)
@@ -239,7 +239,7 @@ func TestAggregatorProcessKilled(t *testing.T) {
 		// A produce or commit request sent before the SIGSTOP may still be
 		// in the broker's hands: let it land before counting.
 		time.Sleep(time.Second)
-		lag, taggedAtKill := groupLag(cfg, group, kafkax.TopicRaw), endTotal(cfg, kafkax.TopicTagged)
+		lag, taggedAtKill := kafkatest.GroupLag(cfg, group, kafkax.TopicRaw), endTotal(cfg, kafkax.TopicTagged)
 		if lag == 0 {
 			t.Fatalf("group lag 0 at kill %d: the kill did not land mid-stream", i+1)
 		}
@@ -255,8 +255,8 @@ func TestAggregatorProcessKilled(t *testing.T) {
 	last := startAelp(t, "aggregate (final run)", kafkaEnv(cfg), args...)
 	procs = append(procs, last)
 	waitFor(t, 3*time.Minute, func() string {
-		return fmt.Sprintf("group lag %d (aggregator running: %v)", groupLag(cfg, group, kafkax.TopicRaw), last.running())
-	}, func() bool { return !last.running() || groupLag(cfg, group, kafkax.TopicRaw) == 0 })
+		return fmt.Sprintf("group lag %d (aggregator running: %v)", kafkatest.GroupLag(cfg, group, kafkax.TopicRaw), last.running())
+	}, func() bool { return !last.running() || kafkatest.GroupLag(cfg, group, kafkax.TopicRaw) == 0 })
 	if err := last.stop(t, time.Minute); err != nil {
 		t.Fatalf("restarted aggregator: %v", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +18,6 @@ import (
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/schemas"
-	"github.com/segmentio/kafka-go"
 )
 
 // envAnyBroker, set to 1, runs the fault tests against the embedded broker
@@ -251,41 +249,6 @@ func waitFor(t *testing.T, timeout time.Duration, what func() string, cond func(
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// groupLag returns how many records of topic the group has not committed
-// (MaxInt64 while the coordinator does not answer).
-func groupLag(cfg kafkax.Config, group, topic string) int64 {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	offs, err := kafkax.ListOffsets(ctx, cfg, topic)
-	if err != nil {
-		return math.MaxInt64
-	}
-	client, err := cfg.Client()
-	if err != nil {
-		return math.MaxInt64
-	}
-	parts := make([]int, 0, len(offs.End))
-	for p := range offs.End {
-		parts = append(parts, p)
-	}
-	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
-	if err != nil || resp.Error != nil {
-		return math.MaxInt64
-	}
-	var lag int64
-	for _, p := range resp.Topics[topic] {
-		if p.Error != nil {
-			return math.MaxInt64
-		}
-		committed := p.CommittedOffset
-		if committed < 0 {
-			committed = offs.First[p.Partition]
-		}
-		lag += offs.End[p.Partition] - committed
-	}
-	return lag
 }
 
 // endTotal returns the number of records in topic (0 when it cannot be

@@ -66,8 +66,8 @@ func TestSASLRoles(t *testing.T) {
 
 		agg := startAelp(t, "aggregate", env, append(append([]string{"aggregate"}, common...), "--group", group)...)
 		waitFor(t, 2*time.Minute, func() string {
-			return fmt.Sprintf("group lag %d (aggregator running: %v)", groupLag(cfg, group, kafkax.TopicRaw), agg.running())
-		}, func() bool { return !agg.running() || groupLag(cfg, group, kafkax.TopicRaw) == 0 })
+			return fmt.Sprintf("group lag %d (aggregator running: %v)", kafkatest.GroupLag(cfg, group, kafkax.TopicRaw), agg.running())
+		}, func() bool { return !agg.running() || kafkatest.GroupLag(cfg, group, kafkax.TopicRaw) == 0 })
 		if err := agg.stop(t, time.Minute); err != nil {
 			t.Fatalf("aelp aggregate: %v", err)
 		}

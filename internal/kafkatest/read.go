@@ -2,6 +2,7 @@ package kafkatest
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -44,4 +45,41 @@ func ReadAll(t testing.TB, cfg kafkax.Config, topic string) []kafka.Message {
 		r.Close()
 	}
 	return out
+}
+
+// GroupLag returns how many records of topic the consumer group has not
+// committed, or math.MaxInt64 while that is not known: the offsets cannot
+// be listed, or the group coordinator is not ready (real Kafka first
+// answers NOT_COORDINATOR with no partitions) or rebalancing.
+func GroupLag(cfg kafkax.Config, group, topic string) int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offs, err := kafkax.ListOffsets(ctx, cfg, topic)
+	if err != nil {
+		return math.MaxInt64
+	}
+	client, err := cfg.Client()
+	if err != nil {
+		return math.MaxInt64
+	}
+	parts := make([]int, 0, len(offs.End))
+	for p := range offs.End {
+		parts = append(parts, p)
+	}
+	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil || resp.Error != nil || len(resp.Topics[topic]) != len(parts) {
+		return math.MaxInt64
+	}
+	var lag int64
+	for _, p := range resp.Topics[topic] {
+		if p.Error != nil {
+			return math.MaxInt64
+		}
+		committed := p.CommittedOffset
+		if committed < 0 {
+			committed = offs.First[p.Partition]
+		}
+		lag += offs.End[p.Partition] - committed
+	}
+	return lag
 }
