@@ -201,6 +201,11 @@ func runRun(ctx context.Context, args []string) error {
 		return usagef("--episodes and --eval-episodes must be at least 1")
 	}
 	sum, err := pipeline.Run(ctx, cfg)
+	if err != nil && ctx.Err() != nil {
+		fmt.Fprintf(os.Stderr, "aelp run: interrupted after %.1fs: %d users simulated, %d experiences tagged, %d updates; learner checkpoint %s\n",
+			sum.Elapsed.Seconds(), sum.Sim.Users, sum.Agg.Tagged, sum.Learn.Updates, sum.Checkpoint)
+		return errInterrupted
+	}
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,10 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
+// errInterrupted is returned by a command stopped by SIGINT/SIGTERM that
+// has already said what it did; the process exits with status 130.
+var errInterrupted = errors.New("interrupted")
+
 func main() {
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -84,6 +88,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	case errors.Is(err, errHelp):
 		return 0
+	case errors.Is(err, errInterrupted):
+		return 130
 	default:
 		fmt.Fprintf(stderr, "aelp %s: %v\n", args[0], err)
 		return 1
