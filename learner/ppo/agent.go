@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 )
 
 // Adam's fixed moment decay rates.
@@ -17,7 +18,10 @@ const (
 // observation normalisation and version counters. An Agent is not safe for
 // concurrent use: the caller serialises Update, ObserveObs and the other
 // methods (the learner loop owns it); hand a [Policy] from [Agent.Snapshot]
-// to other goroutines.
+// to other goroutines. With Config.Workers > 1, Update spreads its
+// per-sample work over Workers − 1 goroutines of its own besides the
+// caller's and stops them before it returns (even when it panics); no
+// goroutine outlives a call, so an Agent needs no Close.
 type Agent struct {
 	cfg      Config
 	rng      *rand.Rand
@@ -28,10 +32,16 @@ type Agent struct {
 	norm                       runningNorm
 	version, updates           int64
 
-	// single-sample workspaces
-	pw, vw        *mlpWork
-	x, logp, dlog []float64
-	dv            []float64
+	// single-sample workspaces, shared with workers[0]
+	pw, vw *mlpWork
+	x      []float64
+
+	// workers[0] runs on the caller's goroutine with pw, vw and grad;
+	// workers[1:] are created by the first prepare that needs them.
+	workers []*worker
+	running int // number of worker goroutines started (workers[1:1+running])
+	wg      sync.WaitGroup
+	batch   *Batch // the batch being prepared, nil otherwise
 
 	// per-update sample arrays, compacted over the usable samples
 	n                       int
@@ -47,7 +57,6 @@ type Agent struct {
 	// pre-update pass (its parameters are still θ_old) so that minibatch's
 	// backward pass needs no second forward pass.
 	pcache, vcache []float64
-	pown, vown     [][]float64 // the workspaces' own activation buffers
 }
 
 // Stats reports one [Agent.Update]. Loss figures are means over the
@@ -125,12 +134,8 @@ func newAgent(cfg Config, rng *rand.Rand) *Agent {
 	a.adamV = make([]float64, n)
 	a.norm = newRunningNorm(cfg.ObsDim)
 	a.pw, a.vw = a.pol.newWork(), a.val.newWork()
-	a.pown = append([][]float64(nil), a.pw.act...)
-	a.vown = append([][]float64(nil), a.vw.act...)
 	a.x = make([]float64, cfg.ObsDim)
-	a.logp = make([]float64, cfg.NumActions)
-	a.dlog = make([]float64, cfg.NumActions)
-	a.dv = make([]float64, 1)
+	a.workers = []*worker{a.newWorker(a.pw, a.vw, a.grad)}
 	return a
 }
 
@@ -263,8 +268,10 @@ func (a *Agent) checkBatch(b *Batch) {
 // and the reference log-probability of the clipped ratio (log π_θold(a|s)
 // for RatioProximal, log μ(a|s) for RatioBehavior). The activations of the
 // samples in the first minibatch (a.perm[:n/M]) are kept for its backward
-// pass. It fills st.Samples, st.Dropped, st.Invalid and
-// st.ExplainedVariance.
+// pass. The samples are cut into min(Workers, n) contiguous parts computed
+// in parallel (see [worker.prepareRows]); each sample's figures are
+// computed alone, so they do not depend on Workers. It fills st.Samples,
+// st.Dropped, st.Invalid and st.ExplainedVariance.
 func (a *Agent) prepare(b *Batch, st *Stats) {
 	a.checkBatch(b)
 	n, d := b.N(), a.cfg.ObsDim
@@ -311,38 +318,15 @@ func (a *Agent) prepare(b *Batch, st *Stats) {
 	a.pcache = grow(a.pcache, first*actLen(&a.pol))
 	a.vcache = grow(a.vcache, first*actLen(&a.val))
 
-	mean, variance := a.normStats()
-	polP, valP := a.polParams(), a.valParams()
-	gamma, rhoBar := a.cfg.Gamma, a.cfg.RhoBar
-	for k, i := range a.rows {
-		act, blp := b.Actions[i], b.BehaviorLogProb[i]
-		x := a.xs[k*d : (k+1)*d]
-		normalizeObs(x, b.Obs[i*d:(i+1)*d], mean, variance)
-		a.bindCache(a.slot[k])
-		logSoftmax(a.logp, a.pol.forward(polP, x, a.pw))
-		v := a.val.forward(valP, x, a.vw)[0]
-		a.bindCache(-1)
-		lpOld := a.logp[act]
-		rho := math.Min(rhoBar, math.Exp(lpOld-blp))
-		boot := 0.0
-		if !b.Dones[i] {
-			xn := a.xn[k*d : (k+1)*d]
-			normalizeObs(xn, b.NextObs[i*d:(i+1)*d], mean, variance)
-			boot = gamma * a.val.forward(valP, xn, a.vw)[0]
+	if n > 0 {
+		a.ensureWorkers()
+		a.batch = b
+		nw := a.numWorkers(n)
+		for c, w := range a.workers[:nw] {
+			w.task, w.lo, w.hi = taskPrepare, c*n/nw, (c+1)*n/nw
 		}
-		delta := b.Rewards[i] + boot - v
-		a.act[k], a.vold[k] = act, v
-		a.w[k] = 1
-		if b.Weights != nil {
-			a.w[k] = b.Weights[i]
-		}
-		a.adv[k] = rho * delta
-		a.target[k] = v + rho*delta
-		if a.cfg.Ratio == RatioBehavior {
-			a.refLogp[k] = blp
-		} else {
-			a.refLogp[k] = lpOld
-		}
+		a.dispatch(nw)
+		a.batch = nil
 	}
 	st.ExplainedVariance = explainedVariance(a.target[:n], a.vold[:n])
 }
@@ -359,25 +343,6 @@ func actLen(m *mlp) int {
 		n += s
 	}
 	return n
-}
-
-// bindCache points the activation buffers of the agent's workspaces at the
-// cache rows of first-minibatch position slot, or back at their own
-// buffers when slot < 0.
-func (a *Agent) bindCache(slot int) {
-	bind := func(w *mlpWork, own [][]float64, cache []float64, m *mlp) {
-		if slot < 0 {
-			copy(w.act, own)
-			return
-		}
-		off := slot * actLen(m)
-		for l, s := range m.sizes[1:] {
-			w.act[l] = cache[off : off+s : off+s]
-			off += s
-		}
-	}
-	bind(a.pw, a.pown, a.pcache, &a.pol)
-	bind(a.vw, a.vown, a.vcache, &a.val)
 }
 
 // explainedVariance returns 1 − Var(y − ŷ)/Var(y), or 0 when Var(y) = 0.
@@ -429,12 +394,18 @@ type mbResult struct {
 // z the policy logits; each term is divided by m. With cached set, mb must
 // be the first minibatch laid out by prepare and the parameters must still
 // be θ_old: the forward activations are then taken from the cache.
+//
+// The samples are cut into W = min(max(1, Workers), m) contiguous parts;
+// part c is evaluated by worker c (worker 0 on the calling goroutine) into
+// its own gradient buffer and loss sums, which are then added in the
+// order c = 0, 1, …, W−1. With W = 1 that is a single sum over mb in
+// order; with W > 1 the result is deterministic for a given W and differs
+// from W = 1 by rounding only.
 func (a *Agent) lossAndGrad(mb []int, cached bool) mbResult {
-	clear(a.grad)
-	var res mbResult
 	m := len(mb)
 	if m == 0 {
-		return res
+		clear(a.grad)
+		return mbResult{}
 	}
 	inv := 1 / float64(m)
 	mu, sd := 0.0, 0.0
@@ -454,82 +425,21 @@ func (a *Agent) lossAndGrad(mb []int, cached bool) mbResult {
 			sd = math.Sqrt(sv / sw)
 		}
 	}
-	d := a.cfg.ObsDim
-	eps, ce, cv := a.cfg.ClipEps, a.cfg.EntropyCoef, a.cfg.ValueCoef
-	polP, valP, polG, valG := a.polParams(), a.valParams(), a.polGrad(), a.valGrad()
-	if cached {
-		defer a.bindCache(-1)
+	a.ensureWorkers()
+	nw := a.numWorkers(m)
+	for c, w := range a.workers[:nw] {
+		lo, hi := c*m/nw, (c+1)*m/nw
+		w.task, w.mb, w.pos0, w.cached = taskGrad, mb[lo:hi], lo, cached
+		w.mu, w.sd, w.inv = mu, sd, inv
 	}
-	for pos, k := range mb {
-		x := a.xs[k*d : (k+1)*d]
-		var logits, vout []float64
-		if cached {
-			a.bindCache(pos)
-			logits, vout = a.pw.act[len(a.pw.act)-1], a.vw.act[len(a.vw.act)-1]
-		} else {
-			logits = a.pol.forward(polP, x, a.pw)
-		}
-		A := a.adv[k]
-		if a.cfg.NormalizeAdvantage {
-			A = (A - mu) / (sd + advEps)
-		}
-		w := a.w[k]
-		scale := w * inv
-
-		// Policy.
-		H := logSoftmax(a.logp, logits)
-		act := a.act[k]
-		logRatio := a.logp[act] - a.refLogp[k]
-		r := math.Exp(logRatio)
-		res.approxKL += (r - 1) - logRatio
-		if math.Abs(r-1) > eps {
-			res.clipFrac++
-		}
-		rc := math.Max(1-eps, math.Min(1+eps, r))
-		var pg, gr float64
-		if s1, s2 := r*A, rc*A; s1 <= s2 {
-			pg, gr = -s1, -A*r
-		} else {
-			pg = -s2
-		}
-		if scale != 0 {
-			for j, lp := range a.logp {
-				p := math.Exp(lp)
-				g := ce * p * (lp + H)
-				if j == act {
-					g += gr * (1 - p)
-				} else {
-					g -= gr * p
-				}
-				a.dlog[j] = scale * g
-			}
-			a.pol.backward(polP, polG, x, a.dlog, a.pw)
-		}
-
-		// Value.
-		if !cached {
-			vout = a.val.forward(valP, x, a.vw)
-		}
-		v := vout[0]
-		t := a.target[k]
-		vl, dv := 0.5*(v-t)*(v-t), v-t
-		if a.cfg.ClipValue {
-			vo := a.vold[k]
-			vc := vo + math.Max(-eps, math.Min(eps, v-vo))
-			if l2 := 0.5 * (vc - t) * (vc - t); l2 > vl {
-				vl, dv = l2, 0
-			}
-		}
-		if scale != 0 {
-			a.dv[0] = scale * cv * dv
-			a.val.backward(valP, valG, x, a.dv, a.vw)
-		}
-
-		res.loss += w * (pg + cv*vl - ce*H)
-		res.policyLoss += w * pg
-		res.valueLoss += w * vl
-		res.entropy += H
+	a.dispatch(nw)
+	res := a.workers[0].res
+	for _, w := range a.workers[1:nw] {
+		res.add(&w.res)
+		w.mb = nil
 	}
+	a.workers[0].mb = nil
+	a.sumGrads(nw)
 	res.loss *= inv
 	res.policyLoss *= inv
 	res.valueLoss *= inv
@@ -584,6 +494,13 @@ func (a *Agent) step(lr float64) (norm float64, ok bool) {
 func (a *Agent) Update(b *Batch) Stats {
 	lr := a.cfg.learningRate(a.updates)
 	st := Stats{LearningRate: lr}
+	a.checkBatch(b)
+	if b.N() > 0 {
+		// Started before the serial part of prepare, so that waking
+		// their threads overlaps it.
+		a.startWorkers()
+		defer a.stopWorkers()
+	}
 	a.prepare(b, &st)
 	n := a.n
 	if n == 0 {
@@ -636,4 +553,16 @@ epochs:
 	}
 	a.updates++
 	return st
+}
+
+// SetWorkers sets Config.Workers, for example after [Restore] (which keeps
+// the value saved in the checkpoint) to match the machine. It returns an
+// error wrapping ErrInvalidConfig when n is not in [0, MaxWorkers]. The
+// workers' buffers are allocated by the next Update.
+func (a *Agent) SetWorkers(n int) error {
+	if n < 0 || n > MaxWorkers {
+		return fmt.Errorf("set ppo workers: %w: workers %d not in [0, %d]", ErrInvalidConfig, n, MaxWorkers)
+	}
+	a.cfg.Workers = n
+	return nil
 }

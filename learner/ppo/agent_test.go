@@ -50,6 +50,9 @@ func TestConfigValidate(t *testing.T) {
 		{"zero minibatches", mod(func(c *Config) { c.Minibatches = 0 }), false},
 		{"negative staleness", mod(func(c *Config) { c.MaxStaleness = -1 }), false},
 		{"unknown ratio", mod(func(c *Config) { c.Ratio = "mu" }), false},
+		{"max workers", mod(func(c *Config) { c.Workers = MaxWorkers }), true},
+		{"negative workers", mod(func(c *Config) { c.Workers = -1 }), false},
+		{"too many workers", mod(func(c *Config) { c.Workers = MaxWorkers + 1 }), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

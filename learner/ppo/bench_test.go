@@ -25,34 +25,51 @@ func randomBatch(cfg Config, n int, rng *rand.Rand) *Batch {
 	return b
 }
 
-// BenchmarkUpdate measures one update step: minibatch 64, 16 inputs,
-// 2×64 hidden, 12 actions, 1 epoch × 1 minibatch.
+// BenchmarkUpdate measures Agent.Update with 16 inputs, 2×64 hidden and 12
+// actions for Workers = 1 (the baseline: everything on the calling
+// goroutine) and Workers = 2: one minibatch of 64 or 256 (1 epoch × 1
+// minibatch), and the learner's default schedule (learner.DefaultPPO: a
+// batch of 256, 2 epochs × 4 minibatches of 64). samples/s is the batch
+// size per wall-clock update time, the rate at which the learner can
+// train on (and so, at one sample drawn per insert, ingest) experiences.
 func BenchmarkUpdate(b *testing.B) {
-	for _, mb := range []int{64, 256} {
-		b.Run(fmt.Sprintf("mb%d_obs16_h64x64_a12", mb), func(b *testing.B) {
-			cfg := DefaultConfig(16, 12)
-			cfg.Epochs, cfg.Minibatches = 1, 1
-			rng := rand.New(rand.NewPCG(1, 2))
-			a, err := New(cfg, rng)
-			if err != nil {
-				b.Fatal(err)
-			}
-			batch := randomBatch(cfg, mb, rng)
-			a.ObserveObs(batch.Obs)
-			a.Update(batch)
-			b.ReportAllocs()
-			cpu0, cpuOK := processCPUTime()
-			for b.Loop() {
+	schedules := []struct {
+		name               string
+		batch, epochs, mbs int
+	}{
+		{"mb64_obs16_h64x64_a12", 64, 1, 1},
+		{"mb256_obs16_h64x64_a12", 256, 1, 1},
+		{"batch256_2x4_obs16_h64x64_a12", 256, 2, 4},
+	}
+	for _, s := range schedules {
+		for _, workers := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/workers=%d", s.name, workers), func(b *testing.B) {
+				cfg := DefaultConfig(16, 12)
+				cfg.Epochs, cfg.Minibatches = s.epochs, s.mbs
+				cfg.Workers = workers
+				rng := rand.New(rand.NewPCG(1, 2))
+				a, err := New(cfg, rng)
+				if err != nil {
+					b.Fatal(err)
+				}
+				batch := randomBatch(cfg, s.batch, rng)
+				a.ObserveObs(batch.Obs)
 				a.Update(batch)
-			}
-			samples := float64(mb) * float64(b.N)
-			b.ReportMetric(samples/b.Elapsed().Seconds(), "samples/s")
-			// On a shared machine wall time includes waiting for a core;
-			// samples per CPU-second is the single-core throughput.
-			if cpu1, ok := processCPUTime(); cpuOK && ok && cpu1 > cpu0 {
-				b.ReportMetric(samples/(cpu1-cpu0).Seconds(), "samples/cpu-s")
-			}
-		})
+				b.ReportAllocs()
+				cpu0, cpuOK := processCPUTime()
+				for b.Loop() {
+					a.Update(batch)
+				}
+				samples := float64(s.batch) * float64(b.N)
+				b.ReportMetric(samples/b.Elapsed().Seconds(), "samples/s")
+				// CPU seconds summed over all goroutines: with one worker
+				// and a busy machine this is the single-core throughput;
+				// with two workers it shows the parallel overhead.
+				if cpu1, ok := processCPUTime(); cpuOK && ok && cpu1 > cpu0 {
+					b.ReportMetric(samples/(cpu1-cpu0).Seconds(), "samples/cpu-s")
+				}
+			})
+		}
 	}
 }
 

@@ -96,7 +96,24 @@ type Config struct {
 	// Ratio selects the reference policy of the clipped ratio:
 	// RatioProximal (default) or RatioBehavior.
 	Ratio string
+	// Workers is the number of goroutines [Agent.Update] spreads its
+	// per-sample forward and backward passes over: the pre-update pass and
+	// each minibatch's loss and gradient are cut into min(Workers, m)
+	// contiguous parts of the m samples, evaluated in parallel, and the
+	// parts' gradients and loss sums are added in part order. 0 or 1
+	// (default 0) computes everything on the calling goroutine. Results are
+	// deterministic for a given Workers value; values above 1 differ from 1
+	// by rounding only (the sum order differs). Each worker beyond the first
+	// keeps a gradient buffer the size of the parameters. During an Update
+	// the extra goroutines busy-wait (yielding with runtime.Gosched) between
+	// tasks, so each keeps a core busy for the whole Update. At most
+	// MaxWorkers. It is saved in checkpoints like every other field; see
+	// [Agent.SetWorkers] to change it after [Restore].
+	Workers int
 }
+
+// MaxWorkers bounds [Config.Workers].
+const MaxWorkers = 256
 
 // DefaultConfig returns the documented defaults for the given observation
 // width and number of actions.
@@ -181,6 +198,8 @@ func (c *Config) Validate() error {
 		return bad("max staleness %d negative", c.MaxStaleness)
 	case c.Ratio != RatioProximal && c.Ratio != RatioBehavior:
 		return bad("unknown ratio reference %q", c.Ratio)
+	case c.Workers < 0 || c.Workers > MaxWorkers:
+		return bad("workers %d not in [0, %d]", c.Workers, MaxWorkers)
 	}
 	return nil
 }

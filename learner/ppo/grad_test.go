@@ -1,6 +1,7 @@
 package ppo
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -87,48 +88,57 @@ func TestGradientFiniteDifference(t *testing.T) {
 		{"raw advantages", RatioProximal, false, false, true},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := DefaultConfig(5, 4)
-			cfg.Hidden = []int{8, 7}
-			cfg.EntropyCoef = 0.05
-			cfg.Ratio, cfg.ClipValue = tc.ratio, tc.clipValue
-			cfg.NormalizeAdvantage, cfg.NormalizeObs = tc.normAdv, tc.normObs
-			const n, h = 24, 1e-5
-			var a *Agent
-			for seed := uint64(1); ; seed++ {
-				a = gradFixture(t, cfg, seed, n)
-				if kinkDistance(a, allIdx(n)) > 1e-3 {
-					break
-				}
-				if seed > 50 {
-					t.Fatal("no kink-free fixture in 50 seeds")
-				}
-			}
-			mb := allIdx(n)
-			res := a.lossAndGrad(mb, false)
-			if res.clipFrac == 0 || res.clipFrac == 1 {
-				t.Fatalf("clip fraction %v: fixture does not exercise both branches", res.clipFrac)
-			}
-			g := append([]float64(nil), a.grad...)
-			var diff2, norm2 float64
-			for i := range a.params {
-				p := a.params[i]
-				a.params[i] = p + h
-				lp := a.lossAndGrad(mb, false).loss
-				a.params[i] = p - h
-				lm := a.lossAndGrad(mb, false).loss
-				a.params[i] = p
-				fd := (lp - lm) / (2 * h)
-				if tol := 1e-5*math.Max(math.Abs(g[i]), math.Abs(fd)) + 1e-9; math.Abs(g[i]-fd) > tol {
-					t.Errorf("param %d: analytic %.10g, finite difference %.10g", i, g[i], fd)
-				}
-				diff2 += (g[i] - fd) * (g[i] - fd)
-				norm2 += g[i] * g[i]
-			}
-			if rel := math.Sqrt(diff2 / norm2); !(rel < 1e-6) {
-				t.Errorf("relative error of the gradient %g, want < 1e-6", rel)
-			}
-		})
+		for _, workers := range []int{1, 2, 3} {
+			t.Run(fmt.Sprintf("%s/workers=%d", tc.name, workers), func(t *testing.T) {
+				checkGradient(t, tc.ratio, tc.clipValue, tc.normAdv, tc.normObs, workers)
+			})
+		}
+	}
+}
+
+// checkGradient runs the finite-difference check of
+// TestGradientFiniteDifference for one configuration.
+func checkGradient(t *testing.T, ratio string, clipValue, normAdv, normObs bool, workers int) {
+	cfg := DefaultConfig(5, 4)
+	cfg.Hidden = []int{8, 7}
+	cfg.EntropyCoef = 0.05
+	cfg.Ratio, cfg.ClipValue = ratio, clipValue
+	cfg.NormalizeAdvantage, cfg.NormalizeObs = normAdv, normObs
+	cfg.Workers = workers
+	const n, h = 24, 1e-5
+	var a *Agent
+	for seed := uint64(1); ; seed++ {
+		a = gradFixture(t, cfg, seed, n)
+		if kinkDistance(a, allIdx(n)) > 1e-3 {
+			break
+		}
+		if seed > 50 {
+			t.Fatal("no kink-free fixture in 50 seeds")
+		}
+	}
+	mb := allIdx(n)
+	res := a.lossAndGrad(mb, false)
+	if res.clipFrac == 0 || res.clipFrac == 1 {
+		t.Fatalf("clip fraction %v: fixture does not exercise both branches", res.clipFrac)
+	}
+	g := append([]float64(nil), a.grad...)
+	var diff2, norm2 float64
+	for i := range a.params {
+		p := a.params[i]
+		a.params[i] = p + h
+		lp := a.lossAndGrad(mb, false).loss
+		a.params[i] = p - h
+		lm := a.lossAndGrad(mb, false).loss
+		a.params[i] = p
+		fd := (lp - lm) / (2 * h)
+		if tol := 1e-5*math.Max(math.Abs(g[i]), math.Abs(fd)) + 1e-9; math.Abs(g[i]-fd) > tol {
+			t.Errorf("param %d: analytic %.10g, finite difference %.10g", i, g[i], fd)
+		}
+		diff2 += (g[i] - fd) * (g[i] - fd)
+		norm2 += g[i] * g[i]
+	}
+	if rel := math.Sqrt(diff2 / norm2); !(rel < 1e-6) {
+		t.Errorf("relative error of the gradient %g, want < 1e-6", rel)
 	}
 }
 

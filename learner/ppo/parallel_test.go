@@ -1,0 +1,229 @@
+package ppo
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+)
+
+// parallelFixture returns gradFixture's agent (perturbed parameters, 40
+// prepared samples, ratios away from 1) with Config.Workers = workers.
+func parallelFixture(t *testing.T, workers int, clipValue bool) *Agent {
+	t.Helper()
+	cfg := DefaultConfig(5, 4)
+	cfg.Hidden = []int{8, 7}
+	cfg.EntropyCoef = 0.05
+	cfg.ClipValue = clipValue
+	cfg.Workers = workers
+	return gradFixture(t, cfg, 3, 40)
+}
+
+// TestWorkersMatchSerial checks that the prepared constants are
+// bit-identical for every Workers value (each sample is computed alone),
+// and that the minibatch loss figures and gradient with Workers = 2, 3 and
+// 7 equal those with Workers = 1 up to the rounding of the different sum
+// order: |x_W − x_1| ≤ 1e-12·|x_1| for the loss figures and, per gradient
+// component, ≤ 1e-12·max_i |g_1,i| (a component that nearly cancels has no
+// meaningful relative error of its own).
+func TestWorkersMatchSerial(t *testing.T) {
+	for _, clipValue := range []bool{false, true} {
+		a1 := parallelFixture(t, 1, clipValue)
+		mb := a1.perm[:a1.n]
+		r1 := a1.lossAndGrad(mb, false)
+		g1 := append([]float64(nil), a1.grad...)
+		gmax := 0.0
+		for _, g := range g1 {
+			gmax = math.Max(gmax, math.Abs(g))
+		}
+		for _, workers := range []int{2, 3, 7} {
+			t.Run(fmt.Sprintf("clipValue=%v/workers=%d", clipValue, workers), func(t *testing.T) {
+				a := parallelFixture(t, workers, clipValue)
+				for _, arr := range []struct {
+					name      string
+					got, want []float64
+				}{
+					{"xs", a.xs, a1.xs}, {"xn", a.xn, a1.xn}, {"adv", a.adv, a1.adv},
+					{"target", a.target, a1.target}, {"vold", a.vold, a1.vold},
+					{"refLogp", a.refLogp, a1.refLogp}, {"pcache", a.pcache, a1.pcache},
+					{"vcache", a.vcache, a1.vcache}, {"params", a.params, a1.params},
+				} {
+					for i := range arr.want {
+						if arr.got[i] != arr.want[i] {
+							t.Fatalf("prepared %s[%d] = %v, want %v bit for bit", arr.name, i, arr.got[i], arr.want[i])
+						}
+					}
+				}
+				r := a.lossAndGrad(mb, false)
+				for _, f := range []struct {
+					name      string
+					got, want float64
+				}{
+					{"loss", r.loss, r1.loss}, {"policy loss", r.policyLoss, r1.policyLoss},
+					{"value loss", r.valueLoss, r1.valueLoss}, {"entropy", r.entropy, r1.entropy},
+					{"approx kl", r.approxKL, r1.approxKL}, {"clip frac", r.clipFrac, r1.clipFrac},
+				} {
+					if math.Abs(f.got-f.want) > 1e-12*math.Abs(f.want) {
+						t.Errorf("%s %.17g, want %.17g (workers 1)", f.name, f.got, f.want)
+					}
+				}
+				for i := range g1 {
+					if math.Abs(a.grad[i]-g1[i]) > 1e-12*gmax {
+						t.Fatalf("grad[%d] = %.17g, want %.17g (workers 1)", i, a.grad[i], g1[i])
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestCachedFirstMinibatchWorkers checks that with Workers = 3 the first
+// minibatch evaluated from the activations kept by prepare gives
+// bit-identical loss and gradient to a fresh forward pass.
+func TestCachedFirstMinibatchWorkers(t *testing.T) {
+	cfg := smallConfig()
+	cfg.Workers = 3
+	a := testAgent(t, cfg, 2)
+	b := randomBatch(cfg, 40, rand.New(rand.NewPCG(2, 2)))
+	var st Stats
+	a.prepare(b, &st)
+	mb := a.perm[:a.n/cfg.Minibatches]
+	r1 := a.lossAndGrad(mb, true)
+	g1 := append([]float64(nil), a.grad...)
+	r2 := a.lossAndGrad(mb, false)
+	if r1 != r2 {
+		t.Errorf("cached %+v, fresh %+v", r1, r2)
+	}
+	for i := range g1 {
+		if g1[i] != a.grad[i] {
+			t.Fatalf("grad[%d]: cached %v, fresh %v", i, g1[i], a.grad[i])
+		}
+	}
+}
+
+// TestWorkersDeterministic checks that two agents with the same seed and
+// Workers = 2 end with bit-identical parameters, Adam moments and stats
+// after several updates (including minibatches smaller than the worker
+// count and a batch with unusable samples).
+func TestWorkersDeterministic(t *testing.T) {
+	run := func() (*Agent, []Stats) {
+		cfg := DefaultConfig(16, 12)
+		cfg.Epochs, cfg.Minibatches = 2, 4
+		cfg.Workers = 2
+		a := testAgent(t, cfg, 11)
+		rng := rand.New(rand.NewPCG(12, 13))
+		var sts []Stats
+		for _, n := range []int{256, 256, 5, 1, 100, 256} {
+			b := randomBatch(cfg, n, rng)
+			if n == 100 {
+				b.Rewards[3] = math.NaN()
+			}
+			a.ObserveObs(b.Obs)
+			sts = append(sts, a.Update(b))
+		}
+		return a, sts
+	}
+	a, sa := run()
+	b, sb := run()
+	for i := range sa {
+		if sa[i] != sb[i] {
+			t.Fatalf("update %d: stats %+v vs %+v", i, sa[i], sb[i])
+		}
+	}
+	for i := range a.params {
+		if a.params[i] != b.params[i] || a.adamM[i] != b.adamM[i] || a.adamV[i] != b.adamV[i] {
+			t.Fatalf("param %d: %v vs %v (adam m %v vs %v, v %v vs %v)", i, a.params[i], b.params[i],
+				a.adamM[i], b.adamM[i], a.adamV[i], b.adamV[i])
+		}
+	}
+	if a.Version() != 6 {
+		t.Errorf("version %d, want 6", a.Version())
+	}
+}
+
+// TestUpdateNoAllocsWorkers checks that Update with Workers = 2 and 3 (the
+// learner's schedule: 2 epochs × 4 minibatches of 64) allocates nothing
+// after warm-up: the goroutines run pre-bound method values.
+func TestUpdateNoAllocsWorkers(t *testing.T) {
+	for _, workers := range []int{2, 3} {
+		cfg := DefaultConfig(16, 12)
+		cfg.Epochs, cfg.Minibatches = 2, 4
+		cfg.Workers = workers
+		a := testAgent(t, cfg, 1)
+		b := randomBatch(cfg, 256, rand.New(rand.NewPCG(1, 1)))
+		a.ObserveObs(b.Obs)
+		a.Update(b)
+		if n := testing.AllocsPerRun(5, func() { a.Update(b) }); n != 0 {
+			t.Errorf("workers %d: Update allocates %v times per run, want 0", workers, n)
+		}
+	}
+}
+
+// TestCheckpointKeepsWorkers checks that Workers survives a checkpoint,
+// that the restored agent takes bit-identical updates with it, and that
+// SetWorkers changes it and rejects values outside [0, MaxWorkers].
+func TestCheckpointKeepsWorkers(t *testing.T) {
+	cfg := smallConfig()
+	cfg.Workers = 2
+	a := testAgent(t, cfg, 31)
+	b := randomBatch(cfg, 48, rand.New(rand.NewPCG(31, 31)))
+	a.ObserveObs(b.Obs)
+	a.Update(b)
+	data, err := a.MarshalCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Restore(data, rand.New(rand.NewPCG(5, 5)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Config().Workers; got != 2 {
+		t.Fatalf("restored workers %d, want 2", got)
+	}
+	a.rng = rand.New(rand.NewPCG(5, 5))
+	if sa, sr := a.Update(b), r.Update(b); sa != sr {
+		t.Fatalf("stats differ after restore: %+v vs %+v", sa, sr)
+	}
+	for i := range a.params {
+		if a.params[i] != r.params[i] {
+			t.Fatalf("param %d: %v vs %v after identical updates", i, a.params[i], r.params[i])
+		}
+	}
+	if err := r.SetWorkers(3); err != nil || r.Config().Workers != 3 {
+		t.Errorf("SetWorkers(3): err %v, workers %d", err, r.Config().Workers)
+	}
+	r.Update(b)
+	for _, n := range []int{-1, MaxWorkers + 1} {
+		if err := r.SetWorkers(n); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("SetWorkers(%d): err %v, want ErrInvalidConfig", n, err)
+		}
+	}
+	if r.Config().Workers != 3 {
+		t.Errorf("workers %d after rejected SetWorkers, want 3", r.Config().Workers)
+	}
+}
+
+// TestWorkersManyUpdates runs many small updates with Workers = 3 (worker
+// goroutines started and stopped by every Update, minibatches smaller than
+// the worker count) and checks that each returns with finite parameters;
+// a lost hand-off between Update and its workers hangs it. No goroutine
+// may outlive an Update.
+func TestWorkersManyUpdates(t *testing.T) {
+	g0 := runtime.NumGoroutine()
+	cfg := smallConfig()
+	cfg.Workers = 3
+	a := testAgent(t, cfg, 41)
+	rng := rand.New(rand.NewPCG(41, 42))
+	for u := range 300 {
+		b := randomBatch(cfg, 1+u%9, rng)
+		a.Update(b)
+	}
+	if !allFinite(a.params) {
+		t.Fatal("non-finite parameters")
+	}
+	if g := runtime.NumGoroutine(); g != g0 {
+		t.Errorf("%d goroutines after the updates, %d before", g, g0)
+	}
+}
