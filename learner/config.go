@@ -149,11 +149,14 @@ func DefaultReplay() replay.Config {
 }
 
 // DefaultPPO is the agent configuration the learner uses by default: the
-// ppo package defaults with 2 epochs × 4 minibatches per update.
+// ppo package defaults with 2 epochs × 4 minibatches per update, each
+// minibatch's gradient computed on 2 goroutines (a fixed count, so a seeded
+// run gives the same result on any machine).
 func DefaultPPO(stateDim, numActions int) ppo.Config {
 	c := ppo.DefaultConfig(stateDim, numActions)
 	c.Epochs = 2
 	c.Minibatches = 4
+	c.Workers = 2
 	return c
 }
 

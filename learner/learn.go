@@ -132,6 +132,10 @@ func New(cfg Config) (*Learner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("learn: checkpoint %s: %w", cfg.CheckpointPath, err)
 	}
+	// The worker count is this process's choice, not the checkpoint's.
+	if err := agent.SetWorkers(cfg.PPO.Workers); err != nil {
+		return nil, fmt.Errorf("learn: %w", err)
+	}
 	ac := agent.Config()
 	if ac.ObsDim != cfg.StateDim || ac.NumActions != cfg.NumActions {
 		return nil, fmt.Errorf("learn: checkpoint network is %d×%d, records are %d×%d", ac.ObsDim, ac.NumActions, cfg.StateDim, cfg.NumActions)

@@ -34,6 +34,7 @@ type learnFlags struct {
 	targetKL       float64
 	maxStaleness   int64
 	hidden         string
+	ppoWorkers     int
 	metricsEvery   int64
 	snapshotEvery  int64
 	ckptEvery      int64
@@ -61,6 +62,7 @@ func (f *learnFlags) register(fs *flagSet) {
 	fs.Float64Var(&f.targetKL, "target-kl", p.TargetKL, "stop an update early past this approx KL (0: off)")
 	fs.Int64Var(&f.maxStaleness, "max-staleness", 0, "drop samples more than this many policy versions old (0: off)")
 	fs.StringVar(&f.hidden, "hidden", "64,64", "hidden layer widths")
+	fs.IntVar(&f.ppoWorkers, "ppo-workers", p.Workers, "goroutines computing each PPO minibatch's gradient (1: serial)")
 	fs.Int64Var(&f.metricsEvery, "metrics-every", 50, "publish TrainingMetrics every N updates")
 	fs.Int64Var(&f.snapshotEvery, "snapshot-every", 100, "publish a PolicySnapshot every N updates")
 	fs.Int64Var(&f.ckptEvery, "checkpoint-every", 500, "write a checkpoint every N updates")
@@ -73,7 +75,7 @@ func (f *learnFlags) config(stateDim, numActions int) (learner.Config, error) {
 	r.AnnealSteps, r.MinCrisisRatio, r.Capacity = f.betaAnneal, f.minCrisisRatio, f.capacity
 	p := learner.DefaultPPO(stateDim, numActions)
 	p.Epochs, p.Minibatches, p.LR, p.Gamma = f.epochs, f.minibatches, f.lr, f.gamma
-	p.EntropyCoef, p.TargetKL, p.MaxStaleness = f.entropyCoef, f.targetKL, f.maxStaleness
+	p.EntropyCoef, p.TargetKL, p.MaxStaleness, p.Workers = f.entropyCoef, f.targetKL, f.maxStaleness, f.ppoWorkers
 	p.Hidden = nil
 	for _, h := range splitList(f.hidden) {
 		var w int

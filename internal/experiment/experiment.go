@@ -117,6 +117,10 @@ func (c *Config) setDefaults() {
 	}
 	if c.PPO.ObsDim == 0 && c.PPO.NumActions == 0 {
 		c.PPO = learner.DefaultPPO(c.Sim.StateDim, c.Sim.NumActions())
+		// The runs themselves go Workers at a time; one goroutine per
+		// agent keeps the cores from being oversubscribed (and Workers 1
+		// is the serial path, whose results do not depend on the machine).
+		c.PPO.Workers = 1
 	}
 	if c.Classifier.LabelKey == "" && c.Classifier.Keywords == nil {
 		c.Classifier = classify.DefaultConfig()
