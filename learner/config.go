@@ -61,6 +61,10 @@ type Config struct {
 	// Fresh starts from scratch even when CheckpointPath names a file;
 	// without it a missing or corrupt checkpoint is an error.
 	Fresh bool
+	// FreshIfMissing starts from scratch when CheckpointPath does not exist
+	// yet (a first deployment) and resumes from it when it does; a corrupt
+	// checkpoint is still an error. It suits restarts by a supervisor.
+	FreshIfMissing bool
 	// Bounded reads up to the end offsets seen at start, trains until the
 	// rate limiter has drawn SamplesPerInsert samples per item ingested
 	// (and at least MinUpdates updates), writes the final checkpoint and
@@ -185,6 +189,8 @@ func (c Config) Validate() error {
 		return errors.New("min and max updates must not be negative")
 	case !c.Fresh && c.CheckpointPath == "":
 		return errors.New("no checkpoint path: give --checkpoint FILE, or --fresh to train without resuming")
+	case c.FreshIfMissing && c.CheckpointPath == "":
+		return errors.New("fresh-if-missing needs a checkpoint path")
 	}
 	if err := c.Replay.Validate(); err != nil {
 		return err

@@ -2,9 +2,12 @@ package learner
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -73,6 +76,9 @@ type Learner struct {
 	finishCh chan struct{}
 	finish   sync.Once
 
+	// fresh is set when the learner started without a checkpoint.
+	fresh bool
+
 	// abortOnCancel, set by tests, makes a cancelled Run return at once
 	// without the final metrics, snapshot and checkpoint, as a killed
 	// process would.
@@ -113,7 +119,14 @@ func New(cfg Config) (*Learner, error) {
 		return nil, fmt.Errorf("learn: %w", err)
 	}
 	l.buf = buf
-	if cfg.Fresh {
+	l.fresh = cfg.Fresh
+	if !l.fresh && cfg.FreshIfMissing {
+		if _, err := os.Stat(cfg.CheckpointPath); errors.Is(err, fs.ErrNotExist) {
+			l.log.Info().Str("checkpoint", cfg.CheckpointPath).Msg("no checkpoint yet: starting fresh")
+			l.fresh = true
+		}
+	}
+	if l.fresh {
 		agent, err := ppo.New(cfg.PPO, rng)
 		if err != nil {
 			return nil, fmt.Errorf("learn: %w", err)
@@ -227,7 +240,7 @@ func (l *Learner) Run(ctx context.Context) error {
 		}
 		l.offsets[p] = o
 	}
-	if !cfg.Fresh {
+	if !l.fresh {
 		if err := l.refill(ctx, offs); err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -293,5 +294,40 @@ func TestLearnCheckpointErrors(t *testing.T) {
 	}
 	if l.offsets[0] != 5 {
 		t.Fatalf("restored offsets %v", l.offsets)
+	}
+}
+
+// TestLearnFreshIfMissing: FreshIfMissing starts fresh without a
+// checkpoint file, resumes when there is one, and still refuses a corrupt
+// one.
+func TestLearnFreshIfMissing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f.ckpt")
+	cfg := testConfig(kafkax.Config{}, "t", "exp", path)
+	cfg.Fresh, cfg.FreshIfMissing = false, true
+	l, err := New(cfg)
+	if err != nil {
+		t.Fatalf("missing checkpoint with FreshIfMissing: %v", err)
+	}
+	if !l.fresh {
+		t.Fatal("started without a checkpoint but not fresh")
+	}
+	if err := l.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := New(cfg)
+	if err != nil {
+		t.Fatalf("existing checkpoint with FreshIfMissing: %v", err)
+	}
+	if l2.fresh {
+		t.Fatal("a checkpoint exists but the learner started fresh")
+	}
+	b, _ := os.ReadFile(path)
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg); err == nil {
+		t.Fatal("a corrupt checkpoint was accepted with FreshIfMissing")
 	}
 }

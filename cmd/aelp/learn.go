@@ -111,6 +111,7 @@ func runLearn(ctx context.Context, args []string) error {
 	numActions := fs.Int("num-actions", 12, "number of actions")
 	ckpt := fs.String("checkpoint", "", "checkpoint file (write-then-rename); resumed from unless --fresh")
 	fresh := fs.Bool("fresh", false, "start from scratch instead of resuming from --checkpoint")
+	freshIfMissing := fs.Bool("fresh-if-missing", false, "start from scratch only when --checkpoint does not exist yet (for supervised restarts)")
 	bounded := fs.Bool("bounded", false, "read up to the end offsets seen at start, train, checkpoint and exit")
 	maxUpdates := fs.Int64("max-updates", 0, "stop after this many updates (0: no limit)")
 	seed := fs.Uint64("seed", 1, "random seed")
@@ -137,6 +138,7 @@ func runLearn(ctx context.Context, args []string) error {
 	defer srv.close()
 	cfg.Kafka, cfg.ExperimentID, cfg.LearnerID = kcfg, *experiment, *learnerID
 	cfg.CheckpointPath, cfg.Fresh, cfg.Bounded, cfg.MaxUpdates, cfg.Seed = *ckpt, *fresh, *bounded, *maxUpdates, *seed
+	cfg.FreshIfMissing = *freshIfMissing
 	cfg.TaggedTopic, cfg.MetricsTopic, cfg.PolicyTopic, cfg.DeadLetterTopic = *tagged, *metrics, *policy, *dlq
 	cfg.Log, cfg.Registry, cfg.Health = log, srv.reg, srv.health
 	if err := cfg.Validate(); err != nil {
