@@ -174,33 +174,22 @@ func (r *nativeReader) bytes(k string) []byte {
 	return append([]byte(nil), v...)
 }
 
-func (r *nativeReader) floats32(k string) []float32 {
-	items, ok := get[[]any](r, k)
-	if !ok || len(items) == 0 {
-		return nil
-	}
-	out := make([]float32, len(items))
-	for i, it := range items {
-		f, ok := it.(float32)
-		if !ok {
-			r.err = fmt.Errorf("field %q item %d: native %T, want float32", k, i, it)
-			return nil
-		}
-		out[i] = f
-	}
-	return out
-}
+func (r *nativeReader) floats32(k string) []float32 { return nativeSlice[float32](r, k) }
 
-func (r *nativeReader) floats64(k string) []float64 {
+func (r *nativeReader) floats64(k string) []float64 { return nativeSlice[float64](r, k) }
+
+// nativeSlice reads the array field k whose items are natively of type T.
+func nativeSlice[T any](r *nativeReader, k string) []T {
 	items, ok := get[[]any](r, k)
 	if !ok || len(items) == 0 {
 		return nil
 	}
-	out := make([]float64, len(items))
+	out := make([]T, len(items))
 	for i, it := range items {
-		f, ok := it.(float64)
+		f, ok := it.(T)
 		if !ok {
-			r.err = fmt.Errorf("field %q item %d: native %T, want float64", k, i, it)
+			var want T
+			r.err = fmt.Errorf("field %q item %d: native %T, want %T", k, i, it, want)
 			return nil
 		}
 		out[i] = f

@@ -284,23 +284,26 @@ func TestUpdateNoAllocs(t *testing.T) {
 
 // TestCachedFirstMinibatch checks that the first minibatch evaluated from
 // the activations kept by prepare gives bit-identical loss and gradient to
-// a fresh forward pass.
+// a fresh forward pass, on one goroutine and split over several workers.
 func TestCachedFirstMinibatch(t *testing.T) {
-	cfg := smallConfig()
-	a := testAgent(t, cfg, 2)
-	b := randomBatch(cfg, 40, rand.New(rand.NewPCG(2, 2)))
-	var st Stats
-	a.prepare(b, &st)
-	mb := a.perm[:a.n/cfg.Minibatches]
-	r1 := a.lossAndGrad(mb, true)
-	g1 := append([]float64(nil), a.grad...)
-	r2 := a.lossAndGrad(mb, false)
-	if r1 != r2 {
-		t.Errorf("cached %+v, fresh %+v", r1, r2)
-	}
-	for i := range g1 {
-		if g1[i] != a.grad[i] {
-			t.Fatalf("grad[%d]: cached %v, fresh %v", i, g1[i], a.grad[i])
+	for _, workers := range []int{0, 3} {
+		cfg := smallConfig()
+		cfg.Workers = workers
+		a := testAgent(t, cfg, 2)
+		b := randomBatch(cfg, 40, rand.New(rand.NewPCG(2, 2)))
+		var st Stats
+		a.prepare(b, &st)
+		mb := a.perm[:a.n/cfg.Minibatches]
+		r1 := a.lossAndGrad(mb, true)
+		g1 := append([]float64(nil), a.grad...)
+		r2 := a.lossAndGrad(mb, false)
+		if r1 != r2 {
+			t.Errorf("workers %d: cached %+v, fresh %+v", workers, r1, r2)
+		}
+		for i := range g1 {
+			if g1[i] != a.grad[i] {
+				t.Fatalf("workers %d: grad[%d]: cached %v, fresh %v", workers, i, g1[i], a.grad[i])
+			}
 		}
 	}
 }

@@ -79,30 +79,6 @@ func TestWorkersMatchSerial(t *testing.T) {
 	}
 }
 
-// TestCachedFirstMinibatchWorkers checks that with Workers = 3 the first
-// minibatch evaluated from the activations kept by prepare gives
-// bit-identical loss and gradient to a fresh forward pass.
-func TestCachedFirstMinibatchWorkers(t *testing.T) {
-	cfg := smallConfig()
-	cfg.Workers = 3
-	a := testAgent(t, cfg, 2)
-	b := randomBatch(cfg, 40, rand.New(rand.NewPCG(2, 2)))
-	var st Stats
-	a.prepare(b, &st)
-	mb := a.perm[:a.n/cfg.Minibatches]
-	r1 := a.lossAndGrad(mb, true)
-	g1 := append([]float64(nil), a.grad...)
-	r2 := a.lossAndGrad(mb, false)
-	if r1 != r2 {
-		t.Errorf("cached %+v, fresh %+v", r1, r2)
-	}
-	for i := range g1 {
-		if g1[i] != a.grad[i] {
-			t.Fatalf("grad[%d]: cached %v, fresh %v", i, g1[i], a.grad[i])
-		}
-	}
-}
-
 // TestWorkersDeterministic checks that two agents with the same seed and
 // Workers = 2 end with bit-identical parameters, Adam moments and stats
 // after several updates (including minibatches smaller than the worker
