@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // parallelFixture returns gradFixture's agent (perturbed parameters, 40
@@ -198,6 +199,14 @@ func TestWorkersManyUpdates(t *testing.T) {
 	}
 	if !allFinite(a.params) {
 		t.Fatal("non-finite parameters")
+	}
+	// Update returns once every worker has signalled done (a deferred
+	// wg.Done); a worker may still be leaving its function for a moment
+	// after that, so allow it a bounded time to exit. A leaked worker
+	// never does.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > g0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
 	}
 	if g := runtime.NumGoroutine(); g != g0 {
 		t.Errorf("%d goroutines after the updates, %d before", g, g0)
