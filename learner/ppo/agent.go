@@ -20,8 +20,9 @@ const (
 // methods (the learner loop owns it); hand a [Policy] from [Agent.Snapshot]
 // to other goroutines. With Config.Workers > 1, Update spreads its
 // per-sample work over Workers − 1 goroutines of its own besides the
-// caller's and stops them before it returns (even when it panics); no
-// goroutine outlives a call, so an Agent needs no Close.
+// caller's and releases them before it returns (even when it panics); they
+// keep spinning for 2 ms in case another Update follows and then return,
+// so an Agent needs no Close.
 type Agent struct {
 	cfg      Config
 	rng      *rand.Rand
@@ -57,6 +58,11 @@ type Agent struct {
 	// pre-update pass (its parameters are still θ_old) so that minibatch's
 	// backward pass needs no second forward pass.
 	pcache, vcache []float64
+
+	// gradSS is ‖a.grad‖² as summed by the last lossAndGrad; the adam*
+	// fields are the constants of the step being applied by the workers.
+	gradSS                              float64
+	adamScale, adamStep, adamInvSqrtBC2 float64
 }
 
 // Stats reports one [Agent.Update]. Loss figures are means over the
@@ -439,7 +445,7 @@ func (a *Agent) lossAndGrad(mb []int, cached bool) mbResult {
 		w.mb = nil
 	}
 	a.workers[0].mb = nil
-	a.sumGrads(nw)
+	a.gradSS = a.reduceGrads(nw)
 	res.loss *= inv
 	res.policyLoss *= inv
 	res.valueLoss *= inv
@@ -451,13 +457,12 @@ func (a *Agent) lossAndGrad(mb []int, cached bool) mbResult {
 
 // step clips the gradient to MaxGradNorm and applies one Adam step with
 // learning rate lr; it returns the norm before clipping and whether the
-// step was taken (false when the gradient is not finite).
+// step was taken (false when the gradient is not finite). It uses the
+// squared norm lossAndGrad summed with the gradient, and spreads the
+// element-wise update over the workers as reduceGrads does (the result
+// does not depend on the split).
 func (a *Agent) step(lr float64) (norm float64, ok bool) {
-	var ss float64
-	for _, g := range a.grad {
-		ss += g * g
-	}
-	norm = math.Sqrt(ss)
+	norm = math.Sqrt(a.gradSS)
 	if !finite(norm) {
 		return norm, false
 	}
@@ -469,16 +474,13 @@ func (a *Agent) step(lr float64) (norm float64, ok bool) {
 	t := float64(a.adamT)
 	bc1 := 1 - math.Pow(adamBeta1, t)
 	bc2 := 1 - math.Pow(adamBeta2, t)
-	stepSize := lr / bc1
-	sqrtBC2 := math.Sqrt(bc2)
-	eps := a.cfg.AdamEps
-	for i, g := range a.grad {
-		g *= scale
-		m := adamBeta1*a.adamM[i] + (1-adamBeta1)*g
-		v := adamBeta2*a.adamV[i] + (1-adamBeta2)*g*g
-		a.adamM[i], a.adamV[i] = m, v
-		a.params[i] -= stepSize * m / (math.Sqrt(v)/sqrtBC2 + eps)
+	a.adamScale, a.adamStep, a.adamInvSqrtBC2 = scale, lr/bc1, 1/math.Sqrt(bc2)
+	n := len(a.params)
+	nw := a.numWorkers(n)
+	for c, w := range a.workers[:nw] {
+		w.task, w.plo, w.phi = taskAdam, c*n/nw, (c+1)*n/nw
 	}
+	a.dispatch(nw)
 	return norm, true
 }
 

@@ -104,9 +104,12 @@ type Config struct {
 	// (default 0) computes everything on the calling goroutine. Results are
 	// deterministic for a given Workers value; values above 1 differ from 1
 	// by rounding only (the sum order differs). Each worker beyond the first
-	// keeps a gradient buffer the size of the parameters. During an Update
-	// the extra goroutines busy-wait (yielding with runtime.Gosched) between
-	// tasks, so each keeps a core busy for the whole Update. At most
+	// keeps a gradient buffer the size of the parameters. The gradient sum
+	// and the Adam step are split over the workers by parameter range. The
+	// extra goroutines busy-wait (yielding with runtime.Gosched) between
+	// tasks, so each keeps a core busy for the whole Update and for 2 ms
+	// after it (so that back-to-back Updates do not wait for a thread to
+	// wake); then they return. At most
 	// MaxWorkers. It is saved in checkpoints like every other field; see
 	// [Agent.SetWorkers] to change it after [Restore].
 	Workers int

@@ -45,7 +45,7 @@ func kinkDistance(a *Agent, mb []int) float64 {
 	lp := make([]float64, a.cfg.NumActions)
 	for _, k := range mb {
 		x := a.xs[k*d : (k+1)*d]
-		logSoftmax(lp, a.pol.forward(a.polParams(), x, a.pw))
+		logSoftmax(lp, a.pw.probs, a.pol.forward(a.polParams(), x, a.pw))
 		r := math.Exp(lp[a.act[k]] - a.refLogp[k])
 		dist = math.Min(dist, math.Min(math.Abs(r-(1-eps)), math.Abs(r-(1+eps))))
 		if a.cfg.ClipValue {

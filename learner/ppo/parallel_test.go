@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"testing"
 	"time"
 )
@@ -182,13 +181,13 @@ func TestCheckpointKeepsWorkers(t *testing.T) {
 	}
 }
 
-// TestWorkersManyUpdates runs many small updates with Workers = 3 (worker
-// goroutines started and stopped by every Update, minibatches smaller than
-// the worker count) and checks that each returns with finite parameters;
-// a lost hand-off between Update and its workers hangs it. No goroutine
-// may outlive an Update.
+// TestWorkersManyUpdates runs many small updates with Workers = 3
+// (minibatches smaller than the worker count), some back to back and some
+// after a pause longer than the workers' linger (so their goroutines leave
+// and are started again, racing the reservation), and checks that each
+// returns with finite parameters; a lost hand-off between Update and its
+// workers hangs it. Once the agent is idle its goroutines must leave.
 func TestWorkersManyUpdates(t *testing.T) {
-	g0 := runtime.NumGoroutine()
 	cfg := smallConfig()
 	cfg.Workers = 3
 	a := testAgent(t, cfg, 41)
@@ -196,19 +195,20 @@ func TestWorkersManyUpdates(t *testing.T) {
 	for u := range 300 {
 		b := randomBatch(cfg, 1+u%9, rng)
 		a.Update(b)
+		if u%10 == 0 {
+			time.Sleep(workerLinger + time.Duration(u%3)*time.Millisecond/2 - time.Millisecond/2)
+		}
 	}
 	if !allFinite(a.params) {
 		t.Fatal("non-finite parameters")
 	}
-	// Update returns once every worker has signalled done (a deferred
-	// wg.Done); a worker may still be leaving its function for a moment
-	// after that, so allow it a bounded time to exit. A leaked worker
-	// never does.
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > g0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if g := runtime.NumGoroutine(); g != g0 {
-		t.Errorf("%d goroutines after the updates, %d before", g, g0)
+	// Workers linger for workerLinger after the last Update, then leave;
+	// allow them a bounded time. A leaked worker never does.
+	left := make(chan struct{})
+	go func() { a.wg.Wait(); close(left) }()
+	select {
+	case <-left:
+	case <-time.After(5 * time.Second):
+		t.Error("worker goroutines still running 5 s after the last Update")
 	}
 }

@@ -65,7 +65,7 @@ func (p *Policy) ObsCount() float64 { return p.count }
 // forward path shared by Policy and Agent.
 func policyLogProbs(net *mlp, params, mean, variance, obs []float64, x []float64, nw *mlpWork, logp []float64) float64 {
 	normalizeObs(x, obs, mean, variance)
-	return logSoftmax(logp, net.forward(params, x, nw))
+	return logSoftmax(logp, nw.probs, net.forward(params, x, nw))
 }
 
 func (p *Policy) check(obs, dst []float64) {

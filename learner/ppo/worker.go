@@ -4,6 +4,7 @@ import (
 	"math"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"gonum.org/v1/gonum/floats"
 )
@@ -12,7 +13,8 @@ import (
 const (
 	taskPrepare = iota // worker.prepareRows
 	taskGrad           // worker.accumulate
-	taskExit           // end worker.loop
+	taskReduce         // worker.reduce
+	taskAdam           // worker.adam
 )
 
 // worker evaluates a contiguous part of the per-sample work of an update:
@@ -40,11 +42,17 @@ type worker struct {
 	mu, sd float64
 	inv    float64 // 1/m, m the whole minibatch's size
 	res    mbResult
+	plo    int // taskReduce, taskAdam: parameters [plo, phi)
+	phi    int
+	parts  int     // taskReduce: gradient buffers to add (workers[:parts])
+	ss     float64 // taskReduce: Σ g² over the worker's parameters
 
 	// Hand-off with the dispatching goroutine: it sets the task fields and
 	// then increments start; the worker runs the task and then stores the
 	// value of start it ran in done. The atomics order the plain fields.
 	start, done atomic.Uint64
+	// state is workerGone, workerIdle or workerHeld.
+	state atomic.Int32
 
 	// loopFn is w.loop, bound once so that `go w.loopFn()` does not
 	// allocate a closure per Update.
@@ -81,14 +89,30 @@ func (a *Agent) ensureWorkers() {
 	}
 }
 
-// startWorkers starts the goroutines of workers[1:Workers] unless they
-// are running. They stay until stopWorkers, busy-waiting (yielding the
-// processor with runtime.Gosched on every check) for their next task:
-// waking a parked thread costs 50–100 µs on a virtual machine, as much as
-// a quarter of a minibatch of 64, while the gap between two minibatches
-// (the optimizer step) is shorter than that. [Agent.Update] starts them
-// once and stops them before it returns; a dispatch outside Update
-// (tests) starts and stops them itself.
+// Worker goroutine states (worker.state).
+const (
+	workerGone = iota // no goroutine: the next startWorkers starts one
+	workerIdle        // running, between Updates; leaves after workerLinger
+	workerHeld        // running, reserved by an Update: does not leave
+)
+
+// workerLinger is how long a worker goroutine keeps spinning after an
+// Update before it leaves. Starting (or waking) a goroutine on an idle
+// processor costs 50–100 µs on a virtual machine, about a tenth of a
+// minibatch update, while a learner calls Update back to back with a
+// fraction of a millisecond of ingest in between: lingering keeps the
+// goroutines ready for the next call, and leaving bounds the CPU an idle
+// agent burns.
+const workerLinger = 2 * time.Millisecond
+
+// startWorkers reserves the goroutines of workers[1:Workers] for the
+// caller, starting those that have left (or never ran). Until stopWorkers
+// they busy-wait (yielding the processor with runtime.Gosched on every
+// check) for their next task: waking a parked thread costs as much as a
+// quarter of a minibatch of 64, while the gap between two tasks (the
+// serial part of an optimizer step) is a few microseconds. [Agent.Update]
+// reserves them once and releases them before it returns; a dispatch
+// outside Update (tests) does both itself.
 func (a *Agent) startWorkers() {
 	if a.running > 0 || a.cfg.Workers <= 1 {
 		return
@@ -96,25 +120,29 @@ func (a *Agent) startWorkers() {
 	a.ensureWorkers()
 	ws := a.workers[1:a.cfg.Workers]
 	a.running = len(ws)
-	a.wg.Add(len(ws))
 	for _, w := range ws {
+		if w.state.CompareAndSwap(workerIdle, workerHeld) {
+			continue // still spinning from the last call
+		}
+		// Gone: its goroutine has returned or is returning, and touches
+		// no field of w but the wait group any more.
+		w.state.Store(workerHeld)
+		a.wg.Add(1)
 		go w.loopFn()
 	}
 }
 
-// stopWorkers waits for the running workers to finish their tasks, tells
-// them to exit and waits until they have.
+// stopWorkers waits for the reserved workers to finish their tasks and
+// releases them: each goroutine returns after workerLinger without a new
+// reservation.
 func (a *Agent) stopWorkers() {
 	if a.running == 0 {
 		return
 	}
-	ws := a.workers[1 : 1+a.running]
-	for _, w := range ws {
+	for _, w := range a.workers[1 : 1+a.running] {
 		w.wait()
-		w.task = taskExit
-		w.start.Add(1)
+		w.state.Store(workerIdle)
 	}
-	a.wg.Wait()
 	a.running = 0
 }
 
@@ -146,23 +174,33 @@ func (w *worker) wait() {
 	}
 }
 
-// loop runs the worker's tasks until taskExit.
+// loop runs the worker's tasks until it has been idle (released by
+// stopWorkers) for workerLinger and wins the race to leave against
+// startWorkers' reservation.
 func (w *worker) loop() {
 	defer w.a.wg.Done()
-	// Only this goroutine writes done, and stopWorkers left done == start:
-	// tasks (and the exit) of earlier Updates are not run again.
+	// Only this goroutine writes done, and a worker is released only with
+	// done == start: tasks of earlier Updates are not run again.
 	seen := w.done.Load()
-	for {
-		for w.start.Load() == seen {
-			runtime.Gosched()
-		}
-		seen = w.start.Load()
-		if w.task == taskExit {
+	var idleSince time.Time
+	for spins := 0; ; spins++ {
+		if s := w.start.Load(); s != seen {
+			seen = s
+			w.run()
 			w.done.Store(seen)
+			continue
+		}
+		// The clock is read every 64th check only: the check itself is a
+		// few nanoseconds, a clock read tens.
+		if w.state.Load() != workerIdle {
+			idleSince = time.Time{}
+		} else if spins%64 != 0 {
+		} else if idleSince.IsZero() {
+			idleSince = time.Now()
+		} else if time.Since(idleSince) > workerLinger && w.state.CompareAndSwap(workerIdle, workerGone) {
 			return
 		}
-		w.run()
-		w.done.Store(seen)
+		runtime.Gosched()
 	}
 }
 
@@ -172,6 +210,10 @@ func (w *worker) run() {
 		w.prepareRows()
 	case taskGrad:
 		w.accumulate()
+	case taskReduce:
+		w.reduce()
+	case taskAdam:
+		w.adam()
 	}
 }
 
@@ -211,7 +253,7 @@ func (w *worker) prepareRows() {
 		x := a.xs[k*d : (k+1)*d]
 		normalizeObs(x, b.Obs[i*d:(i+1)*d], mean, variance)
 		w.bindCache(a.slot[k])
-		logSoftmax(w.logp, a.pol.forward(polP, x, w.pw))
+		logSoftmax(w.logp, w.pw.probs, a.pol.forward(polP, x, w.pw))
 		v := a.val.forward(valP, x, w.vw)[0]
 		w.bindCache(-1)
 		lpOld := w.logp[act]
@@ -273,7 +315,7 @@ func (w *worker) accumulate() {
 		scale := wk * inv
 
 		// Policy.
-		H := logSoftmax(w.logp, logits)
+		H := logSoftmax(w.logp, w.pw.probs, logits)
 		act := a.act[k]
 		logRatio := w.logp[act] - a.refLogp[k]
 		r := math.Exp(logRatio)
@@ -290,7 +332,7 @@ func (w *worker) accumulate() {
 		}
 		if scale != 0 {
 			for j, lp := range w.logp {
-				p := math.Exp(lp)
+				p := w.pw.probs[j]
 				g := ce * p * (lp + H)
 				if j == act {
 					g += gr * (1 - p)
@@ -338,10 +380,61 @@ func (r *mbResult) add(o *mbResult) {
 	r.clipFrac += o.clipFrac
 }
 
-// sumGrads adds the private gradients of workers[1:nw] to a.grad, in
-// worker order.
-func (a *Agent) sumGrads(nw int) {
-	for _, w := range a.workers[1:nw] {
-		floats.Add(a.grad, w.grad)
+// reduceGrads adds the private gradients of workers[1:parts] to a.grad,
+// in worker order, and returns the squared norm of the sum. The parameters
+// are cut into min(Workers, len) contiguous ranges reduced in parallel;
+// each element is summed in the same order whatever the split, and the
+// ranges' sums of squares are added in range order (with one range that
+// is a single sum in parameter order).
+func (a *Agent) reduceGrads(parts int) float64 {
+	n := len(a.grad)
+	nw := a.numWorkers(n)
+	if parts == 1 && nw == 1 {
+		w := a.workers[0]
+		w.task, w.plo, w.phi, w.parts = taskReduce, 0, n, 1
+		w.run()
+		return w.ss
+	}
+	for c, w := range a.workers[:nw] {
+		w.task, w.plo, w.phi, w.parts = taskReduce, c*n/nw, (c+1)*n/nw, parts
+	}
+	a.dispatch(nw)
+	ss := 0.0
+	for _, w := range a.workers[:nw] {
+		ss += w.ss
+	}
+	return ss
+}
+
+// reduce adds the gradients of workers[1:w.parts] into a.grad over the
+// worker's parameter range and leaves the sum of squares in w.ss.
+func (w *worker) reduce() {
+	a := w.a
+	g := a.grad[w.plo:w.phi]
+	for _, o := range a.workers[1:w.parts] {
+		floats.Add(g, o.grad[w.plo:w.phi])
+	}
+	ss := 0.0
+	for _, v := range g {
+		ss += v * v
+	}
+	w.ss = ss
+}
+
+// adam applies the Adam step set up by [Agent.step] to the worker's
+// parameter range; each parameter is updated on its own, so the result
+// does not depend on the split.
+func (w *worker) adam() {
+	a := w.a
+	scale, stepSize, invSqrtBC2, eps := a.adamScale, a.adamStep, a.adamInvSqrtBC2, a.cfg.AdamEps
+	g := a.grad[w.plo:w.phi]
+	p, m, v := a.params[w.plo:w.phi], a.adamM[w.plo:w.phi], a.adamV[w.plo:w.phi]
+	p, m, v = p[:len(g)], m[:len(g)], v[:len(g)]
+	for i, gi := range g {
+		gi *= scale
+		mi := adamBeta1*m[i] + (1-adamBeta1)*gi
+		vi := adamBeta2*v[i] + (1-adamBeta2)*gi*gi
+		m[i], v[i] = mi, vi
+		p[i] -= stepSize * mi / (math.Sqrt(vi)*invSqrtBC2 + eps)
 	}
 }
