@@ -154,8 +154,8 @@ func DefaultReplay() replay.Config {
 
 // DefaultPPO is the agent configuration the learner uses by default: the
 // ppo package defaults with 2 epochs × 4 minibatches per update, each
-// minibatch's gradient computed on 2 goroutines (a fixed count, so a seeded
-// run gives the same result on any machine).
+// minibatch's gradient computed on 2 goroutines (a fixed count, not the
+// machine's core count, so a seeded run does not depend on it).
 func DefaultPPO(stateDim, numActions int) ppo.Config {
 	c := ppo.DefaultConfig(stateDim, numActions)
 	c.Epochs = 2
