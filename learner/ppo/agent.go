@@ -459,7 +459,7 @@ func (a *Agent) lossAndGrad(mb []int, cached bool) mbResult {
 // learning rate lr; it returns the norm before clipping and whether the
 // step was taken (false when the gradient is not finite). It uses the
 // squared norm lossAndGrad summed with the gradient, and spreads the
-// element-wise update over the workers as reduceGrads does (the result
+// element-wise update over the workers by parameter range (the result
 // does not depend on the split).
 func (a *Agent) step(lr float64) (norm float64, ok bool) {
 	norm = math.Sqrt(a.gradSS)
@@ -475,12 +475,7 @@ func (a *Agent) step(lr float64) (norm float64, ok bool) {
 	bc1 := 1 - math.Pow(adamBeta1, t)
 	bc2 := 1 - math.Pow(adamBeta2, t)
 	a.adamScale, a.adamStep, a.adamInvSqrtBC2 = scale, lr/bc1, 1/math.Sqrt(bc2)
-	n := len(a.params)
-	nw := a.numWorkers(n)
-	for c, w := range a.workers[:nw] {
-		w.task, w.plo, w.phi = taskAdam, c*n/nw, (c+1)*n/nw
-	}
-	a.dispatch(nw)
+	a.dispatchParams(taskAdam)
 	return norm, true
 }
 

@@ -192,12 +192,13 @@ func (w *worker) loop() {
 		}
 		// The clock is read every 64th check only: the check itself is a
 		// few nanoseconds, a clock read tens.
-		if w.state.Load() != workerIdle {
+		switch {
+		case w.state.Load() != workerIdle:
 			idleSince = time.Time{}
-		} else if spins%64 != 0 {
-		} else if idleSince.IsZero() {
+		case spins%64 != 0:
+		case idleSince.IsZero():
 			idleSince = time.Now()
-		} else if time.Since(idleSince) > workerLinger && w.state.CompareAndSwap(workerIdle, workerGone) {
+		case time.Since(idleSince) > workerLinger && w.state.CompareAndSwap(workerIdle, workerGone):
 			return
 		}
 		runtime.Gosched()
@@ -381,29 +382,32 @@ func (r *mbResult) add(o *mbResult) {
 }
 
 // reduceGrads adds the private gradients of workers[1:parts] to a.grad,
-// in worker order, and returns the squared norm of the sum. The parameters
-// are cut into min(Workers, len) contiguous ranges reduced in parallel;
-// each element is summed in the same order whatever the split, and the
-// ranges' sums of squares are added in range order (with one range that
-// is a single sum in parameter order).
+// in worker order, and returns the squared norm of the sum. Each element
+// is summed in the same order whatever the split (see dispatchParams), and
+// the ranges' sums of squares are added in range order (with one range
+// that is a single sum in parameter order).
 func (a *Agent) reduceGrads(parts int) float64 {
-	n := len(a.grad)
-	nw := a.numWorkers(n)
-	if parts == 1 && nw == 1 {
-		w := a.workers[0]
-		w.task, w.plo, w.phi, w.parts = taskReduce, 0, n, 1
-		w.run()
-		return w.ss
+	for _, w := range a.workers {
+		w.parts = parts
 	}
-	for c, w := range a.workers[:nw] {
-		w.task, w.plo, w.phi, w.parts = taskReduce, c*n/nw, (c+1)*n/nw, parts
-	}
-	a.dispatch(nw)
 	ss := 0.0
-	for _, w := range a.workers[:nw] {
+	for _, w := range a.workers[:a.dispatchParams(taskReduce)] {
 		ss += w.ss
 	}
 	return ss
+}
+
+// dispatchParams runs task (taskReduce or taskAdam) over the parameters,
+// cut into min(Workers, len) contiguous ranges, one per worker, and
+// returns the number of workers used.
+func (a *Agent) dispatchParams(task int) int {
+	n := len(a.params)
+	nw := a.numWorkers(n)
+	for c, w := range a.workers[:nw] {
+		w.task, w.plo, w.phi = task, c*n/nw, (c+1)*n/nw
+	}
+	a.dispatch(nw)
+	return nw
 }
 
 // reduce adds the gradients of workers[1:w.parts] into a.grad over the
