@@ -78,29 +78,41 @@ func followPartition(ctx context.Context, kcfg kafkax.Config, topic string, part
 // topic, reading it up to the end offsets seen at the call; nil when there
 // is none.
 func LatestPolicy(ctx context.Context, kcfg kafkax.Config, topic, experimentID string, log zerolog.Logger) (*schemas.PolicySnapshot, error) {
+	var best *schemas.PolicySnapshot
+	err := ReadPolicies(ctx, kcfg, topic, experimentID, log, func(s *schemas.PolicySnapshot) {
+		if best == nil || s.Version > best.Version {
+			best = s
+		}
+	})
+	return best, err
+}
+
+// ReadPolicies calls fn with every decodable snapshot of experimentID on
+// the policy topic, reading each partition up to the end offset seen at
+// the call, in log order per partition. fn owns the snapshot it is given.
+func ReadPolicies(ctx context.Context, kcfg kafkax.Config, topic, experimentID string, log zerolog.Logger, fn func(*schemas.PolicySnapshot)) error {
 	offs, err := kafkax.ListOffsets(ctx, kcfg, topic)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var best *schemas.PolicySnapshot
 	for p, end := range offs.End {
 		if end <= offs.First[p] {
 			continue
 		}
 		r, err := kafkax.NewPartitionReader(kcfg, topic, p, offs.First[p], kafkax.ReaderOptions{Logger: log})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
 				r.Close()
-				return nil, fmt.Errorf("read %s/%d: %w", topic, p, kcfg.Explain(err))
+				return fmt.Errorf("read %s/%d: %w", topic, p, kcfg.Explain(err))
 			}
 			if string(m.Key) == experimentID {
-				var snap schemas.PolicySnapshot
-				if err := schemas.UnmarshalPolicySnapshot(m.Value, &snap); err == nil && (best == nil || snap.Version > best.Version) {
-					best = &snap
+				snap := new(schemas.PolicySnapshot)
+				if err := schemas.UnmarshalPolicySnapshot(m.Value, snap); err == nil {
+					fn(snap)
 				}
 			}
 			if m.Offset+1 >= end {
@@ -109,5 +121,5 @@ func LatestPolicy(ctx context.Context, kcfg kafkax.Config, topic, experimentID s
 		}
 		r.Close()
 	}
-	return best, nil
+	return nil
 }
