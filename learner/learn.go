@@ -161,7 +161,10 @@ func New(cfg Config) (*Learner, error) {
 	l.buf.SetStep(ck.BetaStep)
 	l.stats.Updates = agent.Updates()
 	l.stats.PolicyVersion = ck.PolicyVersion
+	// The restored agent keeps its checkpoint's PPO settings (the learning
+	// rate and its schedule among them), whatever the flags say.
 	l.log.Info().Str("checkpoint", cfg.CheckpointPath).Int64("updates", agent.Updates()).
+		Float64("learning_rate", ac.LR).Str("lr_schedule", ac.LRSchedule).Int("lr_total_updates", ac.TotalUpdates).
 		Interface("offsets", ck.Offsets).Msg("restored checkpoint")
 	return l, nil
 }
