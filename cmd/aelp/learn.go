@@ -173,6 +173,8 @@ func runRun(ctx context.Context, args []string) error {
 	dataDir := fs.String("data-dir", "data/run", "directory for the checkpoint (and the broker log with --persist)")
 	persist := fs.Bool("persist", false, "keep the embedded broker's log on disk under --data-dir")
 	evalEpisodes := fs.Int("eval-episodes", 20_000, "held-out journeys per evaluated policy")
+	curve := fs.Int("curve", 0, "after the run, evaluate every policy snapshot on this many held-out journeys and print the learning curve (0: off)")
+	lrDecay := fs.Bool("lr-decay", true, "lower the learning rate linearly over the run, to a third of --learning-rate by its last possible update (false: constant)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -193,8 +195,9 @@ func runRun(ctx context.Context, args []string) error {
 	}
 	cfg := pipeline.Config{
 		DataDir: *dataDir, Persist: *persist, ExperimentID: *experiment, Episodes: *episodes,
-		Workers: *workers, Seed: *seed, Sim: scfg, Learner: lcfg, EvalEpisodes: *evalEpisodes,
-		Progress: os.Stderr, ProgressTTY: isatty.IsTerminal(os.Stderr.Fd()), Log: log,
+		Workers: *workers, Seed: *seed, Sim: scfg, Learner: lcfg, EvalEpisodes: *evalEpisodes, ConstantLR: !*lrDecay,
+		CurveEpisodes: *curve,
+		Progress:      os.Stderr, ProgressTTY: isatty.IsTerminal(os.Stderr.Fd()), Log: log,
 	}
 	if kf.brokers != "" {
 		if cfg.Kafka, err = kf.config(); err != nil {
@@ -203,6 +206,9 @@ func runRun(ctx context.Context, args []string) error {
 	}
 	if *episodes < 1 || *evalEpisodes < 1 {
 		return usagef("--episodes and --eval-episodes must be at least 1")
+	}
+	if *curve < 0 {
+		return usagef("--curve %d: must be 0 (off) or a number of journeys", *curve)
 	}
 	sum, err := pipeline.Run(ctx, cfg)
 	if err != nil && ctx.Err() != nil {

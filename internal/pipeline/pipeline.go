@@ -7,10 +7,14 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +22,7 @@ import (
 	"github.com/aelp/aelp/internal/broker"
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/learner"
+	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/producers"
 	"github.com/aelp/aelp/producers/sim"
 	"github.com/aelp/aelp/schemas"
@@ -56,9 +61,24 @@ type Config struct {
 	// system is paced by its traffic, so that the learner's snapshots
 	// reach them while the run lasts. Default 20,000.
 	MaxAhead int64
+	// ConstantLR keeps the learner's learning rate constant. By default
+	// (false) a run whose learner has the constant schedule lowers the
+	// rate linearly over the run instead, to a third of its start by the
+	// last possible update (Episodes·MaxSteps·SamplesPerInsert/BatchSize;
+	// journeys that end early on budget leave it a little higher). At a
+	// constant rate the policy keeps drifting to the end of a short run:
+	// it trades crisis for regular users at the ambiguous boundary and
+	// back over a few hundred updates, and the final snapshot can land in
+	// such a swing (crisis return once 17.9 against the logging policy's
+	// 20.0 at the defaults).
+	ConstantLR bool
 	// EvalEpisodes is the number of held-out journeys each policy is
 	// evaluated on. Default 20,000.
 	EvalEpisodes int
+	// CurveEpisodes, when positive, evaluates every policy snapshot the
+	// learner published during the run on that many held-out journeys
+	// (seed EvalSeed) after the run: the learning curve.
+	CurveEpisodes int
 	// EvalSeed seeds the held-out evaluation (not used for training).
 	// Default Seed + 1,000,003.
 	EvalSeed uint64
@@ -117,6 +137,9 @@ type Summary struct {
 	// exact reference.
 	Learned, Logging sim.EvalReport
 	Oracle           sim.OracleReport
+	// Curve is the evaluation of every policy snapshot in version order,
+	// when Config.CurveEpisodes asked for it.
+	Curve []CurvePoint
 	// Checkpoint is the learner's checkpoint file.
 	Checkpoint string
 	// Elapsed is the wall time of the streaming part; EvalElapsed of the
@@ -161,6 +184,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	lcfg.StateDim, lcfg.NumActions = cfg.Sim.StateDim, cfg.Sim.NumActions()
 	if lcfg.PPO.ObsDim == 0 {
 		lcfg.PPO = learner.DefaultPPO(lcfg.StateDim, lcfg.NumActions)
+	}
+	if !cfg.ConstantLR && lcfg.PPO.LRSchedule == ppo.ScheduleConstant {
+		lcfg.PPO.LRSchedule, lcfg.PPO.TotalUpdates = ppo.ScheduleLinear, decayUpdates(cfg, lcfg.WithDefaults())
 	}
 	lcfg.CheckpointPath = filepath.Join(cfg.DataDir, cfg.ExperimentID+".ckpt")
 	lcfg.Fresh = true
@@ -261,8 +287,53 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if sum.Oracle, err = sim.Oracle(cfg.Sim); err != nil {
 		return sum, fmt.Errorf("run: oracle: %w", err)
 	}
+	if cfg.CurveEpisodes > 0 {
+		if sum.Curve, err = curve(ctx, cfg, kcfg, lcfg.WithDefaults().PolicyTopic); err != nil {
+			return sum, fmt.Errorf("run: learning curve: %w", err)
+		}
+	}
 	sum.EvalElapsed = time.Since(evalStart)
 	return sum, nil
+}
+
+// CurvePoint is one policy snapshot's held-out evaluation.
+type CurvePoint struct {
+	Version int64
+	Eval    sim.EvalReport
+}
+
+// curve evaluates every snapshot of the run on the policy topic.
+func curve(ctx context.Context, cfg Config, kcfg kafkax.Config, topic string) ([]CurvePoint, error) {
+	pols := map[int64]*ppo.Policy{}
+	var loadErr error
+	err := producers.ReadPolicies(ctx, kcfg, topic, cfg.ExperimentID, cfg.Log, func(s *schemas.PolicySnapshot) {
+		p, err := ppo.LoadPolicy(s.Architecture, s.Params, s.ObsMean, s.ObsVar, s.ObsCount)
+		if err != nil {
+			loadErr = fmt.Errorf("snapshot v%d: %w", s.Version, err)
+			return
+		}
+		pols[s.Version] = p
+	})
+	if err = errors.Join(err, loadErr); err != nil {
+		return nil, err
+	}
+	pts := make([]CurvePoint, 0, len(pols))
+	for _, v := range slices.Sorted(maps.Keys(pols)) {
+		rep, err := sim.Evaluate(cfg.Sim, pols[v], cfg.CurveEpisodes, cfg.EvalSeed)
+		if err != nil {
+			return nil, err
+		}
+		pts = append(pts, CurvePoint{Version: v, Eval: rep})
+	}
+	return pts, nil
+}
+
+// decayUpdates is the TotalUpdates of the linear schedule that brings the
+// learning rate to a third of its start at the run's last possible update,
+// U = Episodes·MaxSteps·SamplesPerInsert/BatchSize: 1.5·U.
+func decayUpdates(cfg Config, l learner.Config) int {
+	u := float64(cfg.Episodes) * float64(cfg.Sim.MaxSteps) * l.SamplesPerInsert / float64(l.BatchSize)
+	return int(math.Ceil(1.5 * math.Max(u, 1)))
 }
 
 func progress(ctx context.Context, cfg Config, s *producers.Simulator, a *consumers.Aggregator, l *learner.Learner, start time.Time) {

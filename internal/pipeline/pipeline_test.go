@@ -10,6 +10,7 @@ import (
 
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/learner"
 	"github.com/aelp/aelp/schemas"
 	"github.com/rs/zerolog"
 )
@@ -24,7 +25,7 @@ func TestRunEndToEnd(t *testing.T) {
 	defer cancel()
 	var progress bytes.Buffer
 	sum, err := Run(ctx, Config{Kafka: c.Config(), DataDir: t.TempDir(), ExperimentID: "e2e", Episodes: 8000, Seed: 42,
-		EvalEpisodes: 4000, Progress: &progress, Log: zerolog.Nop()})
+		EvalEpisodes: 4000, CurveEpisodes: 500, Progress: &progress, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatalf("run: %v\nprogress:\n%s", err, progress.String())
 	}
@@ -73,12 +74,48 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Errorf("importance sampling did not raise the crisis share: expected batch ratio %.3f, buffer %.3f", exp, l.Buffer.CrisisFraction)
 	}
 
+	// The learning rate fell linearly over the run: a third of its start
+	// at the last possible update, a little above that at the last one.
+	if lr0, last := learner.DefaultPPO(16, 12).LR, l.Last.LearningRate; !(last >= lr0/3 && last <= lr0/2) {
+		t.Errorf("last learning rate %g, want in [%g, %g] (decayed over the run)", last, lr0/3, lr0/2)
+	}
+
 	learned, logging := sum.Learned.Crisis, sum.Logging.Crisis
 	if learned.MeanReturn-learned.ReturnCI <= logging.MeanReturn+logging.ReturnCI {
 		t.Errorf("learned crisis return %.2f ± %.2f is not above the logging policy's %.2f ± %.2f",
 			learned.MeanReturn, learned.ReturnCI, logging.MeanReturn, logging.ReturnCI)
 	}
+	// The learning curve has every snapshot, the final one last, each
+	// evaluated on the asked number of journeys.
+	if len(sum.Curve) < 2 {
+		t.Fatalf("learning curve has %d points, want the periodic and the final snapshots", len(sum.Curve))
+	}
+	for i, p := range sum.Curve {
+		if p.Eval.Episodes != 500 || (i > 0 && p.Version <= sum.Curve[i-1].Version) {
+			t.Errorf("curve point %d: version %d, %d journeys", i, p.Version, p.Eval.Episodes)
+		}
+	}
+	if last := sum.Curve[len(sum.Curve)-1].Version; last != l.PolicyVersion {
+		t.Errorf("last curve point v%d, want the final snapshot v%d", last, l.PolicyVersion)
+	}
+	if !strings.Contains(table.String(), "learning curve") {
+		t.Errorf("summary lacks the learning curve:\n%s", table.String())
+	}
 	if !strings.Contains(table.String(), "learned (PPO)") || !strings.Contains(table.String(), "oracle (exact)") {
 		t.Errorf("summary table lacks the policy rows:\n%s", table.String())
+	}
+}
+
+func TestDecayUpdates(t *testing.T) {
+	cfg := Config{Episodes: 60_000}
+	cfg.setDefaults()
+	l := learner.Config{SamplesPerInsert: 1, BatchSize: 256}
+	// 60,000 users × 8 steps / 256 = 1,875 possible updates; 1.5 × that.
+	if got := decayUpdates(cfg, l); got != 2813 {
+		t.Errorf("decayUpdates = %d, want 2813", got)
+	}
+	l.SamplesPerInsert = 2
+	if got := decayUpdates(cfg, l); got != 5625 {
+		t.Errorf("decayUpdates at 2 samples per insert = %d, want 5625", got)
 	}
 }

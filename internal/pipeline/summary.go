@@ -58,6 +58,7 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(tw, "final update\t\n")
 	fmt.Fprintf(tw, "  policy loss / value loss / entropy\t%.4f / %.4f / %.4f\n", l.Last.PolicyLoss, l.Last.ValueLoss, l.Last.Entropy)
 	fmt.Fprintf(tw, "  approx KL / clip fraction / explained variance\t%.4f / %.3f / %.3f\n", l.Last.ApproxKL, l.Last.ClipFrac, l.Last.ExplainedVariance)
+	fmt.Fprintf(tw, "  learning rate\t%.3g\n", l.Last.LearningRate)
 	tw.Flush()
 
 	fmt.Fprintf(w, "\nheld-out evaluation (%d journeys per policy; ± is the 95%% CI half-width)\n\n", s.Learned.Episodes)
@@ -74,5 +75,16 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(tw, "oracle (exact)\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\n", o.Crisis.AdaptiveReturn, o.Crisis.AdaptiveConversion,
 		o.Regular.AdaptiveReturn, o.Regular.AdaptiveConversion, o.AdaptiveValuePerUser)
 	tw.Flush()
+	if len(s.Curve) > 0 {
+		fmt.Fprintf(w, "\nlearning curve (each policy snapshot on %d held-out journeys)\n\n", s.Curve[0].Eval.Episodes)
+		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "snapshot\tcrisis return\tregular return\tvalue per user\n")
+		for _, p := range s.Curve {
+			r := p.Eval
+			fmt.Fprintf(tw, "v%d\t%.3f ± %.3f\t%.3f ± %.3f\t%.3f ± %.3f\n", p.Version,
+				r.Crisis.MeanReturn, r.Crisis.ReturnCI, r.Regular.MeanReturn, r.Regular.ReturnCI, r.ValuePerUser, r.ValuePerUserCI)
+		}
+		tw.Flush()
+	}
 	fmt.Fprintf(w, "\ncheckpoint: %s\n", s.Checkpoint)
 }
