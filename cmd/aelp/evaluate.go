@@ -23,8 +23,8 @@ func runEvaluate(ctx context.Context, args []string) error {
 	lf.register(fs)
 	kf.register(fs, "127.0.0.1:9092")
 	sf.register(fs)
-	policy := fs.String("policy", "snapshot", "policy to evaluate: snapshot (newest on the policy topic), checkpoint (a learner checkpoint file), logging (uniform), oracle (exact, no sampling)")
-	experiment := fs.String("experiment", "", "experiment whose newest snapshot to evaluate (with --policy snapshot)")
+	policy := fs.String("policy", "snapshot", "policy to evaluate: snapshot (newest on the policy topic), snapshots (every snapshot of the experiment: the learning curve), checkpoint (a learner checkpoint file), logging (uniform), oracle (exact, no sampling)")
+	experiment := fs.String("experiment", "", "experiment whose snapshots to evaluate (with --policy snapshot or snapshots)")
 	policyTopic := fs.String("policy-topic", "aelp.policy", "topic of policy snapshots")
 	ckpt := fs.String("checkpoint", "", "learner checkpoint file (with --policy checkpoint)")
 	episodes := fs.Int("episodes", 20_000, "held-out journeys")
@@ -78,6 +78,23 @@ func runEvaluate(ctx context.Context, args []string) error {
 		}
 		p = agent.Snapshot()
 		name = fmt.Sprintf("checkpoint %s (version %d)", *ckpt, agent.Version())
+	case "snapshots":
+		if *experiment == "" {
+			return usagef("--policy snapshots needs --experiment ID")
+		}
+		kcfg, err := kf.config()
+		if err != nil {
+			return err
+		}
+		pts, err := producers.EvaluateSnapshots(ctx, kcfg, *policyTopic, *experiment, scfg, *episodes, *seed, log)
+		if err != nil {
+			return err
+		}
+		if len(pts) == 0 {
+			return fmt.Errorf("no policy snapshot of experiment %q on %s", *experiment, *policyTopic)
+		}
+		fmt.Printf("%d snapshots of %s, each on %d held-out journeys (seed %d); ± is the 95%% CI half-width\n\n", len(pts), *experiment, *episodes, *seed)
+		return producers.WriteCurve(os.Stdout, pts)
 	case "snapshot":
 		if *experiment == "" {
 			return usagef("--policy snapshot needs --experiment ID")
@@ -100,7 +117,7 @@ func runEvaluate(ctx context.Context, args []string) error {
 		p = pol
 		name = fmt.Sprintf("snapshot %s v%d", *experiment, snap.Version)
 	default:
-		return usagef("unknown --policy %q (want snapshot, checkpoint, logging or oracle)", *policy)
+		return usagef("unknown --policy %q (want snapshot, snapshots, checkpoint, logging or oracle)", *policy)
 	}
 	rep, err := sim.Evaluate(scfg, p, *episodes, *seed)
 	if err != nil {

@@ -42,6 +42,8 @@ func TestToolsUsageErrors(t *testing.T) {
 		{"plot", "--out", "x.png"},
 		{"plot", "--experiment", "e", "--out", "x.jpg"},
 		{"plot", "--experiment", "e", "--out", "x.png", "extra"},
+		{"evaluate", "--policy", "snapshots"},
+		{"evaluate", "--policy", "latest"},
 	}
 	for _, args := range tests {
 		var stdout, stderr bytes.Buffer

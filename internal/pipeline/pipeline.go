@@ -7,14 +7,11 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -139,7 +136,7 @@ type Summary struct {
 	Oracle           sim.OracleReport
 	// Curve is the evaluation of every policy snapshot in version order,
 	// when Config.CurveEpisodes asked for it.
-	Curve []CurvePoint
+	Curve []producers.CurvePoint
 	// Checkpoint is the learner's checkpoint file.
 	Checkpoint string
 	// Elapsed is the wall time of the streaming part; EvalElapsed of the
@@ -288,44 +285,13 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return sum, fmt.Errorf("run: oracle: %w", err)
 	}
 	if cfg.CurveEpisodes > 0 {
-		if sum.Curve, err = curve(ctx, cfg, kcfg, lcfg.WithDefaults().PolicyTopic); err != nil {
+		if sum.Curve, err = producers.EvaluateSnapshots(ctx, kcfg, lcfg.WithDefaults().PolicyTopic, cfg.ExperimentID,
+			cfg.Sim, cfg.CurveEpisodes, cfg.EvalSeed, cfg.Log); err != nil {
 			return sum, fmt.Errorf("run: learning curve: %w", err)
 		}
 	}
 	sum.EvalElapsed = time.Since(evalStart)
 	return sum, nil
-}
-
-// CurvePoint is one policy snapshot's held-out evaluation.
-type CurvePoint struct {
-	Version int64
-	Eval    sim.EvalReport
-}
-
-// curve evaluates every snapshot of the run on the policy topic.
-func curve(ctx context.Context, cfg Config, kcfg kafkax.Config, topic string) ([]CurvePoint, error) {
-	pols := map[int64]*ppo.Policy{}
-	var loadErr error
-	err := producers.ReadPolicies(ctx, kcfg, topic, cfg.ExperimentID, cfg.Log, func(s *schemas.PolicySnapshot) {
-		p, err := ppo.LoadPolicy(s.Architecture, s.Params, s.ObsMean, s.ObsVar, s.ObsCount)
-		if err != nil {
-			loadErr = fmt.Errorf("snapshot v%d: %w", s.Version, err)
-			return
-		}
-		pols[s.Version] = p
-	})
-	if err = errors.Join(err, loadErr); err != nil {
-		return nil, err
-	}
-	pts := make([]CurvePoint, 0, len(pols))
-	for _, v := range slices.Sorted(maps.Keys(pols)) {
-		rep, err := sim.Evaluate(cfg.Sim, pols[v], cfg.CurveEpisodes, cfg.EvalSeed)
-		if err != nil {
-			return nil, err
-		}
-		pts = append(pts, CurvePoint{Version: v, Eval: rep})
-	}
-	return pts, nil
 }
 
 // decayUpdates is the TotalUpdates of the linear schedule that brings the

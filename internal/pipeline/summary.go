@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/aelp/aelp/consumers/classify"
+	"github.com/aelp/aelp/producers"
 	"github.com/aelp/aelp/producers/sim"
 )
 
@@ -77,14 +78,7 @@ func (s Summary) Print(w io.Writer) {
 	tw.Flush()
 	if len(s.Curve) > 0 {
 		fmt.Fprintf(w, "\nlearning curve (each policy snapshot on %d held-out journeys)\n\n", s.Curve[0].Eval.Episodes)
-		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "snapshot\tcrisis return\tregular return\tvalue per user\n")
-		for _, p := range s.Curve {
-			r := p.Eval
-			fmt.Fprintf(tw, "v%d\t%.3f ± %.3f\t%.3f ± %.3f\t%.3f ± %.3f\n", p.Version,
-				r.Crisis.MeanReturn, r.Crisis.ReturnCI, r.Regular.MeanReturn, r.Regular.ReturnCI, r.ValuePerUser, r.ValuePerUserCI)
-		}
-		tw.Flush()
+		producers.WriteCurve(w, s.Curve)
 	}
 	fmt.Fprintf(w, "\ncheckpoint: %s\n", s.Checkpoint)
 }
