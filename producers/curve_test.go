@@ -4,18 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
-	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/producers/sim"
-	"github.com/aelp/aelp/schemas"
 	"github.com/rs/zerolog"
-	"github.com/segmentio/kafka-go"
 )
 
 // TestEvaluateSnapshots publishes snapshots of two experiments out of
@@ -30,28 +26,11 @@ func TestEvaluateSnapshots(t *testing.T) {
 	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: topic, Partitions: 1, Compact: true}); err != nil {
 		t.Fatal(err)
 	}
-	snap := func(exp string, version int64, seed uint64) kafka.Message {
-		agent, err := ppo.New(ppo.DefaultConfig(16, 12), rand.New(rand.NewPCG(seed, seed+1)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		arch, params, mean, variance, count, err := agent.MarshalPolicy()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := schemas.PolicySnapshot{ExperimentID: exp, Version: version, CreatedAt: time.Now(), Architecture: arch,
-			Params: params, ObsMean: mean, ObsVar: variance, ObsCount: count}
-		val, err := schemas.MarshalPolicySnapshot(nil, &s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return kafka.Message{Key: []byte(exp), Value: val}
-	}
 	w, err := kafkax.NewWriter(cfg, topic, kafkax.WriterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WriteMessages(ctx, snap("curve", 300, 1), snap("other", 200, 2), snap("curve", 100, 3)); err != nil {
+	if err := w.WriteMessages(ctx, snapshotMessage(t, "curve", 300, 1), snapshotMessage(t, "other", 200, 2), snapshotMessage(t, "curve", 100, 3)); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()

@@ -3,7 +3,6 @@ package producers
 import (
 	"context"
 	"math"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/aelp/aelp/producers/sim"
 	"github.com/aelp/aelp/schemas"
 	"github.com/rs/zerolog"
-	"github.com/segmentio/kafka-go"
 )
 
 func TestSimulateValidate(t *testing.T) {
@@ -109,27 +107,14 @@ func TestSimulateActsWithPublishedSnapshot(t *testing.T) {
 	for s.Stats().Experiences < 500 {
 		time.Sleep(20 * time.Millisecond)
 	}
-	agent, err := ppo.New(ppo.DefaultConfig(16, 12), rand.New(rand.NewPCG(1, 2)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	arch, params, mean, variance, count, err := agent.MarshalPolicy()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const version = 7
-	snap := schemas.PolicySnapshot{ExperimentID: "snap-test", Version: version, CreatedAt: time.Now(), Architecture: arch,
-		Params: params, ObsMean: mean, ObsVar: variance, ObsCount: count}
-	val, _ := schemas.MarshalPolicySnapshot(nil, &snap)
-	other := snap
-	other.ExperimentID, other.Version = "another-experiment", 99
-	otherVal, _ := schemas.MarshalPolicySnapshot(nil, &other)
+	published := snapshotMessage(t, "snap-test", version, 1)
 	w, err := kafkax.NewWriter(cfg, kafkax.TopicPolicy, kafkax.WriterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte("another-experiment"), Value: otherVal},
-		kafka.Message{Key: []byte("snap-test"), Value: val}); err != nil {
+	if err := w.WriteMessages(ctx, snapshotMessage(t, "another-experiment", 99, 1),
+		published); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
@@ -149,7 +134,11 @@ func TestSimulateActsWithPublishedSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	pol, err := ppo.LoadPolicy(arch, params, mean, variance, count)
+	var snap schemas.PolicySnapshot
+	if err := schemas.UnmarshalPolicySnapshot(published.Value, &snap); err != nil {
+		t.Fatal(err)
+	}
+	pol, err := ppo.LoadPolicy(snap.Architecture, snap.Params, snap.ObsMean, snap.ObsVar, snap.ObsCount)
 	if err != nil {
 		t.Fatal(err)
 	}
