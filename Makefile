@@ -33,7 +33,7 @@ test-real:
 bench: build
 	./$(BIN) bench
 	$(GO) test -run '^$$' -bench . -benchmem ./schemas ./learner/replay ./learner/ppo ./producers/sim ./consumers/classify
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./producers ./consumers ./learner ./internal/kafkax
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./app/bench ./internal/kafkax
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -5,7 +5,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/aelp/aelp/internal/bench"
+	"github.com/aelp/aelp/app/bench"
 )
 
 // runBench is `aelp bench`: end-to-end throughput and latency beside raw

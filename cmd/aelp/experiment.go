@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/aelp/aelp/internal/experiment"
+	"github.com/aelp/aelp/app/experiment"
 	"github.com/aelp/aelp/learner"
 )
 

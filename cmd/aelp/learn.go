@@ -6,7 +6,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/aelp/aelp/internal/pipeline"
+	"github.com/aelp/aelp/app/pipeline"
 	"github.com/aelp/aelp/learner"
 	"github.com/aelp/aelp/learner/ppo"
 	"github.com/mattn/go-isatty"

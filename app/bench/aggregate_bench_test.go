@@ -1,4 +1,4 @@
-package consumers_test
+package bench_test
 
 import (
 	"context"
@@ -6,8 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/aelp/aelp/app/bench"
 	"github.com/aelp/aelp/consumers"
-	"github.com/aelp/aelp/internal/bench"
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/producers/sim"
@@ -15,9 +15,9 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// benchUsers is the workload of one benchmark operation: this many users'
+// aggregateUsers is the workload of one benchmark operation: this many users'
 // journeys (about 7.6 records each with the default simulator).
-const benchUsers = 2000
+const aggregateUsers = 2000
 
 var topicSeq atomic.Int64
 
@@ -48,7 +48,7 @@ func filledTopics(b *testing.B, kcfg kafkax.Config, prefix string, records int) 
 // decode, classify, encode, publish tagged with acks=all, commit) with a
 // pass-through that consumes and produces the same bytes with the same
 // reader, writer and batch loop, without decoding. Each op consumes a
-// freshly filled topic of benchUsers journeys; both are timed from their
+// freshly filled topic of aggregateUsers journeys; both are timed from their
 // first published batch to their last commit (the group join is left
 // out). Compare the records/s metrics (the aim: ≥ 70%).
 //
@@ -63,7 +63,7 @@ func BenchmarkAggregate(b *testing.B) {
 		var total bench.Measure
 		for i := range b.N {
 			b.StopTimer()
-			in, out, n := filledTopics(b, kcfg, "bench.pass", benchUsers)
+			in, out, n := filledTopics(b, kcfg, "bench.pass", aggregateUsers)
 			b.StartTimer()
 			m, err := bench.PassThrough(ctx, bench.PassThroughConfig{Kafka: kcfg, In: in, Out: out, Group: fmt.Sprintf("bench-pass-%d", i), Records: n})
 			if err != nil {
@@ -79,7 +79,7 @@ func BenchmarkAggregate(b *testing.B) {
 		var total bench.Measure
 		for i := range b.N {
 			b.StopTimer()
-			in, out, n := filledTopics(b, kcfg, "bench.agg", benchUsers)
+			in, out, n := filledTopics(b, kcfg, "bench.agg", aggregateUsers)
 			b.StartTimer()
 			m, st, err := bench.MeasureAggregate(ctx, consumers.AggregateConfig{
 				Kafka: kcfg, InTopic: in, OutTopic: out, DeadLetterTopic: in + ".dlq", Group: fmt.Sprintf("bench-agg-%d", i),

@@ -1,12 +1,11 @@
-package producers_test
+package bench_test
 
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 
-	"github.com/aelp/aelp/internal/bench"
+	"github.com/aelp/aelp/app/bench"
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/producers"
@@ -14,12 +13,10 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// benchUsers is the workload of one benchmark operation: this many users'
+// simulateUsers is the workload of one benchmark operation: this many users'
 // journeys (about 7.6 records each with the default simulator), enough to
 // amortise the role's fixed start-up (topic check, writer) of about 0.1 s.
-const benchUsers = 10_000
-
-var topicSeq atomic.Int64
+const simulateUsers = 10_000
 
 // freshTopic creates and returns a new 6-partition topic.
 func freshTopic(b *testing.B, kcfg kafkax.Config, prefix string) string {
@@ -31,7 +28,7 @@ func freshTopic(b *testing.B, kcfg kafkax.Config, prefix string) string {
 	return name
 }
 
-// BenchmarkSimulate compares the simulate role publishing benchUsers
+// BenchmarkSimulate compares the simulate role publishing simulateUsers
 // journeys (simulation, Avro encoding, the role's writer) with the raw
 // kafka-go writer of kafkax.NewWriter sending the same number of
 // pre-encoded records of the same sizes from the same number of
@@ -46,7 +43,7 @@ func BenchmarkSimulate(b *testing.B) {
 	cfg := sim.DefaultConfig()
 	const workers = 2
 	b.Run("raw-kafka-go-writer", func(b *testing.B) {
-		msgs, err := bench.SimRecords(cfg, "bench", benchUsers, 1, false)
+		msgs, err := bench.SimRecords(cfg, "bench", simulateUsers, 1, false)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -77,7 +74,7 @@ func BenchmarkSimulate(b *testing.B) {
 				b.Fatal(err)
 			}
 			s, err := producers.NewSimulator(producers.SimulateConfig{
-				Kafka: kcfg, Topic: topic, PolicyTopic: topic + ".policy", ExperimentID: "bench", Users: benchUsers,
+				Kafka: kcfg, Topic: topic, PolicyTopic: topic + ".policy", ExperimentID: "bench", Users: simulateUsers,
 				Workers: workers, Seed: 1, Sim: cfg, ProgressEvery: -1, Log: zerolog.Nop(),
 			})
 			if err != nil {

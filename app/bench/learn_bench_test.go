@@ -1,10 +1,10 @@
-package learner_test
+package bench_test
 
 import (
 	"context"
 	"testing"
 
-	"github.com/aelp/aelp/internal/bench"
+	"github.com/aelp/aelp/app/bench"
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/learner"
@@ -13,9 +13,9 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// benchUsers is the workload of one benchmark operation: the tagged
+// learnUsers is the workload of one benchmark operation: the tagged
 // records of this many users' journeys (about 7.6 records each).
-const benchUsers = 4000
+const learnUsers = 4000
 
 // BenchmarkIngest measures experiences ingested per second by a bounded
 // learner at the default schedule (learner.New with defaults: 1 sample per
@@ -41,7 +41,7 @@ func BenchmarkIngest(b *testing.B) {
 		kafkax.TopicSpec{Name: "bench.dlq", Partitions: 1}); err != nil {
 		b.Fatal(err)
 	}
-	msgs, err := bench.SimRecords(cfg, "bench", benchUsers, 1, true)
+	msgs, err := bench.SimRecords(cfg, "bench", learnUsers, 1, true)
 	if err != nil {
 		b.Fatal(err)
 	}
