@@ -1,47 +1,17 @@
 package classify
 
-import "fmt"
+import (
+	"fmt"
 
-// Counts is a confusion matrix of crisis decisions against ground truth,
-// crisis being the positive class.
-type Counts struct {
-	// TP counts crisis decisions on true crisis parents.
-	TP uint64
-	// FP counts crisis decisions on true regular parents.
-	FP uint64
-	// FN counts regular decisions on true crisis parents.
-	FN uint64
-	// TN counts regular decisions on true regular parents.
-	TN uint64
-}
+	"github.com/aelp/aelp/internal/stats"
+)
 
-// Total returns TP + FP + FN + TN.
-func (c Counts) Total() uint64 { return c.TP + c.FP + c.FN + c.TN }
-
-// Add returns the element-wise sum of c and o.
-func (c Counts) Add(o Counts) Counts {
-	return Counts{TP: c.TP + o.TP, FP: c.FP + o.FP, FN: c.FN + o.FN, TN: c.TN + o.TN}
-}
-
-// Precision returns TP/(TP + FP), or 0 when no crisis decision was made.
-func (c Counts) Precision() float64 { return ratio(c.TP, c.TP+c.FP) }
-
-// Recall returns TP/(TP + FN), or 0 when no true crisis parent was seen.
-func (c Counts) Recall() float64 { return ratio(c.TP, c.TP+c.FN) }
-
-// F1 returns the harmonic mean of precision and recall,
-// 2·TP/(2·TP + FP + FN), or 0 when TP + FP + FN = 0.
-func (c Counts) F1() float64 { return ratio(2*c.TP, 2*c.TP+c.FP+c.FN) }
-
-// Accuracy returns (TP + TN)/Total, or 0 when Total = 0.
-func (c Counts) Accuracy() float64 { return ratio(c.TP+c.TN, c.Total()) }
-
-func ratio(num, den uint64) float64 {
-	if den == 0 {
-		return 0
-	}
-	return float64(num) / float64(den)
-}
+// Counts is the confusion matrix of crisis decisions against ground truth,
+// crisis being the positive class: stats.Confusion under the name this
+// package reports it by (TP counts crisis decisions on true crisis parents,
+// FP crisis decisions on true regular parents, FN regular decisions on
+// true crisis parents, TN regular decisions on true regular parents).
+type Counts = stats.Confusion
 
 // Metrics is a confusion matrix with its precision, recall and F1. An
 // undefined ratio (zero denominator) is reported as 0, never NaN; the counts
@@ -83,17 +53,7 @@ func (a *Accuracy) Observe(d Decision, truthCrisis bool) {
 	if d.Source < 0 || int(d.Source) >= NumSources {
 		panic(fmt.Sprintf("classify: accuracy observe: invalid source %d", d.Source))
 	}
-	c := &a.by[d.Source]
-	switch {
-	case d.Crisis && truthCrisis:
-		c.TP++
-	case d.Crisis:
-		c.FP++
-	case truthCrisis:
-		c.FN++
-	default:
-		c.TN++
-	}
+	a.by[d.Source].Observe(d.Crisis, truthCrisis)
 }
 
 // Merge adds o's counts to a.

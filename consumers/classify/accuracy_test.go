@@ -31,12 +31,12 @@ func TestAccuracyKnownConfusionMatrix(t *testing.T) {
 		wantP, wantR, wantF float64
 	}{
 		// Overall TP 16, FP 8, FN 4, TN 67: P = 16/24, R = 16/20, F1 = 32/44.
-		{"overall", r.Overall, Counts{16, 8, 4, 67}, 16.0 / 24, 16.0 / 20, 32.0 / 44},
-		{"LABEL", r.BySource[SourceLabel], Counts{5, 0, 0, 7}, 1, 1, 1},
-		{"METADATA", r.BySource[SourceMetadata], Counts{8, 2, 0, 0}, 0.8, 1, 16.0 / 18},
-		{"VALUE", r.BySource[SourceValue], Counts{3, 6, 0, 0}, 3.0 / 9, 1, 6.0 / 12},
+		{"overall", r.Overall, Counts{TP: 16, FP: 8, FN: 4, TN: 67}, 16.0 / 24, 16.0 / 20, 32.0 / 44},
+		{"LABEL", r.BySource[SourceLabel], Counts{TP: 5, FP: 0, FN: 0, TN: 7}, 1, 1, 1},
+		{"METADATA", r.BySource[SourceMetadata], Counts{TP: 8, FP: 2, FN: 0, TN: 0}, 0.8, 1, 16.0 / 18},
+		{"VALUE", r.BySource[SourceValue], Counts{TP: 3, FP: 6, FN: 0, TN: 0}, 3.0 / 9, 1, 6.0 / 12},
 		// No crisis decision and no TP: precision, recall, F1 undefined → 0.
-		{"DEFAULT", r.BySource[SourceDefault], Counts{0, 0, 4, 60}, 0, 0, 0},
+		{"DEFAULT", r.BySource[SourceDefault], Counts{TP: 0, FP: 0, FN: 4, TN: 60}, 0, 0, 0},
 	}
 	for _, tt := range tests {
 		if tt.got.Counts != tt.want {
@@ -63,7 +63,7 @@ func TestAccuracyKnownConfusionMatrix(t *testing.T) {
 	var b Accuracy
 	b.Observe(Decision{false, SourceDefault, 0}, true)
 	b.Merge(&a)
-	if got := b.Report().Overall.Counts; got != (Counts{16, 8, 5, 67}) {
+	if got := b.Report().Overall.Counts; got != (Counts{TP: 16, FP: 8, FN: 5, TN: 67}) {
 		t.Errorf("merged counts %+v, want {16 8 5 67}", got)
 	}
 	b.Reset()

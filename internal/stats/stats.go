@@ -1,6 +1,7 @@
 // Package stats holds the few summary statistics that aelp reports: means,
 // standard deviations, 95% confidence intervals for means (Student's t) and
-// proportions (Wilson), and a streaming, mergeable accumulator.
+// proportions (Wilson), a streaming, mergeable accumulator, and the
+// confusion matrix of binary decisions against ground truth.
 //
 // It knows nothing of Kafka, experiences or policies; it works on plain
 // float64 values and counts.
@@ -89,17 +90,18 @@ func ProportionCI95(k, n int) (p, lo, hi float64) {
 	return p, lo, hi
 }
 
-// Running is a streaming accumulator of count, mean and variance using
-// Welford's update:
+// Running is a streaming accumulator of count, mean, variance, minimum and
+// maximum, the mean and variance by Welford's update:
 //
 //	n ← n + 1;  δ = x − μ;  μ ← μ + δ/n;  M₂ ← M₂ + δ·(x − μ)
 //
 // The zero value is an empty accumulator ready for use. Two accumulators
 // merge exactly (Chan et al.), so workers can accumulate separately.
 type Running struct {
-	n    int
-	mean float64
-	m2   float64
+	n        int
+	mean     float64
+	m2       float64
+	min, max float64
 }
 
 // Add folds x into the accumulator.
@@ -108,6 +110,11 @@ func (r *Running) Add(x float64) {
 	d := x - r.mean
 	r.mean += d / float64(r.n)
 	r.m2 += d * (x - r.mean)
+	if r.n == 1 {
+		r.min, r.max = x, x
+	} else {
+		r.min, r.max = math.Min(r.min, x), math.Max(r.max, x)
+	}
 }
 
 // Merge folds all values seen by o into r, as if they had been added to r:
@@ -126,6 +133,7 @@ func (r *Running) Merge(o Running) {
 	r.mean += d * float64(o.n) / float64(n)
 	r.m2 += o.m2 + d*d*float64(r.n)*float64(o.n)/float64(n)
 	r.n = n
+	r.min, r.max = math.Min(r.min, o.min), math.Max(r.max, o.max)
 }
 
 // N returns the number of values added.
@@ -137,6 +145,22 @@ func (r *Running) Mean() float64 {
 		return math.NaN()
 	}
 	return r.mean
+}
+
+// Min returns the smallest value added, or NaN when there are none.
+func (r *Running) Min() float64 {
+	if r.n == 0 {
+		return math.NaN()
+	}
+	return r.min
+}
+
+// Max returns the largest value added, or NaN when there are none.
+func (r *Running) Max() float64 {
+	if r.n == 0 {
+		return math.NaN()
+	}
+	return r.max
 }
 
 // Var returns the sample variance M₂/(n − 1), or NaN with fewer than two values.

@@ -142,6 +142,13 @@ func TestRunningMatchesBatch(t *testing.T) {
 		r.Add(x)
 	}
 	m, s := MeanStd(xs)
+	lo, hi := xs[0], xs[0]
+	for _, x := range xs {
+		lo, hi = math.Min(lo, x), math.Max(hi, x)
+	}
+	if r.Min() != lo || r.Max() != hi {
+		t.Errorf("Running min, max = %v, %v; want %v, %v", r.Min(), r.Max(), lo, hi)
+	}
 	if r.N() != len(xs) {
 		t.Errorf("N = %d; want %d", r.N(), len(xs))
 	}
@@ -171,16 +178,63 @@ func TestRunningMerge(t *testing.T) {
 			t.Errorf("split %d: merged n, mean, var = %d, %v, %v; want %d, %v, %v",
 				split, a.N(), a.Mean(), a.Var(), all.N(), all.Mean(), all.Var())
 		}
+		if a.Min() != all.Min() || a.Max() != all.Max() {
+			t.Errorf("split %d: merged min, max = %v, %v; want %v, %v", split, a.Min(), a.Max(), all.Min(), all.Max())
+		}
 	}
 }
 
 func TestRunningEmpty(t *testing.T) {
 	var r Running
-	if r.N() != 0 || !math.IsNaN(r.Mean()) || !math.IsNaN(r.Var()) {
-		t.Errorf("empty Running: n, mean, var = %d, %v, %v; want 0, NaN, NaN", r.N(), r.Mean(), r.Var())
+	if r.N() != 0 || !math.IsNaN(r.Mean()) || !math.IsNaN(r.Var()) || !math.IsNaN(r.Min()) || !math.IsNaN(r.Max()) {
+		t.Errorf("empty Running: n, mean, var, min, max = %d, %v, %v, %v, %v; want 0 and NaNs", r.N(), r.Mean(), r.Var(), r.Min(), r.Max())
 	}
-	r.Add(2)
-	if r.Mean() != 2 || !math.IsNaN(r.Var()) {
-		t.Errorf("one value: mean, var = %v, %v; want 2, NaN", r.Mean(), r.Var())
+	r.Add(-2)
+	if r.Mean() != -2 || !math.IsNaN(r.Var()) || r.Min() != -2 || r.Max() != -2 {
+		t.Errorf("one value: mean, var, min, max = %v, %v, %v, %v; want -2, NaN, -2, -2", r.Mean(), r.Var(), r.Min(), r.Max())
+	}
+}
+
+func TestConfusion(t *testing.T) {
+	type obs struct {
+		n                int
+		positive, actual bool
+	}
+	tests := []struct {
+		name                      string
+		obs                       []obs
+		want                      Confusion
+		precision, recall, f1, ac float64
+	}{
+		{"empty", nil, Confusion{}, 0, 0, 0, 0},
+		{"all four cells", []obs{{16, true, true}, {8, true, false}, {4, false, true}, {67, false, false}},
+			Confusion{TP: 16, FP: 8, FN: 4, TN: 67}, 16.0 / 24, 16.0 / 20, 32.0 / 44, 83.0 / 95},
+		{"no positive decision", []obs{{3, false, true}, {5, false, false}}, Confusion{FN: 3, TN: 5}, 0, 0, 0, 5.0 / 8},
+		{"no true positive seen", []obs{{2, true, false}, {6, false, false}}, Confusion{FP: 2, TN: 6}, 0, 0, 0, 6.0 / 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Confusion
+			for _, o := range tt.obs {
+				for range o.n {
+					c.Observe(o.positive, o.actual)
+				}
+			}
+			if c != tt.want {
+				t.Fatalf("counts = %+v; want %+v", c, tt.want)
+			}
+			for _, v := range []struct {
+				what      string
+				got, want float64
+			}{{"precision", c.Precision(), tt.precision}, {"recall", c.Recall(), tt.recall},
+				{"F1", c.F1(), tt.f1}, {"accuracy", c.Accuracy(), tt.ac}} {
+				if !close(v.got, v.want, 1e-12) {
+					t.Errorf("%s = %v; want %v", v.what, v.got, v.want)
+				}
+			}
+			if got := c.Add(c); got.Total() != 2*c.Total() || got.TP != 2*c.TP || got.TN != 2*c.TN {
+				t.Errorf("c.Add(c) = %+v; want every count doubled", got)
+			}
+		})
 	}
 }
