@@ -77,7 +77,8 @@ type Config struct {
 	// (seed EvalSeed) after the run: the learning curve.
 	CurveEpisodes int
 	// EvalSeed seeds the held-out evaluation (not used for training).
-	// Default Seed + 1,000,003.
+	// Default sim.HeldOutSeed(Seed), 2⁴⁰ + Seed: the held-out journeys
+	// aelp experiment ab and aelp evaluate use for the same training seed.
 	EvalSeed uint64
 	// Progress receives progress lines (a bar when ProgressTTY).
 	Progress io.Writer
@@ -112,7 +113,7 @@ func (c *Config) setDefaults() {
 		c.MaxAhead = 20_000
 	}
 	if c.EvalSeed == 0 {
-		c.EvalSeed = c.Seed + 1_000_003
+		c.EvalSeed = sim.HeldOutSeed(c.Seed)
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard

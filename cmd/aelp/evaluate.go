@@ -28,7 +28,7 @@ func runEvaluate(ctx context.Context, args []string) error {
 	policyTopic := fs.String("policy-topic", "aelp.policy", "topic of policy snapshots")
 	ckpt := fs.String("checkpoint", "", "learner checkpoint file (with --policy checkpoint)")
 	episodes := fs.Int("episodes", 20_000, "held-out journeys")
-	seed := fs.Uint64("seed", 1_000_003, "seed of the held-out journeys (use one not used for training)")
+	seed := fs.Uint64("seed", sim.HeldOutSeed(1), "seed of the held-out journeys: 2^40 + the training seed (the default is training seed 1's, the journeys aelp run and aelp experiment ab evaluate it on)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}

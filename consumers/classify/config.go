@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/aelp/aelp/schemas"
 )
 
 // Metadata keys written by the simulator (and expected from a live stream).
@@ -20,8 +22,9 @@ const (
 	// KeyCampaignID holds the id of the campaign that served the ad.
 	KeyCampaignID = "campaign_id"
 	// KeyTrueSegment holds the simulator's ground truth; it is reserved for
-	// accuracy measurement and never read to classify.
-	KeyTrueSegment = "aelp.true_segment"
+	// accuracy measurement and never read to classify. It is
+	// schemas.KeyTrueSegment.
+	KeyTrueSegment = schemas.KeyTrueSegment
 )
 
 // Label values, the symbols of the schemas' event_type enum.

@@ -6,6 +6,26 @@ import (
 	"github.com/aelp/aelp/internal/stats"
 )
 
+// MaxTrainingSeed is the largest training seed whose held-out seed
+// (HeldOutSeed) is kept apart from every training seed: 2⁴⁰ − 1.
+const MaxTrainingSeed = 1<<40 - 1
+
+// HeldOutSeed returns the seed of the held-out evaluation journeys of a
+// policy trained on seed: 2⁴⁰ + seed. It is the one rule of aelp run, aelp
+// experiment ab and aelp evaluate (whose --seed default is HeldOutSeed(1),
+// the held-out journeys of training seed 1).
+//
+// Why this rule: training seeds are small numbers (1 by default, counting
+// up from there over an experiment's seeds), so every training seed up to
+// MaxTrainingSeed maps to a held-out seed of at least 2⁴⁰, which is never
+// a training seed: the held-out users of one run are never the training
+// users of another, whichever seeds a series of runs uses. An offset rule
+// such as seed + 1,000,003 does not have that property (training seed
+// 1,000,004 would train on the held-out users of seed 1). Each training
+// seed keeps a population of its own, and the same one in every command.
+// Above MaxTrainingSeed the sum wraps modulo 2⁶⁴ and the two sets may meet.
+func HeldOutSeed(seed uint64) uint64 { return MaxTrainingSeed + 1 + seed }
+
 // SegmentEval holds sampled figures for one segment.
 type SegmentEval struct {
 	// Episodes is the number of journeys of this segment.

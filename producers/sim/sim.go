@@ -60,6 +60,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+
+	"github.com/aelp/aelp/schemas"
 )
 
 // Metadata keys written on every transition. The aggregator classifies on
@@ -77,7 +79,8 @@ const (
 	// KeyCampaignID holds the campaign that served the user.
 	KeyCampaignID = "campaign_id"
 	// KeyTrueSegment holds the true segment; classifiers must not read it.
-	KeyTrueSegment = "aelp.true_segment"
+	// It is schemas.KeyTrueSegment.
+	KeyTrueSegment = schemas.KeyTrueSegment
 )
 
 // Segment labels used as metadata values.

@@ -584,3 +584,24 @@ func TestRunEpisodeAllocs(t *testing.T) {
 		t.Errorf("allocations per journey = %.1f (%.1f steps); want ≤ 8", allocs, float64(steps)/2001)
 	}
 }
+
+func TestHeldOutSeed(t *testing.T) {
+	tests := []struct {
+		seed, want uint64
+	}{
+		{0, 1 << 40},
+		{1, 1<<40 + 1},
+		{1_000_004, 1<<40 + 1_000_004},
+		{MaxTrainingSeed, 1<<41 - 1},
+	}
+	for _, tt := range tests {
+		got := HeldOutSeed(tt.seed)
+		if got != tt.want {
+			t.Errorf("HeldOutSeed(%d) = %d, want %d", tt.seed, got, tt.want)
+		}
+		// Disjoint: no training seed up to MaxTrainingSeed is a held-out seed.
+		if got <= MaxTrainingSeed {
+			t.Errorf("HeldOutSeed(%d) = %d is a training seed (≤ %d)", tt.seed, got, uint64(MaxTrainingSeed))
+		}
+	}
+}
