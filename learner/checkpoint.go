@@ -187,12 +187,13 @@ func (l *Learner) checkpoint() error {
 	if l.cfg.CheckpointPath == "" {
 		return nil
 	}
-	agent, err := l.agent.MarshalCheckpoint()
+	agent, err := l.tr.Agent().MarshalCheckpoint()
 	if err != nil {
 		return fmt.Errorf("learn: checkpoint: %w", err)
 	}
+	tc := l.tr.Counters()
 	c := &Checkpoint{ExperimentID: l.cfg.ExperimentID, LearnerID: l.cfg.LearnerID, TaggedTopic: l.cfg.TaggedTopic,
-		Offsets: map[int]int64{}, BetaStep: l.buf.Step(), Sampled: l.sampled, Inserted: l.inserted,
+		Offsets: map[int]int64{}, BetaStep: tc.BetaStep, Sampled: tc.Sampled, Inserted: tc.Inserted,
 		PolicyVersion: l.Stats().PolicyVersion, CreatedAt: time.Now(), Agent: agent}
 	for p, o := range l.offsets {
 		c.Offsets[p] = o
@@ -202,7 +203,7 @@ func (l *Learner) checkpoint() error {
 		return fmt.Errorf("learn: %w", err)
 	}
 	l.metrics.checkpoints.Inc()
-	l.log.Debug().Str("path", l.cfg.CheckpointPath).Int64("updates", l.agent.Updates()).
+	l.log.Debug().Str("path", l.cfg.CheckpointPath).Int64("updates", l.tr.Agent().Updates()).
 		Dur("took", time.Since(start).Round(time.Millisecond)).Msg("checkpoint written")
 	return nil
 }

@@ -3,13 +3,13 @@ package learner
 import (
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/internal/obs"
 	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/learner/replay"
+	"github.com/aelp/aelp/learner/train"
 	"github.com/aelp/aelp/schemas"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -32,18 +32,20 @@ type Config struct {
 	// CrisisWeight (crisis_parent_weight), Alpha
 	// (importance_sampling_alpha), Beta0 (importance_sampling_beta),
 	// MinCrisisRatio (min_crisis_parent_ratio), and Uniform = !enable_importance_sampling.
+	// Default DefaultReplay().
 	Replay replay.Config
 	// PPO configures the agent; ObsDim and NumActions must match the
-	// records (StateDim and NumActions below).
+	// records (StateDim and NumActions below). Default
+	// DefaultPPO(StateDim, NumActions).
 	PPO ppo.Config
 	// StateDim and NumActions validate records and size the networks.
 	// Defaults 16 and 12.
 	StateDim, NumActions int
 	// MinBuffer is the number of items the buffer must hold before the
-	// first update. Default 1000.
+	// first update. Default 1000 (train.DefaultConfig).
 	MinBuffer int
 	// BatchSize is the number of samples drawn from the buffer per update
-	// (split into PPO minibatches). Default 256.
+	// (split into PPO minibatches). Default 256 (train.DefaultConfig).
 	BatchSize int
 	// SamplesPerInsert is the rate limiter's target ratio of samples drawn
 	// to items inserted, as Reverb's SampleToInsertRatio: training waits
@@ -51,8 +53,13 @@ type Config struct {
 	// buffer does not go stale unseen). Default 1.
 	SamplesPerInsert float64
 	// RateTolerance is how far, in samples, the ratio may drift either
-	// way before one side waits. Default max(MinBuffer, 10·BatchSize)·SamplesPerInsert.
+	// way before one side waits. 0 (the default) derives it:
+	// max(MinBuffer, 10·BatchSize)·SamplesPerInsert (train.Config.Tolerance).
 	RateTolerance float64
+	// GroundTruthKey is the metadata key of the true segment, read only to
+	// report the tag accuracy and the mean return per segment. Default
+	// schemas.KeyTrueSegment.
+	GroundTruthKey string
 	// MetricsEvery, SnapshotEvery and CheckpointEvery are in updates.
 	// Defaults 50, 100, 500.
 	MetricsEvery, SnapshotEvery, CheckpointEvery int64
@@ -76,7 +83,8 @@ type Config struct {
 	// MaxUpdates stops training (and, bounded or not, returns) after this
 	// many updates in total; 0 means no limit.
 	MaxUpdates int64
-	// Seed seeds the sampler and the agent's initialisation.
+	// Seed seeds the sampler and the agent's initialisation (two PCG
+	// streams of it, as train.Config.Seed).
 	Seed uint64
 	// ProgressEvery is the interval of progress log lines. Default 10 s;
 	// negative disables them.
@@ -105,9 +113,6 @@ func (c *Config) setDefaults() {
 	if c.LearnerID == "" {
 		c.LearnerID = "learner-1"
 	}
-	if c.Replay == (replay.Config{}) {
-		c.Replay = DefaultReplay()
-	}
 	if c.StateDim == 0 {
 		c.StateDim = 16
 	}
@@ -117,18 +122,10 @@ func (c *Config) setDefaults() {
 	if c.PPO.ObsDim == 0 && c.PPO.NumActions == 0 {
 		c.PPO = DefaultPPO(c.StateDim, c.NumActions)
 	}
-	if c.MinBuffer == 0 {
-		c.MinBuffer = 1000
-	}
-	if c.BatchSize == 0 {
-		c.BatchSize = 256
-	}
-	if c.SamplesPerInsert == 0 {
-		c.SamplesPerInsert = 1
-	}
-	if c.RateTolerance == 0 {
-		c.RateTolerance = math.Max(float64(c.MinBuffer), float64(10*c.BatchSize)) * c.SamplesPerInsert
-	}
+	// The training core's defaults, in one place.
+	t := c.TrainConfig().WithDefaults()
+	c.Replay, c.MinBuffer, c.BatchSize, c.SamplesPerInsert = t.Replay, t.MinBuffer, t.BatchSize, t.SamplesPerInsert
+	c.GroundTruthKey = t.GroundTruthKey
 	if c.MetricsEvery == 0 {
 		c.MetricsEvery = 50
 	}
@@ -143,25 +140,26 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// DefaultReplay is the buffer configuration the learner uses by default:
-// the design's values (capacity 50,000, crisis weight 5, α 0.6, β0 0.4,
-// floor 0.05) with β annealed to 1 over 2,000 updates.
-func DefaultReplay() replay.Config {
-	c := replay.DefaultConfig()
-	c.AnnealSteps = 2000
-	return c
-}
+// DefaultReplay is the buffer configuration the learner uses by default,
+// train.DefaultReplay: the design's values (capacity 50,000, crisis weight
+// 5, α 0.6, β0 0.4, floor 0.05) with β annealed to 1 over 2,000 updates.
+func DefaultReplay() replay.Config { return train.DefaultReplay() }
 
-// DefaultPPO is the agent configuration the learner uses by default: the
-// ppo package defaults with 2 epochs × 4 minibatches per update, each
-// minibatch's gradient computed on 2 goroutines (a fixed count, not the
-// machine's core count, so a seeded run does not depend on it).
-func DefaultPPO(stateDim, numActions int) ppo.Config {
-	c := ppo.DefaultConfig(stateDim, numActions)
-	c.Epochs = 2
-	c.Minibatches = 4
-	c.Workers = 2
-	return c
+// DefaultPPO is the agent configuration the learner uses by default,
+// train.DefaultPPO: the ppo package defaults with 2 epochs × 4
+// minibatches per update, each minibatch's gradient computed on 2
+// goroutines (a fixed count, so a seeded run does not depend on the
+// machine).
+func DefaultPPO(stateDim, numActions int) ppo.Config { return train.DefaultPPO(stateDim, numActions) }
+
+// TrainConfig returns the training core's configuration of the learn role:
+// its buffer, agent, rate limiter, ground-truth key and seed.
+func (c Config) TrainConfig() train.Config {
+	return train.Config{
+		Replay: c.Replay, PPO: c.PPO, MinBuffer: c.MinBuffer, BatchSize: c.BatchSize,
+		SamplesPerInsert: c.SamplesPerInsert, RateTolerance: c.RateTolerance, MinUpdates: c.MinUpdates,
+		GroundTruthKey: c.GroundTruthKey, Seed: c.Seed,
+	}
 }
 
 // WithDefaults returns c with the documented defaults filled in.
@@ -175,27 +173,16 @@ func (c Config) Validate() error {
 		return errors.New("experiment id is empty")
 	case c.PPO.ObsDim != c.StateDim || c.PPO.NumActions != c.NumActions:
 		return fmt.Errorf("ppo network is %d×%d but records are %d×%d", c.PPO.ObsDim, c.PPO.NumActions, c.StateDim, c.NumActions)
-	case c.MinBuffer < 1 || c.MinBuffer > c.Replay.Capacity:
-		return fmt.Errorf("min buffer %d: must be in [1, replay_buffer_capacity %d]", c.MinBuffer, c.Replay.Capacity)
-	case c.BatchSize < 1:
-		return fmt.Errorf("batch size %d: must be at least 1", c.BatchSize)
-	case !(c.SamplesPerInsert > 0) || math.IsInf(c.SamplesPerInsert, 0):
-		return fmt.Errorf("samples per insert %v: must be positive", c.SamplesPerInsert)
-	case !(c.RateTolerance > 0) || math.IsInf(c.RateTolerance, 0):
-		return fmt.Errorf("rate tolerance %v: must be positive", c.RateTolerance)
 	case c.MetricsEvery < 1 || c.SnapshotEvery < 1 || c.CheckpointEvery < 1:
 		return errors.New("metrics, snapshot and checkpoint intervals must be at least 1 update")
-	case c.MinUpdates < 0 || c.MaxUpdates < 0:
-		return errors.New("min and max updates must not be negative")
+	case c.MaxUpdates < 0:
+		return fmt.Errorf("max updates %d: must not be negative", c.MaxUpdates)
 	case !c.Fresh && c.CheckpointPath == "":
 		return errors.New("no checkpoint path: give --checkpoint FILE, or --fresh to train without resuming")
 	case c.FreshIfMissing && c.CheckpointPath == "":
 		return errors.New("fresh-if-missing needs a checkpoint path")
 	}
-	if err := c.Replay.Validate(); err != nil {
-		return err
-	}
-	if err := c.PPO.Validate(); err != nil {
+	if err := c.TrainConfig().Validate(); err != nil {
 		return err
 	}
 	return c.Kafka.Validate()

@@ -6,15 +6,16 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"math/rand/v2"
 	"os"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/stats"
 	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/learner/replay"
+	"github.com/aelp/aelp/learner/train"
 	"github.com/aelp/aelp/schemas"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
@@ -36,16 +37,14 @@ type Stats struct {
 	Buffer replay.Stats
 	// Last is the last update's PPO figures.
 	Last ppo.Stats
-	// BatchCrisisSum and ExpectedCrisisSum add up, over every update, the
-	// measured and the expected crisis share of the batch (divide by
-	// Updates since start for the means); BatchCrisisSq sums the squares of
-	// the measured share.
-	BatchCrisisSum, BatchCrisisSq, ExpectedCrisisSum float64
-	// StatUpdates is the number of updates summed above (this process).
-	StatUpdates int64
-	// WeightMeanSum, WeightMinAll, WeightMaxAll summarise the IS weights
-	// over every batch of this process.
-	WeightMeanSum, WeightMinAll, WeightMaxAll float64
+	// Batches summarise the batches of this process's updates: the
+	// measured and the expected crisis share, the true crisis share (of
+	// the records with ground truth) and the IS weights, one value per
+	// update each.
+	Batches train.BatchStats
+	// Tags count the crisis tags of the records ingested with ground truth
+	// (Config.GroundTruthKey) against it, as of the last update.
+	Tags stats.Confusion
 	// PolicyVersion is the version of the last published snapshot (−1: none).
 	PolicyVersion int64
 	// Lag is the number of records behind the end of the tagged topic, as
@@ -59,19 +58,13 @@ type Learner struct {
 	log     zerolog.Logger
 	metrics *learnMetrics
 
-	buf   *replay.Buffer[struct{}]
-	agent *ppo.Agent
-	slots slotStore
-
-	// Owned by the Run goroutine.
-	offsets  map[int]int64 // next offset to read, per partition
-	end      map[int]int64 // bounded: stop reading here; nil: follow the topic
-	hwm      map[int]int64
-	sampled  int64
-	inserted int64
-	episodes episodeTracker
-	tagAcc   tagAccuracy
-	window   windowCounters
+	// Owned by the Run goroutine: the training core (buffer, agent, rate
+	// limiter) and the Kafka positions.
+	tr      *train.Trainer
+	offsets map[int]int64 // next offset to read, per partition
+	end     map[int]int64 // bounded: stop reading here; nil: follow the topic
+	hwm     map[int]int64
+	window  windowCounters
 
 	finishCh chan struct{}
 	finish   sync.Once
@@ -107,18 +100,8 @@ func New(cfg Config) (*Learner, error) {
 		offsets:  map[int]int64{},
 		hwm:      map[int]int64{},
 		finishCh: make(chan struct{}),
-		slots:    newSlotStore(cfg.Replay.Capacity, cfg.StateDim),
-		episodes: newEpisodeTracker(),
 	}
 	l.stats.PolicyVersion = -1
-	l.stats.WeightMinAll = math.Inf(1)
-	l.stats.WeightMaxAll = math.Inf(-1)
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed_b0f))
-	buf, err := replay.New[struct{}](cfg.Replay, rand.New(rand.NewPCG(cfg.Seed, 0xb0ff_e4)))
-	if err != nil {
-		return nil, fmt.Errorf("learn: %w", err)
-	}
-	l.buf = buf
 	l.fresh = cfg.Fresh
 	if !l.fresh && cfg.FreshIfMissing {
 		if _, err := os.Stat(cfg.CheckpointPath); errors.Is(err, fs.ErrNotExist) {
@@ -127,11 +110,11 @@ func New(cfg Config) (*Learner, error) {
 		}
 	}
 	if l.fresh {
-		agent, err := ppo.New(cfg.PPO, rng)
+		tr, err := train.New(cfg.TrainConfig())
 		if err != nil {
 			return nil, fmt.Errorf("learn: %w", err)
 		}
-		l.agent = agent
+		l.tr = tr
 		return l, nil
 	}
 	ck, err := ReadCheckpoint(cfg.CheckpointPath)
@@ -141,28 +124,23 @@ func New(cfg Config) (*Learner, error) {
 	if ck.ExperimentID != cfg.ExperimentID {
 		return nil, fmt.Errorf("learn: checkpoint %s is of experiment %q, not %q", cfg.CheckpointPath, ck.ExperimentID, cfg.ExperimentID)
 	}
-	agent, err := ppo.Restore(ck.Agent, rng)
+	// The restored agent keeps its checkpoint's PPO settings (the learning
+	// rate and its schedule among them), whatever the flags say; the worker
+	// count is this process's choice.
+	tr, err := train.Resume(cfg.TrainConfig(), ck.Agent,
+		train.Counters{Sampled: ck.Sampled, Inserted: ck.Inserted, BetaStep: ck.BetaStep})
 	if err != nil {
 		return nil, fmt.Errorf("learn: checkpoint %s: %w", cfg.CheckpointPath, err)
 	}
-	// The worker count is this process's choice, not the checkpoint's.
-	if err := agent.SetWorkers(cfg.PPO.Workers); err != nil {
-		return nil, fmt.Errorf("learn: %w", err)
-	}
+	l.tr = tr
+	agent := tr.Agent()
 	ac := agent.Config()
-	if ac.ObsDim != cfg.StateDim || ac.NumActions != cfg.NumActions {
-		return nil, fmt.Errorf("learn: checkpoint network is %d×%d, records are %d×%d", ac.ObsDim, ac.NumActions, cfg.StateDim, cfg.NumActions)
-	}
-	l.agent = agent
 	for p, o := range ck.Offsets {
 		l.offsets[p] = o
 	}
-	l.sampled, l.inserted = ck.Sampled, ck.Inserted
-	l.buf.SetStep(ck.BetaStep)
 	l.stats.Updates = agent.Updates()
+	l.stats.Sampled = ck.Sampled
 	l.stats.PolicyVersion = ck.PolicyVersion
-	// The restored agent keeps its checkpoint's PPO settings (the learning
-	// rate and its schedule among them), whatever the flags say.
 	l.log.Info().Str("checkpoint", cfg.CheckpointPath).Int64("updates", agent.Updates()).
 		Float64("learning_rate", ac.LR).Str("lr_schedule", ac.LRSchedule).Int("lr_total_updates", ac.TotalUpdates).
 		Interface("offsets", ck.Offsets).Msg("restored checkpoint")
@@ -171,7 +149,7 @@ func New(cfg Config) (*Learner, error) {
 
 // Agent returns the PPO agent. Use it only when Run is not running (for
 // example after it returned, to evaluate the learned policy).
-func (l *Learner) Agent() *ppo.Agent { return l.agent }
+func (l *Learner) Agent() *ppo.Agent { return l.tr.Agent() }
 
 // Stats returns a snapshot of the learner's figures (safe while Run runs).
 func (l *Learner) Stats() Stats {
@@ -277,7 +255,7 @@ func (l *Learner) Run(ctx context.Context) error {
 	}
 	l.log.Info().Str("experiment", cfg.ExperimentID).Str("topic", cfg.TaggedTopic).Int("partitions", len(offs.First)).
 		Bool("importance_sampling", !cfg.Replay.Uniform).Float64("crisis_parent_weight", cfg.Replay.CrisisWeight).
-		Bool("bounded", cfg.Bounded).Int("buffer", l.buf.Len()).Msg("learn started")
+		Bool("bounded", cfg.Bounded).Int("buffer", l.tr.Len()).Msg("learn started")
 
 	if cfg.Bounded {
 		l.end = offs.End
@@ -347,16 +325,18 @@ func (l *Learner) loop(ctx, finishCtx context.Context, recs <-chan *record, w *w
 		switch {
 		case l.end != nil && l.reached(l.end):
 			// Everything up to the end is in: spend the training budget.
-			if !l.wantsMore() {
+			if !l.tr.WantsMore() {
 				return nil
 			}
 			if err := l.update(finishCtx, w); err != nil {
 				return err
 			}
-		case l.canSample():
-			// Take what has arrived without waiting, then one update.
+		case l.tr.CanSample():
+			// Take what has arrived without waiting (while the rate
+			// limiter allows it), then one update: with a backlog this is
+			// train.Trainer.Due's schedule, the one aelp experiment ab runs.
 		drain:
-			for i := 0; i < 4096 && l.canInsert(); i++ {
+			for i := 0; i < 4096 && l.tr.CanInsert(); i++ {
 				select {
 				case r := <-recs:
 					l.ingest(r)
@@ -410,38 +390,6 @@ func (l *Learner) reached(end map[int]int64) bool {
 	return true
 }
 
-// wantsMore reports whether a run that has read everything up to its end
-// still has training to do: the rate limiter's budget (SamplesPerInsert
-// samples per item ingested) or MinUpdates. A buffer smaller than MinBuffer
-// is trained on too, since no more data will come.
-func (l *Learner) wantsMore() bool {
-	if l.buf.Len() == 0 {
-		return false
-	}
-	budget := l.cfg.SamplesPerInsert*float64(l.inserted) - float64(l.sampled)
-	return budget > 0 || l.stats.Updates < l.cfg.MinUpdates
-}
-
-// canSample is the rate limiter's training side: the buffer holds
-// MinBuffer items and drawing one more batch keeps sampled ≤
-// SamplesPerInsert·inserted + RateTolerance.
-func (l *Learner) canSample() bool {
-	if l.buf.Len() < l.cfg.MinBuffer {
-		return false
-	}
-	return float64(l.sampled+int64(l.cfg.BatchSize)) <= l.cfg.SamplesPerInsert*float64(l.inserted)+l.cfg.RateTolerance
-}
-
-// canInsert is the rate limiter's ingest side: inserting one more item
-// keeps SamplesPerInsert·inserted − sampled within the tolerance, unless
-// the buffer is still warming up.
-func (l *Learner) canInsert() bool {
-	if l.buf.Len() < l.cfg.MinBuffer {
-		return true
-	}
-	return l.cfg.SamplesPerInsert*float64(l.inserted+1)-float64(l.sampled) <= l.cfg.RateTolerance
-}
-
 // ingest adds one record to the buffer (or only advances the offset).
 func (l *Learner) ingest(r *record) {
 	if l.end != nil && r.offset >= l.end[r.partition] {
@@ -459,8 +407,7 @@ func (l *Learner) ingest(r *record) {
 		l.mu.Unlock()
 		return
 	}
-	l.add(&r.te, true)
-	l.inserted++
+	l.tr.Insert(&r.te)
 	l.window.ingested++
 	l.metrics.ingested.Inc()
 	l.mu.Lock()
@@ -468,46 +415,28 @@ func (l *Learner) ingest(r *record) {
 	l.mu.Unlock()
 }
 
-// add stores te in the buffer; live records also feed the observation
-// normaliser and the accuracy and return trackers.
-func (l *Learner) add(te *schemas.TaggedExperience, live bool) {
-	crisis := te.EventType == schemas.EventCrisis
-	slot := l.buf.Add(struct{}{}, crisis)
-	l.slots.put(slot, te)
-	if live {
-		l.agent.ObserveObs(l.slots.obsOf(slot))
-		l.tagAcc.observe(te)
-		l.episodes.observe(te)
-	}
-}
-
-// update draws one batch and makes one PPO update.
+// update makes one update of the training core, then publishes and
+// checkpoints on their schedules.
 func (l *Learner) update(ctx context.Context, w *writers) error {
 	cfg := l.cfg
-	l.buf.SetStep(l.stats.Updates)
-	if err := l.buf.Sample(&l.slots.batch, cfg.BatchSize); err != nil {
-		return fmt.Errorf("learn: sample: %w", err)
+	now := time.Now()
+	res, err := l.tr.Update()
+	if err != nil {
+		return fmt.Errorf("learn: %w", err)
 	}
-	now := time.Now().UnixNano()
-	pb := l.slots.fill(&l.slots.batch, now, l.metrics.firstUse)
-	t0 := time.Now()
-	st := l.agent.Update(pb)
-	l.metrics.updateSeconds.Observe(time.Since(t0).Seconds())
-	l.sampled += int64(cfg.BatchSize)
+	l.metrics.updateSeconds.Observe(time.Since(now).Seconds())
+	for _, produced := range res.FirstUse {
+		l.metrics.firstUse.Observe(float64(now.UnixNano()-produced) / 1e9)
+	}
 	l.window.sampled += int64(cfg.BatchSize)
-	bs := l.buf.Stats()
+	ts := l.tr.Stats()
 	l.mu.Lock()
-	l.stats.Updates++
-	l.stats.Sampled = l.sampled
-	l.stats.Buffer = bs
-	l.stats.Last = st
-	l.stats.StatUpdates++
-	l.stats.BatchCrisisSum += bs.LastBatchCrisisRatio
-	l.stats.BatchCrisisSq += bs.LastBatchCrisisRatio * bs.LastBatchCrisisRatio
-	l.stats.ExpectedCrisisSum += bs.ExpectedBatchCrisisRatio
-	l.stats.WeightMeanSum += bs.WeightMean
-	l.stats.WeightMinAll = math.Min(l.stats.WeightMinAll, bs.WeightMin)
-	l.stats.WeightMaxAll = math.Max(l.stats.WeightMaxAll, bs.WeightMax)
+	l.stats.Updates = ts.Updates
+	l.stats.Sampled = ts.Sampled
+	l.stats.Buffer = res.Buffer
+	l.stats.Last = res.PPO
+	l.stats.Batches = ts.Batches
+	l.stats.Tags = ts.Tags
 	var lag int64
 	for p, h := range l.hwm {
 		lag += max(0, h-l.offsets[p])
@@ -515,7 +444,7 @@ func (l *Learner) update(ctx context.Context, w *writers) error {
 	l.stats.Lag = lag
 	updates := l.stats.Updates
 	l.mu.Unlock()
-	l.metrics.observeUpdate(st, bs)
+	l.metrics.observeUpdate(res.PPO, res.Buffer)
 	if updates%cfg.MetricsEvery == 0 || updates%cfg.SnapshotEvery == 0 {
 		if err := l.publish(ctx, w, updates%cfg.MetricsEvery == 0, updates%cfg.SnapshotEvery == 0); err != nil {
 			return err
@@ -533,9 +462,9 @@ func (l *Learner) logProgress() {
 	s := l.Stats()
 	ev := l.log.Info().Int64("updates", s.Updates).Int64("ingested", s.Ingested).Int("buffer", s.Buffer.Size).
 		Int64("lag", s.Lag)
-	if s.StatUpdates > 0 {
-		n := float64(s.StatUpdates)
-		ev = ev.Float64("batch_crisis_ratio", round4(s.BatchCrisisSum/n)).Float64("expected_crisis_ratio", round4(s.ExpectedCrisisSum/n)).
+	if s.Batches.CrisisShare.N() > 0 {
+		ev = ev.Float64("batch_crisis_ratio", round4(s.Batches.CrisisShare.Mean())).
+			Float64("expected_crisis_ratio", round4(s.Batches.ExpectedCrisisShare.Mean())).
 			Float64("policy_loss", round4(s.Last.PolicyLoss)).Float64("value_loss", round4(s.Last.ValueLoss)).
 			Float64("entropy", round4(s.Last.Entropy)).Float64("beta", round4(s.Buffer.Beta))
 	}
@@ -632,7 +561,7 @@ func (l *Learner) refill(ctx context.Context, offs kafkax.Offsets) error {
 			}
 			o = m.Offset + 1
 			if decodeTagged(m.Value, &te, lim) == nil && te.ExperimentID == cfg.ExperimentID {
-				l.add(&te, false)
+				l.tr.Refill(&te)
 				added++
 			}
 		}
@@ -640,7 +569,7 @@ func (l *Learner) refill(ctx context.Context, offs kafkax.Offsets) error {
 	}
 	l.mu.Lock()
 	l.stats.Refilled = added
-	l.stats.Buffer = l.buf.Stats()
+	l.stats.Buffer = l.tr.Stats().Buffer
 	l.mu.Unlock()
 	l.log.Info().Int64("records", added).Dur("took", time.Since(start).Round(time.Millisecond)).Msg("buffer refilled from the log")
 	return nil

@@ -331,3 +331,40 @@ func TestLearnFreshIfMissing(t *testing.T) {
 		t.Fatal("a corrupt checkpoint was accepted with FreshIfMissing")
 	}
 }
+
+// TestLearnGroundTruthKey: the learner reads the ground truth under
+// Config.GroundTruthKey, not under a hard-coded key: records with the truth
+// under the configured key count in the tag accuracy and the returns, those
+// with it under the default key only do not.
+func TestLearnGroundTruthKey(t *testing.T) {
+	const key = "truth.elsewhere"
+	cfg := testConfig(kafkax.Config{}, "t", "exp", "")
+	cfg.GroundTruthKey = key
+	l, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.tr.Config().GroundTruthKey; got != key {
+		t.Fatalf("training core's ground-truth key %q, want %q", got, key)
+	}
+	rec := func(offset int64, md map[string]string) *record {
+		return &record{offset: offset, te: schemas.TaggedExperience{
+			Experience: schemas.Experience{ExperimentID: "exp", EpisodeID: fmt.Sprint(offset), Reward: 2, Done: true,
+				State: make([]float32, 16), NextState: make([]float32, 16), Metadata: md},
+			EventType: schemas.EventCrisis}}
+	}
+	l.ingest(rec(0, map[string]string{key: schemas.EventCrisis.String()}))
+	l.ingest(rec(1, map[string]string{key: schemas.EventRegular.String()}))
+	l.ingest(rec(2, map[string]string{schemas.KeyTrueSegment: schemas.EventCrisis.String()}))
+	s := l.tr.Stats()
+	if s.Inserted != 3 || s.Tags.TP != 1 || s.Tags.FP != 1 || s.Tags.Total() != 2 {
+		t.Fatalf("inserted %d, tags %+v; want 3 inserted, TP 1 and FP 1 from the configured key only", s.Inserted, s.Tags)
+	}
+	m := l.trainingMetrics(time.Now())
+	if m.TagPrecision == nil || *m.TagPrecision != 0.5 || m.TagRecall == nil || *m.TagRecall != 1 {
+		t.Errorf("metrics tag precision %v, recall %v; want 0.5 and 1", m.TagPrecision, m.TagRecall)
+	}
+	if m.MeanReturnCrisis == nil || *m.MeanReturnCrisis != 2 || m.MeanReturnRegular == nil || *m.MeanReturnRegular != 2 {
+		t.Errorf("metrics mean returns crisis %v, regular %v; want 2 and 2", m.MeanReturnCrisis, m.MeanReturnRegular)
+	}
+}

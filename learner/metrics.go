@@ -38,7 +38,7 @@ func newLearnMetrics(reg prometheus.Registerer) *learnMetrics {
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aelp_learn_dead_letters_total",
 			Help: "Tagged records sent to the dead-letter topic, by reason."}, []string{"reason"}),
 		updateSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aelp_learn_update_seconds",
-			Help: "Time of one PPO update.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+			Help: "Time of one update: drawing the batch, filling it and the PPO update.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		firstUse: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aelp_learn_first_use_latency_seconds",
 			Help:    "Time from an experience's production to its first use in a training batch.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 16)}),

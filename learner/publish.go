@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/stats"
 	"github.com/aelp/aelp/schemas"
 	"github.com/segmentio/kafka-go"
 )
@@ -89,17 +90,39 @@ func (l *Learner) trainingMetrics(now time.Time) schemas.TrainingMetrics {
 		ConsumerLag:              s.Lag,
 		EpochsRun:                int64(st.EpochsRun),
 	}
-	m.TagPrecision, m.TagRecall = l.tagAcc.precisionRecall()
-	mean, ok := l.episodes.take()
-	if ok[1] {
-		v := mean[1]
-		m.MeanReturnCrisis = &v
-	}
-	if ok[0] {
-		v := mean[0]
-		m.MeanReturnRegular = &v
-	}
+	m.TagPrecision, m.TagRecall = precisionRecall(l.tr.Stats().Tags) // every record so far
+	ret := l.tr.TakeReturns()
+	m.MeanReturnCrisis, m.MeanReturnRegular = meanOrNil(ret.Crisis), meanOrNil(ret.Regular)
 	return m
+}
+
+// precisionRecall returns the tags' precision and recall, nil while
+// undefined (no crisis tag, no true crisis parent).
+func precisionRecall(c stats.Confusion) (p, r *float64) {
+	if c.TP+c.FP > 0 {
+		v := c.Precision()
+		p = &v
+	}
+	if c.TP+c.FN > 0 {
+		v := c.Recall()
+		r = &v
+	}
+	return p, r
+}
+
+// meanOrNil returns the mean of r, nil when r is empty.
+func meanOrNil(r stats.Running) *float64 {
+	if r.N() == 0 {
+		return nil
+	}
+	v := r.Mean()
+	return &v
+}
+
+// windowCounters count ingest and samples between two metrics records.
+type windowCounters struct {
+	ingested, sampled int64
+	start             int64 // unix ns
 }
 
 // publish writes, as asked, a TrainingMetrics record and a PolicySnapshot,
@@ -133,11 +156,12 @@ func (l *Learner) publishMetrics(ctx context.Context, w *writers, key []byte, no
 }
 
 func (l *Learner) publishSnapshot(ctx context.Context, w *writers, key []byte, now time.Time) error {
-	arch, params, mean, variance, count, err := l.agent.MarshalPolicy()
+	agent := l.tr.Agent()
+	arch, params, mean, variance, count, err := agent.MarshalPolicy()
 	if err != nil {
 		return fmt.Errorf("learn: snapshot: %w", err)
 	}
-	snap := schemas.PolicySnapshot{ExperimentID: l.cfg.ExperimentID, Version: l.agent.Version(), CreatedAt: now,
+	snap := schemas.PolicySnapshot{ExperimentID: l.cfg.ExperimentID, Version: agent.Version(), CreatedAt: now,
 		Architecture: arch, Params: params, ObsMean: mean, ObsVar: variance, ObsCount: count}
 	val, err := schemas.MarshalPolicySnapshot(nil, &snap)
 	if err != nil {

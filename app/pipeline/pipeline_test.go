@@ -64,9 +64,12 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 
 	l := sum.Learn
-	n := float64(l.StatUpdates)
-	meas, exp := l.BatchCrisisSum/n, l.ExpectedCrisisSum/n
-	se := math.Sqrt(math.Max(l.BatchCrisisSq/n-meas*meas, 0) / n)
+	// se is the standard error of the mean batch crisis share with the
+	// population variance (divisor n), as before the running statistics.
+	b := l.Batches
+	n := float64(b.CrisisShare.N())
+	meas, exp := b.CrisisShare.Mean(), b.ExpectedCrisisShare.Mean()
+	se := math.Sqrt(b.CrisisShare.Var() * (n - 1) / n / n)
 	if math.Abs(meas-exp) > 3*se+1e-12 {
 		t.Errorf("mean batch crisis ratio %.5f, expected %.5f: more than 3 s.e. (%.5f) apart", meas, exp, se)
 	}

@@ -21,12 +21,12 @@ func (s Summary) Print(w io.Writer) {
 		s.Elapsed.Seconds(), s.EvalElapsed.Seconds())
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	l := s.Learn
-	n := float64(max(l.StatUpdates, 1))
-	meas := l.BatchCrisisSum / n
-	varr := l.BatchCrisisSq/n - meas*meas
-	se := 0.0
-	if l.StatUpdates > 1 && varr > 0 {
-		se = math.Sqrt(varr / n)
+	b := l.Batches
+	// Standard error of the mean batch crisis share over the updates (0
+	// with fewer than two).
+	meas, se := b.CrisisShare.Mean(), 0.0
+	if n := b.CrisisShare.N(); n > 1 {
+		se = b.CrisisShare.Std() / math.Sqrt(float64(n))
 	}
 	fmt.Fprintf(tw, "pipeline\t\n")
 	fmt.Fprintf(tw, "  users simulated\t%d\n", s.Sim.Users)
@@ -53,8 +53,8 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(tw, "importance sampling\t\n")
 	fmt.Fprintf(tw, "  crisis share of the buffer\t%.3f\n", l.Buffer.CrisisFraction)
 	fmt.Fprintf(tw, "  mean batch crisis ratio, measured\t%.4f ± %.4f (s.e.)\n", meas, se)
-	fmt.Fprintf(tw, "  mean batch crisis ratio, expected\t%.4f\n", l.ExpectedCrisisSum/n)
-	fmt.Fprintf(tw, "  IS weight mean (min, max) over batches\t%.3f (%.3f, %.3f)\n", l.WeightMeanSum/n, l.WeightMinAll, l.WeightMaxAll)
+	fmt.Fprintf(tw, "  mean batch crisis ratio, expected\t%.4f\n", b.ExpectedCrisisShare.Mean())
+	fmt.Fprintf(tw, "  IS weight mean (min, max) over batches\t%.3f (%.3f, %.3f)\n", b.WeightMean.Mean(), b.WeightMin.Min(), b.WeightMax.Max())
 	fmt.Fprintf(tw, "  final beta\t%.3f\n", l.Buffer.Beta)
 	fmt.Fprintf(tw, "final update\t\n")
 	fmt.Fprintf(tw, "  policy loss / value loss / entropy\t%.4f / %.4f / %.4f\n", l.Last.PolicyLoss, l.Last.ValueLoss, l.Last.Entropy)

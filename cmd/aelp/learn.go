@@ -9,6 +9,7 @@ import (
 	"github.com/aelp/aelp/app/pipeline"
 	"github.com/aelp/aelp/learner"
 	"github.com/aelp/aelp/learner/ppo"
+	"github.com/aelp/aelp/schemas"
 	"github.com/mattn/go-isatty"
 )
 
@@ -115,6 +116,7 @@ func runLearn(ctx context.Context, args []string) error {
 	bounded := fs.Bool("bounded", false, "read up to the end offsets seen at start, train, checkpoint and exit")
 	maxUpdates := fs.Int64("max-updates", 0, "stop after this many updates (0: no limit)")
 	seed := fs.Uint64("seed", 1, "random seed")
+	truthKey := fs.String("ground-truth-key", schemas.KeyTrueSegment, "metadata key of the true segment (tag accuracy and per-segment returns only)")
 	tagged := fs.String("tagged-topic", "aelp.experiences.tagged", "topic of tagged experiences")
 	metrics := fs.String("metrics-topic", "aelp.metrics", "topic for TrainingMetrics")
 	policy := fs.String("policy-topic", "aelp.policy", "topic for PolicySnapshot")
@@ -131,6 +133,9 @@ func runLearn(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *truthKey == "" {
+		return usagef("--ground-truth-key must not be empty")
+	}
 	srv, err := startServing(*httpAddr, log)
 	if err != nil {
 		return err
@@ -138,7 +143,7 @@ func runLearn(ctx context.Context, args []string) error {
 	defer srv.close()
 	cfg.Kafka, cfg.ExperimentID, cfg.LearnerID = kcfg, *experiment, *learnerID
 	cfg.CheckpointPath, cfg.Fresh, cfg.Bounded, cfg.MaxUpdates, cfg.Seed = *ckpt, *fresh, *bounded, *maxUpdates, *seed
-	cfg.FreshIfMissing = *freshIfMissing
+	cfg.FreshIfMissing, cfg.GroundTruthKey = *freshIfMissing, *truthKey
 	cfg.TaggedTopic, cfg.MetricsTopic, cfg.PolicyTopic, cfg.DeadLetterTopic = *tagged, *metrics, *policy, *dlq
 	cfg.Log, cfg.Registry, cfg.Health = log, srv.reg, srv.health
 	if err := cfg.Validate(); err != nil {

@@ -44,6 +44,7 @@ func TestToolsUsageErrors(t *testing.T) {
 		{"plot", "--experiment", "e", "--out", "x.png", "extra"},
 		{"evaluate", "--policy", "snapshots"},
 		{"evaluate", "--policy", "latest"},
+		{"learn", "--experiment", "e", "--fresh", "--ground-truth-key", ""},
 	}
 	for _, args := range tests {
 		var stdout, stderr bytes.Buffer
