@@ -5,18 +5,21 @@
 // policy is then evaluated on held-out journeys beside the logging policy
 // and the exact oracle.
 //
-// The learners run in-process, without Kafka, so that the experiment fits
-// in minutes: each arm feeds a replay.Buffer and a ppo.Agent directly from
-// sim episodes generated with the uniform logging policy, tags each
-// experience with the aggregator's classifier (consumers/classify, the same
-// rules and defaults as `aelp aggregate`), and trains with the learn role's
-// settings (learner.DefaultPPO, batch 256, min buffer 1,000, one sample per
-// insert). The replay buffer is seeded exactly as the learn role seeds it.
-// The stream, the tags, the agent's initialisation and the held-out users
-// are the same for both arms of a seed; only the sampling differs.
+// The learners run in-process, without a broker, so that the experiment
+// fits in minutes, but each arm is the learn role's training core
+// (learner/train) with the learn role's defaults: it inserts sim episodes
+// generated with the uniform logging policy, each converted as `aelp
+// simulate` publishes it (producers.FillExperience) and tagged as `aelp
+// aggregate` tags it (consumers/classify with its defaults,
+// consumers.ApplyDecision), and updates on the learn role's schedule for a
+// topic it is behind on (train.Trainer.Due: insert while the rate limiter
+// with its tolerance allows, then train). The buffer and the agent are
+// seeded as the learn role seeds them. The stream, the tags, the agent's
+// initialisation and the held-out users (sim.HeldOutSeed) are the same for
+// both arms of a seed; only the sampling differs.
 //
-// It knows nothing of Kafka; it wires the pure cores (sim, classify, replay,
-// ppo) and computes statistics over seeds.
+// It uses no Kafka; it wires the simulator, the tagging and the training
+// core, and computes statistics over seeds.
 package experiment
 
 import (
@@ -24,17 +27,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"math/rand/v2"
 	"runtime"
 	"sync"
 	"time"
 
+	"github.com/aelp/aelp/consumers"
 	"github.com/aelp/aelp/consumers/classify"
-	"github.com/aelp/aelp/learner"
 	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/learner/replay"
+	"github.com/aelp/aelp/learner/train"
+	"github.com/aelp/aelp/producers"
 	"github.com/aelp/aelp/producers/sim"
+	"github.com/aelp/aelp/schemas"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -46,22 +50,17 @@ const (
 	ArmUniform = "uniform sampling"
 )
 
-// evalSeedBase is added to a training seed to get its held-out evaluation
-// seed; training seeds are below it, so evaluation users are never trained
-// on.
-const evalSeedBase = 1 << 40
-
 // Config configures an A/B experiment. The zero value of a field takes the
 // default named in its comment (see DefaultConfig).
 type Config struct {
 	// Sim is the simulator. Default sim.DefaultConfig().
 	Sim sim.Config
 	// Replay configures the importance-sampling arm's buffer; the uniform
-	// arm uses the same with Uniform set. Uniform must be false. Default:
-	// replay.DefaultConfig() with AnnealSteps 2,000 (the CLI's
-	// --beta-anneal-updates default).
+	// arm uses the same with Uniform set. Uniform must be false. Default
+	// train.DefaultReplay(), the learn role's.
 	Replay replay.Config
-	// PPO configures both agents. Default learner.DefaultPPO.
+	// PPO configures both agents. Default train.DefaultPPO with Workers 1
+	// (the runs themselves go Workers at a time).
 	PPO ppo.Config
 	// Classifier tags experiences as the aggregator does. Default
 	// classify.DefaultConfig().
@@ -69,13 +68,13 @@ type Config struct {
 	// TagWithTruth tags with the simulator's ground truth instead of the
 	// classifier (an upper bound on what better tagging could buy).
 	TagWithTruth bool
-	// MinBuffer is the number of items before the first update. Default 1,000.
-	MinBuffer int
-	// BatchSize is the number of samples per update. Default 256.
-	BatchSize int
-	// SamplesPerInsert is the rate limiter's ratio: an update is made each
-	// time SamplesPerInsert·inserted reaches sampled + BatchSize. Default 1.
-	SamplesPerInsert float64
+	// MinBuffer is the number of items before the first update, BatchSize
+	// the number of samples per update, SamplesPerInsert and RateTolerance
+	// the rate limiter's ratio and tolerance, as in train.Config. Defaults
+	// the learn role's: 1,000, 256, 1 and 0 (derived: max(MinBuffer,
+	// 10·BatchSize)·SamplesPerInsert).
+	MinBuffer, BatchSize            int
+	SamplesPerInsert, RateTolerance float64
 	// Updates is the number of PPO updates per arm and seed. Default 4,000.
 	Updates int
 	// Seeds is the number of training seeds, FirstSeed … FirstSeed+Seeds−1.
@@ -111,28 +110,18 @@ func (c *Config) setDefaults() {
 	if c.Sim == (sim.Config{}) {
 		c.Sim = sim.DefaultConfig()
 	}
-	if c.Replay == (replay.Config{}) {
-		c.Replay = replay.DefaultConfig()
-		c.Replay.AnnealSteps = 2000
-	}
 	if c.PPO.ObsDim == 0 && c.PPO.NumActions == 0 {
-		c.PPO = learner.DefaultPPO(c.Sim.StateDim, c.Sim.NumActions())
+		c.PPO = train.DefaultPPO(c.Sim.StateDim, c.Sim.NumActions())
 		// The runs themselves go Workers at a time; one goroutine per
 		// agent keeps the cores from being oversubscribed (and Workers 1
 		// is the serial path, whose results do not depend on the machine).
 		c.PPO.Workers = 1
 	}
+	// The training core's defaults, in one place.
+	t := c.trainConfig(0, c.Replay.Uniform).WithDefaults()
+	c.Replay, c.MinBuffer, c.BatchSize, c.SamplesPerInsert = t.Replay, t.MinBuffer, t.BatchSize, t.SamplesPerInsert
 	if c.Classifier.LabelKey == "" && c.Classifier.Keywords == nil {
 		c.Classifier = classify.DefaultConfig()
-	}
-	if c.MinBuffer == 0 {
-		c.MinBuffer = 1000
-	}
-	if c.BatchSize == 0 {
-		c.BatchSize = 256
-	}
-	if c.SamplesPerInsert == 0 {
-		c.SamplesPerInsert = 1
 	}
 	if c.Updates == 0 {
 		c.Updates = 4000
@@ -166,10 +155,7 @@ func (c Config) Validate() error {
 	if err := c.Sim.Validate(); err != nil {
 		return err
 	}
-	if err := c.Replay.Validate(); err != nil {
-		return err
-	}
-	if err := c.PPO.Validate(); err != nil {
+	if err := c.trainConfig(0, c.Replay.Uniform).Validate(); err != nil {
 		return err
 	}
 	if _, err := classify.New(c.Classifier); err != nil {
@@ -180,17 +166,11 @@ func (c Config) Validate() error {
 		return errors.New("replay config of the importance-sampling arm has Uniform set")
 	case c.PPO.ObsDim != c.Sim.StateDim || c.PPO.NumActions != c.Sim.NumActions():
 		return fmt.Errorf("ppo network is %d×%d but the simulator is %d×%d", c.PPO.ObsDim, c.PPO.NumActions, c.Sim.StateDim, c.Sim.NumActions())
-	case c.MinBuffer < 1 || c.MinBuffer > c.Replay.Capacity:
-		return fmt.Errorf("min buffer %d: must be in [1, capacity %d]", c.MinBuffer, c.Replay.Capacity)
-	case c.BatchSize < 1:
-		return fmt.Errorf("batch size %d: must be at least 1", c.BatchSize)
-	case !(c.SamplesPerInsert > 0) || math.IsInf(c.SamplesPerInsert, 0):
-		return fmt.Errorf("samples per insert %v: must be positive and finite", c.SamplesPerInsert)
 	case c.Updates < 1:
 		return fmt.Errorf("updates %d: must be at least 1", c.Updates)
 	case c.Seeds < 2:
 		return fmt.Errorf("seeds %d: need at least 2 for a confidence interval", c.Seeds)
-	case c.FirstSeed+uint64(c.Seeds) > evalSeedBase:
+	case c.FirstSeed+uint64(c.Seeds)-1 > sim.MaxTrainingSeed:
 		return fmt.Errorf("seeds %d…%d overlap the held-out evaluation seeds", c.FirstSeed, c.FirstSeed+uint64(c.Seeds)-1)
 	case c.EvalEpisodes < 1 || c.CurveEpisodes < 1:
 		return errors.New("eval and curve episodes must be at least 1")
@@ -204,6 +184,18 @@ func (c Config) Validate() error {
 
 // WithDefaults returns c with the documented defaults filled in.
 func (c Config) WithDefaults() Config { c.setDefaults(); return c }
+
+// trainConfig returns the training core's configuration of one arm: the
+// learn role's core with the experiment's buffer, agent and rate limiter,
+// sampling uniformly when uniform.
+func (c Config) trainConfig(seed uint64, uniform bool) train.Config {
+	rc := c.Replay
+	rc.Uniform = uniform
+	return train.Config{
+		Replay: rc, PPO: c.PPO, MinBuffer: c.MinBuffer, BatchSize: c.BatchSize,
+		SamplesPerInsert: c.SamplesPerInsert, RateTolerance: c.RateTolerance, Seed: seed,
+	}
+}
 
 // CurvePoint is one held-out evaluation during training.
 type CurvePoint struct {
@@ -311,7 +303,7 @@ func Execute(ctx context.Context, cfg Config) (Result, error) {
 	}
 	for i := range cfg.Seeds {
 		seed := cfg.FirstSeed + uint64(i)
-		rep, err := sim.Evaluate(cfg.Sim, sim.Uniform{N: cfg.Sim.NumActions()}, cfg.EvalEpisodes, evalSeedBase+seed)
+		rep, err := sim.Evaluate(cfg.Sim, sim.Uniform{N: cfg.Sim.NumActions()}, cfg.EvalEpisodes, sim.HeldOutSeed(seed))
 		if err != nil {
 			return res, fmt.Errorf("experiment: evaluate logging policy: %w", err)
 		}
@@ -321,68 +313,48 @@ func Execute(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// arm holds one run's state: the stream, the tagger, the buffer, the agent
-// and the experiences by buffer slot (struct of arrays, as the learn role
-// keeps them).
+// arm is one run: the training core of the learn role, fed by the
+// simulator through the aggregator's tagging.
 type arm struct {
-	cfg   Config
-	buf   *replay.Buffer[struct{}]
-	agent *ppo.Agent
-	cls   *classify.Classifier
-	dim   int
+	cfg     Config
+	tr      *train.Trainer
+	cls     *classify.Classifier
+	te      schemas.TaggedExperience
+	updates int
+	run     Run
+}
 
-	obs, next []float64
-	action    []int
-	logp      []float64
-	reward    []float64
-	done      []bool
-	truth     []bool
-
-	batch replay.Batch[struct{}]
-	pb    ppo.Batch
-	acc   classify.Counts
-	run   Run
-
-	batchCrisisSum, expectedSum, trueSum, weightSum float64
+// newArm returns the arm of seed, sampling uniformly when uniform.
+func newArm(cfg Config, seed uint64, uniform bool) (*arm, error) {
+	tr, err := train.New(cfg.trainConfig(seed, uniform))
+	if err != nil {
+		return nil, fmt.Errorf("experiment: %w", err)
+	}
+	cls, err := classify.New(cfg.Classifier)
+	if err != nil {
+		return nil, fmt.Errorf("experiment: %w", err)
+	}
+	return &arm{cfg: cfg, tr: tr, cls: cls, run: Run{Seed: seed, EvalSeed: sim.HeldOutSeed(seed)}}, nil
 }
 
 // runArm trains one arm on one seed and evaluates it.
 func runArm(ctx context.Context, cfg Config, seed uint64, uniform bool) (Run, error) {
 	start := time.Now()
-	rc := cfg.Replay
-	rc.Uniform = uniform
-	// Seeded as learner.New seeds the learn role's buffer and agent.
-	buf, err := replay.New[struct{}](rc, rand.New(rand.NewPCG(seed, 0xb0ff_e4)))
+	a, err := newArm(cfg, seed, uniform)
 	if err != nil {
-		return Run{}, fmt.Errorf("experiment: %w", err)
-	}
-	agent, err := ppo.New(cfg.PPO, rand.New(rand.NewPCG(seed, 0x5eed_b0f)))
-	if err != nil {
-		return Run{}, fmt.Errorf("experiment: %w", err)
-	}
-	cls, err := classify.New(cfg.Classifier)
-	if err != nil {
-		return Run{}, fmt.Errorf("experiment: %w", err)
+		return Run{}, err
 	}
 	stream, err := sim.New(cfg.Sim, seed, 0)
 	if err != nil {
 		return Run{}, fmt.Errorf("experiment: %w", err)
 	}
-	n, d := rc.Capacity, cfg.Sim.StateDim
-	a := &arm{
-		cfg: cfg, buf: buf, agent: agent, cls: cls, dim: d,
-		obs: make([]float64, n*d), next: make([]float64, n*d),
-		action: make([]int, n), logp: make([]float64, n), reward: make([]float64, n),
-		done: make([]bool, n), truth: make([]bool, n),
-	}
-	a.run = Run{Seed: seed, EvalSeed: evalSeedBase + seed, WeightMin: math.Inf(1), WeightMax: math.Inf(-1)}
 	curveAt := curveSchedule(cfg.Updates, cfg.CurvePoints)
 	if err := a.curvePoint(); err != nil {
 		return Run{}, err
 	}
 	logging := sim.Uniform{N: cfg.Sim.NumActions()}
 	var stepErr error
-	for a.run.Updates < cfg.Updates && stepErr == nil {
+	for a.updates < cfg.Updates && stepErr == nil {
 		if err := ctx.Err(); err != nil {
 			return Run{}, err
 		}
@@ -391,11 +363,11 @@ func runArm(ctx context.Context, cfg Config, seed uint64, uniform bool) (Run, er
 				return
 			}
 			a.insert(tr)
-			for a.run.Updates < cfg.Updates && a.canSample() {
+			for a.updates < cfg.Updates && a.tr.Due() {
 				if stepErr = a.update(); stepErr != nil {
 					return
 				}
-				if len(curveAt) > 0 && a.run.Updates == curveAt[0] {
+				if len(curveAt) > 0 && a.updates == curveAt[0] {
 					curveAt = curveAt[1:]
 					if stepErr = a.curvePoint(); stepErr != nil {
 						return
@@ -408,16 +380,10 @@ func runArm(ctx context.Context, cfg Config, seed uint64, uniform bool) (Run, er
 	if stepErr != nil {
 		return Run{}, stepErr
 	}
-	if a.run.Eval, err = sim.Evaluate(cfg.Sim, agent.Snapshot(), cfg.EvalEpisodes, a.run.EvalSeed); err != nil {
+	if a.run.Eval, err = sim.Evaluate(cfg.Sim, a.tr.Agent().Snapshot(), cfg.EvalEpisodes, a.run.EvalSeed); err != nil {
 		return Run{}, fmt.Errorf("experiment: evaluate: %w", err)
 	}
-	u := float64(a.run.Updates)
-	a.run.BatchCrisisShare = a.batchCrisisSum / u
-	a.run.ExpectedCrisisShare = a.expectedSum / u
-	a.run.TrueCrisisShare = a.trueSum / u
-	a.run.WeightMean = a.weightSum / u
-	a.run.FinalBeta = buf.Beta()
-	a.run.TagPrecision, a.run.TagRecall = a.acc.Precision(), a.acc.Recall()
+	a.finish()
 	a.run.Elapsed = time.Since(start)
 	return a.run, nil
 }
@@ -435,82 +401,49 @@ func curveSchedule(updates, points int) []int {
 	return out
 }
 
-// insert tags tr and adds it to the buffer, as the aggregator and the learn
-// role would.
+// insert converts tr as the simulate role publishes it, tags it as the
+// aggregator does (or with the ground truth) and inserts it, as the learn
+// role inserts a tagged record.
 func (a *arm) insert(tr *sim.Transition) {
-	var crisis bool
+	producers.FillExperience(&a.te.Experience, tr, "", -1, time.Time{})
 	if a.cfg.TagWithTruth {
-		crisis = tr.Crisis
+		consumers.ApplyDecision(&a.te, classify.Decision{Crisis: tr.Crisis, Source: classify.SourceLabel, Score: 1}, time.Time{})
 	} else {
-		dec := a.cls.Classify(tr.Metadata, tr.Value)
-		crisis = dec.Crisis
+		consumers.ApplyDecision(&a.te, a.cls.Classify(tr.Metadata, tr.Value), time.Time{})
 	}
-	switch {
-	case crisis && tr.Crisis:
-		a.acc.TP++
-	case crisis:
-		a.acc.FP++
-	case tr.Crisis:
-		a.acc.FN++
-	default:
-		a.acc.TN++
-	}
-	slot := a.buf.Add(struct{}{}, crisis)
-	o, nx := a.obs[slot*a.dim:(slot+1)*a.dim], a.next[slot*a.dim:(slot+1)*a.dim]
-	copy(o, tr.State)
-	copy(nx, tr.NextState)
-	a.action[slot] = tr.Action
-	a.logp[slot] = tr.BehaviorLogProb
-	a.reward[slot] = tr.Reward
-	a.done[slot] = tr.Done
-	a.truth[slot] = tr.Crisis
-	a.agent.ObserveObs(o)
-	a.run.Inserted++
+	a.tr.Insert(&a.te)
 }
 
-// canSample is the rate limiter: the buffer holds MinBuffer items and one
-// more batch keeps sampled ≤ SamplesPerInsert·inserted.
-func (a *arm) canSample() bool {
-	return a.buf.Len() >= a.cfg.MinBuffer &&
-		float64(a.run.Sampled+int64(a.cfg.BatchSize)) <= a.cfg.SamplesPerInsert*float64(a.run.Inserted)
-}
-
-// update draws one batch and makes one PPO update, as the learn role does.
+// update makes one update of the training core.
 func (a *arm) update() error {
-	a.buf.SetStep(int64(a.run.Updates))
-	if err := a.buf.Sample(&a.batch, a.cfg.BatchSize); err != nil {
-		return fmt.Errorf("experiment: sample: %w", err)
+	if _, err := a.tr.Update(); err != nil {
+		return fmt.Errorf("experiment: %w", err)
 	}
-	a.pb.Reset()
-	truth := 0
-	for j, slot := range a.batch.Indices {
-		a.pb.Append(a.obs[slot*a.dim:(slot+1)*a.dim], a.next[slot*a.dim:(slot+1)*a.dim], a.action[slot],
-			a.logp[slot], a.reward[slot], a.batch.Weights[j], a.done[slot], -1)
-		if a.truth[slot] {
-			truth++
-		}
-	}
-	a.run.Last = a.agent.Update(&a.pb)
-	a.run.Updates++
-	a.run.Sampled += int64(a.cfg.BatchSize)
-	bs := a.buf.Stats()
-	a.batchCrisisSum += bs.LastBatchCrisisRatio
-	a.expectedSum += bs.ExpectedBatchCrisisRatio
-	a.trueSum += float64(truth) / float64(a.batch.Len())
-	a.weightSum += bs.WeightMean
-	a.run.WeightMin = math.Min(a.run.WeightMin, bs.WeightMin)
-	a.run.WeightMax = math.Max(a.run.WeightMax, bs.WeightMax)
+	a.updates++
 	return nil
+}
+
+// finish copies the training core's figures into the run.
+func (a *arm) finish() {
+	s := a.tr.Stats()
+	b := s.Batches
+	r := &a.run
+	r.Updates, r.Inserted, r.Sampled = int(s.Updates), s.Inserted, s.Sampled
+	r.BatchCrisisShare, r.ExpectedCrisisShare = b.CrisisShare.Mean(), b.ExpectedCrisisShare.Mean()
+	r.TrueCrisisShare, r.WeightMean = b.TrueCrisisShare.Mean(), b.WeightMean.Mean()
+	r.WeightMin, r.WeightMax, r.FinalBeta = b.WeightMin.Min(), b.WeightMax.Max(), s.Buffer.Beta
+	r.TagPrecision, r.TagRecall = s.Tags.Precision(), s.Tags.Recall()
+	r.Last = s.Last
 }
 
 // curvePoint evaluates the current policy on the run's held-out seed.
 func (a *arm) curvePoint() error {
-	rep, err := sim.Evaluate(a.cfg.Sim, a.agent.Snapshot(), a.cfg.CurveEpisodes, a.run.EvalSeed)
+	rep, err := sim.Evaluate(a.cfg.Sim, a.tr.Agent().Snapshot(), a.cfg.CurveEpisodes, a.run.EvalSeed)
 	if err != nil {
 		return fmt.Errorf("experiment: curve: %w", err)
 	}
 	a.run.Curve = append(a.run.Curve, CurvePoint{
-		Updates: a.run.Updates, CrisisReturn: rep.Crisis.MeanReturn,
+		Updates: a.updates, CrisisReturn: rep.Crisis.MeanReturn,
 		RegularReturn: rep.Regular.MeanReturn, ValuePerUser: rep.ValuePerUser,
 	})
 	return nil

@@ -3,9 +3,16 @@ package experiment
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/aelp/aelp/learner"
+	"github.com/aelp/aelp/learner/train"
+	"github.com/aelp/aelp/producers/sim"
+	"github.com/aelp/aelp/schemas"
 )
 
 // tinyConfig is an A/B run small enough for a unit test under -race.
@@ -148,5 +155,92 @@ func TestCancel(t *testing.T) {
 	cancel()
 	if _, err := Execute(ctx, tinyConfig()); err == nil {
 		t.Error("Execute with a cancelled context returned no error")
+	}
+}
+
+// TestArmTrainsAsTheLearnRole: an A/B arm and the learn role's training
+// core (configured by learner.Config with the learn role's defaults, fed
+// the arm's tagged experiences through the wire as the learn role reads
+// them: encoded, decoded and validated) make the same updates at the same
+// points of the stream and end with bit-identical agents, buffers and
+// statistics. The A/B measures the learner, not a copy of it.
+func TestArmTrainsAsTheLearnRole(t *testing.T) {
+	const seed, updates = 3, 12
+	cfg := DefaultConfig()
+	cfg.PPO = learner.DefaultPPO(cfg.Sim.StateDim, cfg.Sim.NumActions()) // as aelp experiment ab sets it
+	cfg = cfg.WithDefaults()
+	a, err := newArm(cfg, seed, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lcfg := learner.Config{ExperimentID: "ab", Fresh: true, Seed: seed}.WithDefaults()
+	lt, err := train.New(lcfg.TrainConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := lt.Config(), a.tr.Config(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("learn role's training config %+v\nA/B arm's %+v", got, want)
+	}
+	stream, err := sim.New(cfg.Sim, seed, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := schemas.Limits{StateDim: lcfg.StateDim, NumActions: lcfg.NumActions}
+	var wire []byte
+	var got schemas.TaggedExperience
+	n := 0
+	for a.updates < updates {
+		stream.RunEpisode(sim.Uniform{N: cfg.Sim.NumActions()}, func(tr *sim.Transition) {
+			if t.Failed() {
+				return
+			}
+			a.insert(tr)
+			rec := a.te
+			n++
+			rec.ID, rec.ExperimentID = fmt.Sprintf("ab-%d", n), "ab"
+			if wire, err = schemas.MarshalTaggedExperience(wire[:0], &rec); err != nil {
+				t.Fatal(err)
+			}
+			if err := schemas.UnmarshalTaggedExperience(wire, &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := got.Validate(lim); err != nil {
+				t.Fatal(err)
+			}
+			lt.Insert(&got)
+			for a.updates < updates && a.tr.Due() {
+				if !lt.Due() {
+					t.Errorf("experience %d: the arm updates, the learn role's core does not", n)
+					return
+				}
+				if err := a.update(); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := lt.Update(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if a.updates < updates && lt.Due() {
+				t.Errorf("experience %d: the learn role's core updates, the arm does not", n)
+			}
+		})
+	}
+	as, ls := a.tr.Stats(), lt.Stats()
+	if !reflect.DeepEqual(as, ls) {
+		t.Errorf("stats differ:\narm   %+v\nlearn %+v", as, ls)
+	}
+	ab, err := a.tr.Agent().MarshalCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, err := lt.Agent().MarshalCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ab, lb) {
+		t.Error("the arm's agent and the learn role's agent differ after the same stream")
+	}
+	if as.Updates != updates || as.Inserted != int64(n) {
+		t.Errorf("%d updates on %d experiences, want %d updates on all of them", as.Updates, as.Inserted, updates)
 	}
 }

@@ -131,11 +131,13 @@ func (r Result) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\naelp experiment ab: importance sampling vs uniform sampling, %d seeds × %d updates per arm, %.0fs\n\n",
 		c.Seeds, c.Updates, r.Elapsed.Seconds())
-	fmt.Fprintf(w, "Learners run in-process without Kafka: each arm feeds a replay buffer and a PPO agent directly\n")
-	fmt.Fprintf(w, "from simulated journeys of the uniform logging policy (identical stream per seed for both arms),\n")
-	fmt.Fprintf(w, "tagged by %s, with the learn role's settings:\n", tag)
-	fmt.Fprintf(w, "  buffer %d, min buffer %d, batch %d, %.3g sample(s) per insert, PPO %d epochs × %d minibatches, lr %g, hidden %v\n",
-		rc.Capacity, c.MinBuffer, c.BatchSize, c.SamplesPerInsert, c.PPO.Epochs, c.PPO.Minibatches, c.PPO.LR, c.PPO.Hidden)
+	fmt.Fprintf(w, "Learners run in-process without Kafka, each on the learn role's training core (learner/train):\n")
+	fmt.Fprintf(w, "simulated journeys of the uniform logging policy (identical stream per seed for both arms),\n")
+	fmt.Fprintf(w, "converted as aelp simulate publishes them, tagged by %s,\n", tag)
+	fmt.Fprintf(w, "inserted while the rate limiter allows and trained on as the learn role trains on a backlog:\n")
+	fmt.Fprintf(w, "  buffer %d, min buffer %d, batch %d, %.3g sample(s) per insert ± %g, PPO %d epochs × %d minibatches, lr %g, hidden %v\n",
+		rc.Capacity, c.MinBuffer, c.BatchSize, c.SamplesPerInsert, c.trainConfig(0, false).Tolerance(),
+		c.PPO.Epochs, c.PPO.Minibatches, c.PPO.LR, c.PPO.Hidden)
 	fmt.Fprintf(w, "  IS arm: crisis_parent_weight %g, α %g, T %g, β0 %g annealed to 1 over %d updates, min crisis ratio %g\n",
 		rc.CrisisWeight, rc.Alpha, rc.Temperature, rc.Beta0, rc.AnnealSteps, rc.MinCrisisRatio)
 	fmt.Fprintf(w, "  held-out evaluation: %d journeys per policy per seed, on seeds never trained on (2^40 + seed)\n\n", c.EvalEpisodes)
