@@ -133,34 +133,25 @@ func committed(ctx context.Context, t *testing.T, cfg kafkax.Config, group, topi
 	return out
 }
 
-// readAll reads every partition of topic from the first to the end offset.
+// readAll reads every partition of topic from the first to the end offset
+// with a kafkax.Reader.
 func readAll(ctx context.Context, t *testing.T, cfg kafkax.Config, topic string) []kafka.Message {
 	t.Helper()
-	offs, err := kafkax.ListOffsets(ctx, cfg, topic)
+	r, err := kafkax.NewReader(cfg, topic, kafkax.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	offs, err := r.ListOffsets(ctx)
 	if err != nil {
 		t.Fatalf("list offsets: %v", err)
 	}
 	var out []kafka.Message
-	for p, end := range offs.End {
-		if end == offs.First[p] {
-			continue
-		}
-		r, err := kafkax.NewPartitionReader(cfg, topic, p, kafka.FirstOffset, kafkax.ReaderOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			m, err := r.FetchMessage(ctx)
-			if err != nil {
-				r.Close()
-				t.Fatalf("read %s/%d: %v", topic, p, err)
-			}
-			out = append(out, m)
-			if m.Offset >= end-1 {
-				break
-			}
-		}
-		r.Close()
+	if err := r.ReadMessages(ctx, offs.First, offs.End, func(m *kafka.Message) error {
+		out = append(out, *m)
+		return nil
+	}); err != nil {
+		t.Fatalf("read %s: %v", topic, err)
 	}
 	return out
 }
@@ -405,6 +396,14 @@ func TestSASLSCRAM(t *testing.T) {
 		{"ListOffsets", func(ctx context.Context) error {
 			_, err := kafkax.ListOffsets(ctx, wrong, topic)
 			return err
+		}},
+		{"Reader.Read", func(ctx context.Context) error {
+			r, err := kafkax.NewReader(wrong, topic, kafkax.ReadOptions{})
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			return r.Read(ctx, map[int]int64{0: 0}, nil, func(*kafkax.Batch) error { return nil })
 		}},
 		{"Writer", func(ctx context.Context) error {
 			return wrong.Explain(noRetry.WriteMessages(ctx, kafka.Message{Value: []byte("x")}))
