@@ -239,6 +239,10 @@ func TestEveryVersionReadableByCurrent(t *testing.T) {
 				case NamePolicySnapshot:
 					var p PolicySnapshot
 					err = UnmarshalPolicySnapshot(b, &p)
+				case NameRecordedMessage:
+					// Not a Kafka record: entries of recording files.
+					var m RecordedMessage
+					err = m.FromNative(rv)
 				default:
 					t.Fatalf("no typed decoder for %s", s.Name)
 				}

@@ -17,6 +17,7 @@ const (
 	NameTaggedExperience = "aelp.TaggedExperience"
 	NameTrainingMetrics  = "aelp.TrainingMetrics"
 	NamePolicySnapshot   = "aelp.PolicySnapshot"
+	NameRecordedMessage  = "aelp.RecordedMessage"
 )
 
 //go:embed avro/*.avsc
@@ -112,7 +113,7 @@ func loadRegistry() (*registryT, error) {
 		slices.SortFunc(vs, func(a, b *Schema) int { return a.Version - b.Version })
 		r.current[name] = vs[len(vs)-1]
 	}
-	for _, name := range []string{NameExperience, NameTaggedExperience, NameTrainingMetrics, NamePolicySnapshot} {
+	for _, name := range []string{NameExperience, NameTaggedExperience, NameTrainingMetrics, NamePolicySnapshot, NameRecordedMessage} {
 		if r.current[name] == nil {
 			return nil, fmt.Errorf("no schema for %s", name)
 		}
