@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/aelp/aelp/internal/kafkax"
-	"github.com/aelp/aelp/producers"
+	"github.com/aelp/aelp/schemas"
 	"github.com/linkedin/goavro/v2"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
@@ -70,8 +70,12 @@ type RecordConfig struct {
 	From Position
 	// To is where it stops (exclusive: records at offsets below it, or
 	// with timestamps before it). Default, and never later than: the end
-	// offsets seen at start.
+	// offsets seen at start (under ReadCommitted the last stable offsets).
 	To Position
+	// Isolation is kafkax.ReadCommitted (the default: records of aborted
+	// transactions are not recorded) or kafkax.ReadUncommitted.
+	// Transaction markers are never recorded.
+	Isolation kafkax.Isolation
 	// Codec is the container file's block codec: "null", "deflate" or
 	// "snappy". Default deflate.
 	Codec string
@@ -132,11 +136,11 @@ type RecordStats struct {
 }
 
 // Record writes the records of cfg.Topic between From and To (and never
-// past the end offsets seen at start) to w as an Avro object container
-// file of producers.RecordedMessageSchema entries, partition order kept. The file's
-// metadata names the topic and its partition count. Cancelling ctx stops
-// it with ctx's error; what was written so far is a valid file up to the
-// last flushed block.
+// past the end offsets seen at start) to w as a recording (an Avro object
+// container file of schemas.RecordedMessage entries), partition order kept.
+// The file's metadata names the topic and its partition count. Cancelling
+// ctx stops it with ctx's error; what was written so far is a valid file up
+// to the last flushed block.
 func Record(ctx context.Context, cfg RecordConfig, w io.Writer) (RecordStats, error) {
 	cfg.setDefaults()
 	st := RecordStats{}
@@ -144,15 +148,20 @@ func Record(ctx context.Context, cfg RecordConfig, w io.Writer) (RecordStats, er
 		return st, err
 	}
 	t0 := time.Now()
-	offs, err := kafkax.ListOffsets(ctx, cfg.Kafka, cfg.Topic)
+	r, err := kafkax.NewReader(cfg.Kafka, cfg.Topic, kafkax.ReadOptions{Isolation: cfg.Isolation, Logger: cfg.Log})
 	if err != nil {
 		return st, fmt.Errorf("record: %w", err)
 	}
-	start, err := resolvePosition(ctx, cfg, offs, cfg.From, offs.First)
+	defer r.Close()
+	offs, err := r.ListOffsets(ctx)
+	if err != nil {
+		return st, fmt.Errorf("record: %w", err)
+	}
+	start, err := resolvePosition(ctx, r, offs, cfg.From, offs.First)
 	if err != nil {
 		return st, err
 	}
-	end, err := resolvePosition(ctx, cfg, offs, cfg.To, offs.End)
+	end, err := resolvePosition(ctx, r, offs, cfg.To, offs.End)
 	if err != nil {
 		return st, err
 	}
@@ -162,32 +171,18 @@ func Record(ctx context.Context, cfg RecordConfig, w io.Writer) (RecordStats, er
 	}
 	st.Partitions, st.Start, st.End = len(offs.End), start, end
 
-	ocf, err := goavro.NewOCFWriter(goavro.OCFConfig{
-		W: w, Schema: producers.RecordedMessageSchema, CompressionName: cfg.Codec,
-		MetaData: map[string][]byte{
-			producers.MetaSourceTopic:      []byte(cfg.Topic),
-			producers.MetaSourcePartitions: []byte(strconv.Itoa(len(offs.End))),
-		},
-	})
+	rw, err := schemas.NewRecordingWriter(w, schemas.RecordingOptions{Codec: cfg.Codec, BlockRecords: cfg.BlockRecords,
+		SourceTopic: cfg.Topic, SourcePartitions: len(offs.End)})
 	if err != nil {
 		return st, fmt.Errorf("record: %w", err)
 	}
-	block := make([]any, 0, cfg.BlockRecords)
-	flush := func() error {
-		if len(block) == 0 {
-			return nil
-		}
-		if err := ocf.Append(block); err != nil {
-			return fmt.Errorf("record: write block: %w", err)
-		}
-		st.Records += int64(len(block))
-		clear(block)
-		block = block[:0]
-		return nil
-	}
 	lastProgress := time.Now()
-	err = ReadPartitions(ctx, cfg.Kafka, cfg.Topic, start, end, cfg.Log, func(m kafka.Message) error {
-		block = append(block, recordedNative(&m))
+	var entry schemas.RecordedMessage
+	err = r.ReadMessages(ctx, start, end, func(m *kafka.Message) error {
+		recordedMessage(&entry, m)
+		if err := rw.Write(&entry); err != nil {
+			return err
+		}
 		st.ValueBytes += int64(len(m.Key) + len(m.Value))
 		if st.First.IsZero() || m.Time.Before(st.First) {
 			st.First = m.Time
@@ -195,20 +190,16 @@ func Record(ctx context.Context, cfg RecordConfig, w io.Writer) (RecordStats, er
 		if m.Time.After(st.Last) {
 			st.Last = m.Time
 		}
-		if len(block) >= cfg.BlockRecords {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
 		if cfg.Progress != nil && time.Since(lastProgress) >= cfg.ProgressEvery {
 			lastProgress = time.Now()
-			cfg.Progress(st.Records+int64(len(block)), st.Expected)
+			cfg.Progress(rw.Written()+int64(rw.Buffered()), st.Expected)
 		}
 		return nil
 	})
 	if err == nil {
-		err = flush()
+		err = rw.Flush()
 	}
+	st.Records = rw.Written()
 	st.Elapsed = time.Since(t0)
 	if cfg.Progress != nil {
 		cfg.Progress(st.Records, st.Expected)
@@ -221,12 +212,12 @@ func Record(ctx context.Context, cfg RecordConfig, w io.Writer) (RecordStats, er
 
 // resolvePosition turns pos into per-partition offsets clamped to the
 // log's [First, End]; an unset pos gives def.
-func resolvePosition(ctx context.Context, cfg RecordConfig, offs kafkax.Offsets, pos Position, def map[int]int64) (map[int]int64, error) {
+func resolvePosition(ctx context.Context, r *kafkax.Reader, offs kafkax.Offsets, pos Position, def map[int]int64) (map[int]int64, error) {
 	out := make(map[int]int64, len(offs.End))
 	var atTime map[int]int64
 	if pos.Set && pos.IsTime {
 		var err error
-		if atTime, err = kafkax.OffsetsForTime(ctx, cfg.Kafka, cfg.Topic, pos.Time); err != nil {
+		if atTime, err = r.OffsetsForTime(ctx, pos.Time); err != nil {
 			return nil, fmt.Errorf("record: %w", err)
 		}
 	}
@@ -243,31 +234,13 @@ func resolvePosition(ctx context.Context, cfg RecordConfig, offs kafkax.Offsets,
 	return out, nil
 }
 
-// recordedNative returns m in the native form of producers.RecordedMessageSchema.
-func recordedNative(m *kafka.Message) map[string]any {
-	var key any
-	if m.Key != nil {
-		key = goavro.Union("bytes", m.Key)
+// recordedMessage sets e to m as a recording entry (e's header slice is
+// reused).
+func recordedMessage(e *schemas.RecordedMessage, m *kafka.Message) {
+	hs := e.Headers[:0]
+	for _, h := range m.Headers {
+		hs = append(hs, schemas.RecordedHeader{Key: h.Key, Value: h.Value})
 	}
-	hs := make([]any, len(m.Headers))
-	for i, h := range m.Headers {
-		v := h.Value
-		if v == nil {
-			v = []byte{}
-		}
-		hs[i] = map[string]any{"key": h.Key, "value": v}
-	}
-	val := m.Value
-	if val == nil {
-		val = []byte{}
-	}
-	return map[string]any{
-		"topic":     m.Topic,
-		"partition": int32(m.Partition),
-		"offset":    m.Offset,
-		"timestamp": m.Time,
-		"key":       key,
-		"value":     val,
-		"headers":   hs,
-	}
+	*e = schemas.RecordedMessage{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Time: m.Time,
+		Key: m.Key, Value: m.Value, Headers: hs}
 }

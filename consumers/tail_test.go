@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/kafkax/kafkaxtest"
 	"github.com/aelp/aelp/schemas"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
@@ -320,7 +322,7 @@ func TestTailEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("read metrics", func(t *testing.T) {
-		ms, skipped, err := ReadMetrics(ctx, cfg, topic, "exp-b", zerolog.Nop())
+		ms, skipped, err := ReadMetrics(ctx, cfg, topic, "exp-b", kafkax.ReadOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -375,5 +377,66 @@ func wantEq(t *testing.T, what string, got, want any) {
 	t.Helper()
 	if got != want {
 		t.Errorf("%s = %#v, want %#v", what, got, want)
+	}
+}
+
+// tailValues tails topic from the beginning to the end as JSON lines and
+// returns the printed values (the raw bytes: these records are not Avro)
+// per partition, failing on any line that is not one of the topic's data
+// records.
+func tailValues(t *testing.T, ctx context.Context, cfg TailConfig) map[int][]string {
+	t.Helper()
+	var out bytes.Buffer
+	cfg.FromBeginning, cfg.UntilEnd, cfg.Out, cfg.Log = true, true, &out, zerolog.Nop()
+	if _, err := Tail(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	got := map[int][]string{}
+	for _, l := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		if l == "" {
+			continue
+		}
+		var e struct {
+			Partition int    `json:"partition"`
+			Value     string `json:"value_base64"`
+			Headers   []any  `json:"headers"`
+		}
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		v, err := base64.StdEncoding.DecodeString(e.Value)
+		if err != nil || len(e.Headers) != 1 {
+			t.Fatalf("line %q: value %q (%v), headers %v: not a data record of the test (a control record?)", l, v, err, e.Headers)
+		}
+		got[e.Partition] = append(got[e.Partition], string(v))
+	}
+	return got
+}
+
+// TestTailTransactions tails a topic holding committed and aborted
+// transactions interleaved with plain records: by default only the plain
+// and committed records are printed, never an aborted record or a
+// transaction marker; --isolation-level read_uncommitted prints every data
+// record (still no marker).
+func TestTailTransactions(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{})
+	cfg := c.Config()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const topic = "tail.txn"
+	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: topic, Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	log := kafkaxtest.WriteTransactions(t, cfg, topic, false)
+	for _, tc := range []struct {
+		iso  kafkax.Isolation
+		want map[int][]string
+	}{{kafkax.ReadCommitted, log.Committed}, {kafkax.ReadUncommitted, log.Uncommitted}} {
+		got := tailValues(t, ctx, TailConfig{Kafka: cfg, Topic: topic, Isolation: tc.iso})
+		for _, p := range kafkaxtest.Partitions {
+			if !slices.Equal(got[p], tc.want[p]) {
+				t.Errorf("%v: partition %d printed %q, want %q", tc.iso, p, got[p], tc.want[p])
+			}
+		}
 	}
 }

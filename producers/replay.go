@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strconv"
 	"time"
 
 	"github.com/aelp/aelp/internal/kafkax"
-	"github.com/linkedin/goavro/v2"
+	"github.com/aelp/aelp/schemas"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 )
@@ -79,8 +78,8 @@ type ReplayStats struct {
 	Elapsed time.Duration
 }
 
-// Replay republishes the recording read from in (an Avro container file
-// written by consumers.Record) to cfg.Topic: keys, values, headers and
+// Replay republishes the recording read from in (written by
+// consumers.Record, see schemas.RecordingReader) to cfg.Topic: keys, values, headers and
 // timestamps unchanged, in file order, through a key-hash partitioner, so
 // every key's records stay on one partition in their recorded order. The
 // topic is created when missing. Broker errors are retried with backoff
@@ -93,7 +92,7 @@ func Replay(ctx context.Context, cfg ReplayConfig, in io.Reader) (ReplayStats, e
 		return st, err
 	}
 	t0 := time.Now()
-	rr, err := NewRecordingReader(in)
+	rr, err := schemas.NewRecordingReader(in)
 	if err != nil {
 		return st, fmt.Errorf("replay: %w", err)
 	}
@@ -160,14 +159,14 @@ func Replay(ctx context.Context, cfg ReplayConfig, in io.Reader) (ReplayStats, e
 			rerr = err
 			break
 		}
-		t := rm.Message.Time
+		t := rm.Time
 		if st.First.IsZero() || t.Before(st.First) {
 			st.First = t
 		}
 		if t.After(st.Last) {
 			st.Last = t
 		}
-		batch = append(batch, rm.Message)
+		batch = append(batch, replayMessage(&rm))
 		if len(batch) >= cfg.BatchRecords {
 			if rerr = flush(); rerr != nil {
 				break
@@ -187,153 +186,15 @@ func Replay(ctx context.Context, cfg ReplayConfig, in io.Reader) (ReplayStats, e
 	return st, nil
 }
 
-// RecordedMessageSchema is the Avro schema of one entry of a recording
-// (aelp.RecordedMessage): a Kafka record with where it came from. Any Avro
-// tool reads the container files consumers.Record writes and Replay
-// reads.
-const RecordedMessageSchema = `{
-  "type": "record",
-  "name": "RecordedMessage",
-  "namespace": "aelp",
-  "doc": "One Kafka record as recorded by aelp record.",
-  "fields": [
-    {"name": "topic", "type": "string"},
-    {"name": "partition", "type": "int"},
-    {"name": "offset", "type": "long"},
-    {"name": "timestamp", "type": {"type": "long", "logicalType": "timestamp-millis"}},
-    {"name": "key", "type": ["null", "bytes"], "default": null},
-    {"name": "value", "type": "bytes"},
-    {"name": "headers", "type": {"type": "array", "items": {
-      "type": "record", "name": "RecordedHeader",
-      "fields": [
-        {"name": "key", "type": "string"},
-        {"name": "value", "type": "bytes"}
-      ]}}}
-  ]
-}`
-
-// Metadata keys consumers.Record writes into the container file's header.
-const (
-	// MetaSourceTopic is the recorded topic.
-	MetaSourceTopic = "aelp.source.topic"
-	// MetaSourcePartitions is the recorded topic's partition count
-	// (decimal), used by replay to create the target topic.
-	MetaSourcePartitions = "aelp.source.partitions"
-)
-
-// RecordedMessage is one entry of a recording.
-type RecordedMessage struct {
-	// Topic, Partition and Offset are where the record was read.
-	Topic     string
-	Partition int
-	Offset    int64
-	// Message carries the key (nil when null), value, headers and
-	// timestamp, ready to write again (Topic, Partition and Offset left
-	// zero).
-	Message kafka.Message
-}
-
-// RecordingReader reads the entries of a container file written by consumers.Record
-// (or any file whose schema has RecordedMessageSchema's fields).
-type RecordingReader struct {
-	ocf *goavro.OCFReader
-}
-
-// NewRecordingReader reads the container file header from r and checks
-// that its schema has the fields of a recording.
-func NewRecordingReader(r io.Reader) (*RecordingReader, error) {
-	ocf, err := goavro.NewOCFReader(r)
-	if err != nil {
-		return nil, fmt.Errorf("read recording: %w", err)
-	}
-	return &RecordingReader{ocf: ocf}, nil
-}
-
-// SourceTopic returns the recorded topic from the file's metadata ("" when
-// absent).
-func (r *RecordingReader) SourceTopic() string { return string(r.ocf.MetaData()[MetaSourceTopic]) }
-
-// SourcePartitions returns the recorded topic's partition count from the
-// file's metadata (0 when absent or invalid).
-func (r *RecordingReader) SourcePartitions() int {
-	n, err := strconv.Atoi(string(r.ocf.MetaData()[MetaSourcePartitions]))
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
-}
-
-// Next returns the next entry; io.EOF after the last one.
-func (r *RecordingReader) Next() (RecordedMessage, error) {
-	if !r.ocf.Scan() {
-		if err := r.ocf.Err(); err != nil {
-			return RecordedMessage{}, fmt.Errorf("read recording: %w", err)
+// replayMessage returns the record to publish for a recording entry: its
+// key, value, headers and timestamp (where it was read is left out).
+func replayMessage(e *schemas.RecordedMessage) kafka.Message {
+	m := kafka.Message{Key: e.Key, Value: e.Value, Time: e.Time}
+	if len(e.Headers) > 0 {
+		m.Headers = make([]kafka.Header, len(e.Headers))
+		for i, h := range e.Headers {
+			m.Headers[i] = kafka.Header{Key: h.Key, Value: h.Value}
 		}
-		return RecordedMessage{}, io.EOF
 	}
-	v, err := r.ocf.Read()
-	if err != nil {
-		return RecordedMessage{}, fmt.Errorf("read recording: %w", err)
-	}
-	return fromRecordedNative(v)
-}
-
-// fromRecordedNative converts one decoded entry.
-func fromRecordedNative(v any) (RecordedMessage, error) {
-	n, ok := v.(map[string]any)
-	if !ok {
-		return RecordedMessage{}, fmt.Errorf("read recording: entry is %T, not a record", v)
-	}
-	bad := func(field string) (RecordedMessage, error) {
-		return RecordedMessage{}, fmt.Errorf("read recording: entry field %q missing or of the wrong type (not an aelp recording?)", field)
-	}
-	var rm RecordedMessage
-	if rm.Topic, ok = n["topic"].(string); !ok {
-		return bad("topic")
-	}
-	p, ok := n["partition"].(int32)
-	if !ok {
-		return bad("partition")
-	}
-	rm.Partition = int(p)
-	if rm.Offset, ok = n["offset"].(int64); !ok {
-		return bad("offset")
-	}
-	if rm.Message.Time, ok = n["timestamp"].(time.Time); !ok {
-		return bad("timestamp")
-	}
-	switch k := n["key"].(type) {
-	case nil:
-	case map[string]any:
-		b, ok := k["bytes"].([]byte)
-		if !ok {
-			return bad("key")
-		}
-		rm.Message.Key = b
-	default:
-		return bad("key")
-	}
-	if rm.Message.Value, ok = n["value"].([]byte); !ok {
-		return bad("value")
-	}
-	hs, ok := n["headers"].([]any)
-	if !ok {
-		return bad("headers")
-	}
-	if len(hs) > 0 {
-		rm.Message.Headers = make([]kafka.Header, len(hs))
-	}
-	for i, h := range hs {
-		hm, ok := h.(map[string]any)
-		if !ok {
-			return bad("headers")
-		}
-		k, ok1 := hm["key"].(string)
-		val, ok2 := hm["value"].([]byte)
-		if !ok1 || !ok2 {
-			return bad("headers")
-		}
-		rm.Message.Headers[i] = kafka.Header{Key: k, Value: val}
-	}
-	return rm, nil
+	return m
 }

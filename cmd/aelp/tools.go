@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aelp/aelp/consumers"
+	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/internal/plot"
 	"github.com/aelp/aelp/producers"
 	"github.com/mattn/go-isatty"
@@ -34,6 +35,22 @@ func runPlot(ctx context.Context, args []string) error {
 	return plotCmd(ctx, args, os.Stdout)
 }
 
+// isolationFlag registers --isolation-level, the isolation level of a
+// command's reads.
+func isolationFlag(fs *flagSet) *string {
+	return fs.String("isolation-level", "read_committed",
+		"read_committed (records of aborted transactions are skipped) or read_uncommitted (every record); transaction markers are never shown")
+}
+
+// parseIsolation parses --isolation-level (a usage error when invalid).
+func parseIsolation(s string) (kafkax.Isolation, error) {
+	iso, err := kafkax.ParseIsolation(s)
+	if err != nil {
+		return iso, usagef("--isolation-level: %v", err)
+	}
+	return iso, nil
+}
+
 // tailCmd is aelp tail; stdoutTTY picks the table for --format auto.
 func tailCmd(ctx context.Context, args []string, stdout io.Writer, stdoutTTY bool) error {
 	fs := newFlagSet("tail")
@@ -47,7 +64,8 @@ func tailCmd(ctx context.Context, args []string, stdout io.Writer, stdoutTTY boo
 	since := fs.Duration("since", 0, "start at records this old or newer (e.g. 10m)")
 	format := fs.String("format", "auto", "output: auto (table on a TTY, JSON lines otherwise), table, json")
 	maxRecords := fs.Int64("max", 0, "exit after printing this many records (0: no limit)")
-	untilEnd := fs.Bool("until-end", false, "exit at the end offsets seen at start")
+	untilEnd := fs.Bool("until-end", false, "exit at the end offsets seen at start (read_committed: the last stable offsets)")
+	isolation := isolationFlag(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -55,8 +73,12 @@ func tailCmd(ctx context.Context, args []string, stdout io.Writer, stdoutTTY boo
 	if err != nil {
 		return err
 	}
+	iso, err := parseIsolation(*isolation)
+	if err != nil {
+		return err
+	}
 	cfg := consumers.TailConfig{Kafka: kcfg, Topic: *topic, Experiment: *experiment, FromBeginning: *fromBeginning,
-		Since: *since, Max: *maxRecords, UntilEnd: *untilEnd, Out: stdout, Log: log}
+		Since: *since, Max: *maxRecords, UntilEnd: *untilEnd, Isolation: iso, Out: stdout, Log: log}
 	switch *format {
 	case "auto":
 		cfg.Format = consumers.TailJSON
@@ -90,6 +112,7 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer, std
 	to := fs.String("to", "", "stop before this offset or RFC 3339 time (default: the end offsets seen at start)")
 	out := fs.String("out", "", "Avro object container file to write (required)")
 	codec := fs.String("codec", "deflate", "container block codec: null, deflate, snappy")
+	isolation := isolationFlag(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -100,7 +123,11 @@ func recordCmd(ctx context.Context, args []string, stdout, stderr io.Writer, std
 	if *topic == "" || *out == "" {
 		return usagef("--topic and --out are required")
 	}
-	cfg := consumers.RecordConfig{Kafka: kcfg, Topic: *topic, Codec: *codec, Log: log}
+	iso, err := parseIsolation(*isolation)
+	if err != nil {
+		return err
+	}
+	cfg := consumers.RecordConfig{Kafka: kcfg, Topic: *topic, Codec: *codec, Isolation: iso, Log: log}
 	if cfg.From, err = consumers.ParsePosition(*from); err != nil {
 		return usagef("--from: %v", err)
 	}
@@ -239,6 +266,7 @@ func plotCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	experiment := fs.String("experiment", "", "experiment id whose training curves to draw (required)")
 	out := fs.String("out", "", "image to write: .png or .svg (required)")
 	topic := fs.String("topic", "aelp.metrics", "topic of TrainingMetrics records")
+	isolation := isolationFlag(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -252,7 +280,11 @@ func plotCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if _, err := plot.FormatOf(*out); err != nil {
 		return usagef("%v", strings.TrimPrefix(err.Error(), "plot: "))
 	}
-	ms, _, err := consumers.ReadMetrics(ctx, kcfg, *topic, *experiment, log)
+	iso, err := parseIsolation(*isolation)
+	if err != nil {
+		return err
+	}
+	ms, _, err := consumers.ReadMetrics(ctx, kcfg, *topic, *experiment, kafkax.ReadOptions{Isolation: iso, Logger: log})
 	if err != nil {
 		return err
 	}
