@@ -97,25 +97,7 @@ func Replay(ctx context.Context, cfg ReplayConfig, in io.Reader) (ReplayStats, e
 		return st, fmt.Errorf("replay: %w", err)
 	}
 	st.SourceTopic = rr.SourceTopic()
-	parts, err := kafkax.Partitions(ctx, cfg.Kafka, cfg.Topic)
-	switch {
-	case err == nil:
-		st.Partitions = len(parts)
-	case errors.Is(err, kafka.UnknownTopicOrPartition):
-		n := cfg.Partitions
-		if n == 0 {
-			n = rr.SourcePartitions()
-		}
-		if n == 0 {
-			n = 6
-		}
-		if err := kafkax.Retry(ctx, cfg.Log, "create topic", func(ctx context.Context) error {
-			return kafkax.EnsureTopics(ctx, cfg.Kafka, kafkax.TopicSpec{Name: cfg.Topic, Partitions: n})
-		}); err != nil {
-			return st, fmt.Errorf("replay: %w", err)
-		}
-		st.Partitions, st.Created = n, true
-	default:
+	if st.Partitions, st.Created, err = replayTarget(ctx, cfg, rr.SourcePartitions()); err != nil {
 		return st, fmt.Errorf("replay: %w", err)
 	}
 	w, err := kafkax.NewWriter(cfg.Kafka, cfg.Topic, kafkax.WriterOptions{BatchSize: cfg.BatchRecords})
@@ -136,18 +118,7 @@ func Replay(ctx context.Context, cfg ReplayConfig, in io.Reader) (ReplayStats, e
 		if cfg.Progress != nil {
 			cfg.Progress(st.Records)
 		}
-		if cfg.Rate > 0 {
-			// Pace: the n-th record is due n/rate seconds after the start.
-			due := t0.Add(time.Duration(float64(st.Records) / cfg.Rate * float64(time.Second)))
-			if d := time.Until(due); d > 0 {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(d):
-				}
-			}
-		}
-		return nil
+		return paceTo(ctx, t0, st.Records, cfg.Rate)
 	}
 	var rerr error
 	for {
@@ -184,6 +155,47 @@ func Replay(ctx context.Context, cfg ReplayConfig, in io.Reader) (ReplayStats, e
 		return st, fmt.Errorf("replay to %s: %w", cfg.Topic, rerr)
 	}
 	return st, nil
+}
+
+// paceTo waits until n records at rate per second (0: no limit) are due
+// since t0: the n-th record is due n/rate seconds after t0.
+func paceTo(ctx context.Context, t0 time.Time, n int64, rate float64) error {
+	if rate <= 0 {
+		return nil
+	}
+	if d := time.Until(t0.Add(time.Duration(float64(n) / rate * float64(time.Second)))); d > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+	return nil
+}
+
+// replayTarget returns the partition count of the target topic, creating
+// it (with cfg.Partitions, else the source's count, else 6) when missing.
+func replayTarget(ctx context.Context, cfg ReplayConfig, sourcePartitions int) (partitions int, created bool, err error) {
+	parts, err := kafkax.Partitions(ctx, cfg.Kafka, cfg.Topic)
+	switch {
+	case err == nil:
+		return len(parts), false, nil
+	case !errors.Is(err, kafka.UnknownTopicOrPartition):
+		return 0, false, err
+	}
+	n := cfg.Partitions
+	if n == 0 {
+		n = sourcePartitions
+	}
+	if n == 0 {
+		n = 6
+	}
+	if err := kafkax.Retry(ctx, cfg.Log, "create topic", func(ctx context.Context) error {
+		return kafkax.EnsureTopics(ctx, cfg.Kafka, kafkax.TopicSpec{Name: cfg.Topic, Partitions: n})
+	}); err != nil {
+		return 0, false, err
+	}
+	return n, true, nil
 }
 
 // replayMessage returns the record to publish for a recording entry: its

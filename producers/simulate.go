@@ -14,6 +14,7 @@ import (
 
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/internal/obs"
+	"github.com/aelp/aelp/learner/policy"
 	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/producers/sim"
 	"github.com/aelp/aelp/schemas"
@@ -171,7 +172,7 @@ type Simulator struct {
 	nextUser  atomic.Int64
 	users     atomic.Int64
 	records   atomic.Int64
-	policy    atomic.Pointer[schemas.PolicySnapshot]
+	policy    atomic.Pointer[actingPolicy]
 	actedWith atomic.Int64
 
 	mu       sync.Mutex
@@ -282,52 +283,16 @@ func (s *Simulator) Run(ctx context.Context) (SimulateReport, error) {
 }
 
 // worker simulates journeys and writes them in batches. It returns when the
-// bound is reached, ctx ends, or a write fails for good.
+// bound is reached, ctx ends, or a write fails for good; what it simulated
+// is flushed with flushCtx.
 func (s *Simulator) worker(ctx, flushCtx context.Context, w *kafka.Writer, idx int) error {
 	cfg := s.cfg
-	model, err := sim.New(cfg.Sim, cfg.Seed, uint64(idx))
+	wk, err := s.newWorker(w, idx)
 	if err != nil {
 		return err
 	}
-	var (
-		batch     = make([]kafka.Message, 0, cfg.BatchRecords+cfg.Sim.MaxSteps)
-		pending   [2]SegmentStats
-		users     int64
-		exp       schemas.Experience
-		seq       uint64
-		idPrefix             = cfg.ExperimentID + "-" + s.runID + "-" + strconv.Itoa(idx) + "-"
-		idBuf                = make([]byte, 0, len(idPrefix)+20)
-		logging              = sim.Uniform{N: cfg.Sim.NumActions()}
-		acting    sim.Policy = logging
-		version   int64      = -1
-		perWorker            = cfg.Rate / float64(cfg.Workers)
-		started              = time.Now()
-		sent      int64
-	)
-	exp.ExperimentID = cfg.ExperimentID
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := kafkax.WriteAll(flushCtx, cfg.Kafka, w, s.log, batch); err != nil {
-			return err
-		}
-		s.records.Add(int64(len(batch)))
-		s.users.Add(users)
-		s.metrics.records.Add(float64(len(batch)))
-		s.mu.Lock()
-		for i := range pending {
-			s.segments[i].Episodes += pending[i].Episodes
-			s.segments[i].Conversions += pending[i].Conversions
-			s.segments[i].ReturnSum += pending[i].ReturnSum
-		}
-		s.mu.Unlock()
-		sent += int64(len(batch))
-		batch, users, pending = batch[:0], 0, [2]SegmentStats{}
-		return nil
-	}
 	for ctx.Err() == nil {
-		if cfg.Pace != nil && len(batch) == 0 {
+		if cfg.Pace != nil && len(wk.batch) == 0 {
 			if err := cfg.Pace(ctx); err != nil {
 				if ctx.Err() != nil {
 					break
@@ -338,79 +303,169 @@ func (s *Simulator) worker(ctx, flushCtx context.Context, w *kafka.Writer, idx i
 		if cfg.Users > 0 && s.nextUser.Add(1) > cfg.Users {
 			break
 		}
-		if snap := s.policy.Load(); snap != nil && snap.Version != version {
-			p, err := ppo.LoadPolicy(snap.Architecture, snap.Params, snap.ObsMean, snap.ObsVar, snap.ObsCount)
-			if err != nil {
-				s.log.Error().Err(err).Int64("version", snap.Version).Msg("policy snapshot unusable, keeping the current policy")
-			} else {
-				acting = p
-				s.actedWith.Store(snap.Version)
-				s.metrics.policyVersion.Set(float64(snap.Version))
-			}
-			version = snap.Version
-		}
-		res := model.RunEpisode(acting, func(tr *sim.Transition) {
-			seq++
-			idBuf = strconv.AppendUint(append(idBuf[:0], idPrefix...), seq, 10)
-			pv := version
-			if acting == sim.Policy(logging) {
-				pv = -1
-			}
-			FillExperience(&exp, tr, string(idBuf), pv, time.Now())
-			val, err := schemas.MarshalExperience(nil, &exp)
-			if err != nil {
-				// The model produced something the schema rejects: a bug,
-				// not bad input; count it and keep going.
-				s.metrics.encodeErrors.Inc()
-				s.log.Error().Err(err).Msg("encode experience")
-				return
-			}
-			batch = append(batch, kafka.Message{Key: []byte(tr.UserID), Value: val, Time: exp.Timestamp})
-		})
-		seg := 0
-		if res.Crisis {
-			seg = 1
-		}
-		pending[seg].Episodes++
-		pending[seg].ReturnSum += res.Return
-		if res.Converted {
-			pending[seg].Conversions++
-		}
-		s.metrics.observeEpisode(res.Crisis, res.Return, res.Converted)
-		users++
-		if len(batch) >= cfg.BatchRecords {
-			if err := flush(); err != nil {
+		wk.swapPolicy()
+		wk.simulateUser()
+		if len(wk.batch) >= cfg.BatchRecords {
+			if err := wk.flush(flushCtx); err != nil {
 				return err
 			}
-			if perWorker > 0 {
-				// Pace to the rate: sleep until sent/rate seconds have passed.
-				due := started.Add(time.Duration(float64(sent) / perWorker * float64(time.Second)))
-				if d := time.Until(due); d > 0 {
-					select {
-					case <-ctx.Done():
-					case <-time.After(d):
-					}
-				}
-			}
+			wk.throttle(ctx)
 		}
 	}
-	return flush()
+	return wk.flush(flushCtx)
 }
 
-// watchPolicy follows the policy topic from its beginning and publishes the
-// newest snapshot of our experiment to the workers. It returns when ctx
-// ends.
+// simWorker is the state of one simulator goroutine.
+type simWorker struct {
+	s     *Simulator
+	w     *kafka.Writer
+	model *sim.Sim
+
+	batch   []kafka.Message
+	pending [2]SegmentStats // of the users in batch: [0] regular, [1] crisis
+	users   int64           // users in batch
+
+	exp      schemas.Experience
+	seq      uint64
+	idPrefix string
+	idBuf    []byte
+	emit     func(*sim.Transition) // encode, bound once
+
+	logging sim.Uniform
+	acting  sim.Policy
+	version int64 // of acting; −1: the logging policy
+
+	perWorker float64 // records per second; 0: no cap
+	started   time.Time
+	sent      int64
+}
+
+func (s *Simulator) newWorker(w *kafka.Writer, idx int) (*simWorker, error) {
+	cfg := s.cfg
+	model, err := sim.New(cfg.Sim, cfg.Seed, uint64(idx))
+	if err != nil {
+		return nil, err
+	}
+	wk := &simWorker{s: s, w: w, model: model,
+		batch:    make([]kafka.Message, 0, cfg.BatchRecords+cfg.Sim.MaxSteps),
+		idPrefix: cfg.ExperimentID + "-" + s.runID + "-" + strconv.Itoa(idx) + "-",
+		logging:  sim.Uniform{N: cfg.Sim.NumActions()}, version: -1,
+		perWorker: cfg.Rate / float64(cfg.Workers), started: time.Now()}
+	wk.acting = wk.logging
+	wk.idBuf = make([]byte, 0, len(wk.idPrefix)+20)
+	wk.exp.ExperimentID = cfg.ExperimentID
+	wk.emit = wk.encode
+	return wk, nil
+}
+
+// swapPolicy starts acting with the newest policy the watcher loaded.
+func (wk *simWorker) swapPolicy() {
+	ap := wk.s.policy.Load()
+	if ap == nil || ap.version == wk.version {
+		return
+	}
+	wk.acting, wk.version = ap.policy, ap.version
+	wk.s.actedWith.Store(ap.version)
+	wk.s.metrics.policyVersion.Set(float64(ap.version))
+}
+
+// simulateUser runs one user's journey, appending its records to the batch.
+func (wk *simWorker) simulateUser() {
+	res := wk.model.RunEpisode(wk.acting, wk.emit)
+	seg := 0
+	if res.Crisis {
+		seg = 1
+	}
+	wk.pending[seg].Episodes++
+	wk.pending[seg].ReturnSum += res.Return
+	if res.Converted {
+		wk.pending[seg].Conversions++
+	}
+	wk.s.metrics.observeEpisode(res.Crisis, res.Return, res.Converted)
+	wk.users++
+}
+
+// encode appends the record of one transition to the batch.
+func (wk *simWorker) encode(tr *sim.Transition) {
+	wk.seq++
+	wk.idBuf = strconv.AppendUint(append(wk.idBuf[:0], wk.idPrefix...), wk.seq, 10)
+	FillExperience(&wk.exp, tr, string(wk.idBuf), wk.version, time.Now())
+	val, err := schemas.MarshalExperience(nil, &wk.exp)
+	if err != nil {
+		// The model produced something the schema rejects: a bug, not bad
+		// input; count it and keep going.
+		wk.s.metrics.encodeErrors.Inc()
+		wk.s.log.Error().Err(err).Msg("encode experience")
+		return
+	}
+	wk.batch = append(wk.batch, kafka.Message{Key: []byte(tr.UserID), Value: val, Time: wk.exp.Timestamp})
+}
+
+// flush writes the batch, retrying until it is acknowledged, then counts
+// its records, users and episode outcomes.
+func (wk *simWorker) flush(ctx context.Context) error {
+	if len(wk.batch) == 0 {
+		return nil
+	}
+	s := wk.s
+	if err := kafkax.WriteAll(ctx, s.cfg.Kafka, wk.w, s.log, wk.batch); err != nil {
+		return err
+	}
+	s.records.Add(int64(len(wk.batch)))
+	s.users.Add(wk.users)
+	s.metrics.records.Add(float64(len(wk.batch)))
+	s.mu.Lock()
+	for i := range wk.pending {
+		s.segments[i].Episodes += wk.pending[i].Episodes
+		s.segments[i].Conversions += wk.pending[i].Conversions
+		s.segments[i].ReturnSum += wk.pending[i].ReturnSum
+	}
+	s.mu.Unlock()
+	wk.sent += int64(len(wk.batch))
+	clear(wk.batch)
+	wk.batch, wk.users, wk.pending = wk.batch[:0], 0, [2]SegmentStats{}
+	return nil
+}
+
+// throttle holds the worker to its share of the rate: it sleeps until
+// sent/rate seconds have passed since it started (or ctx ends).
+func (wk *simWorker) throttle(ctx context.Context) {
+	if wk.perWorker <= 0 {
+		return
+	}
+	due := wk.started.Add(time.Duration(float64(wk.sent) / wk.perWorker * float64(time.Second)))
+	if d := time.Until(due); d > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+		}
+	}
+}
+
+// actingPolicy is a policy snapshot loaded for the workers: decoded and
+// loaded once by the watcher, shared by every worker (ppo.Policy is safe
+// for concurrent use).
+type actingPolicy struct {
+	version int64
+	policy  *ppo.Policy
+}
+
+// watchPolicy follows the policy topic from its beginning and hands the
+// newest snapshot of our experiment that fits the simulator to the
+// workers. It returns when ctx ends.
 func (s *Simulator) watchPolicy(ctx context.Context) {
 	cfg := s.cfg
-	err := FollowPolicies(ctx, cfg.Kafka, cfg.PolicyTopic, cfg.ExperimentID, s.log, func(p *schemas.PolicySnapshot) {
+	src := policy.Source{Kafka: cfg.Kafka, Topic: cfg.PolicyTopic, ExperimentID: cfg.ExperimentID, Log: s.log}
+	err := src.Follow(ctx, func(p *schemas.PolicySnapshot) {
 		if p.Version <= s.policyVersion() {
 			return
 		}
-		if err := checkSnapshot(p, cfg.Sim); err != nil {
-			s.log.Error().Err(err).Int64("version", p.Version).Msg("policy snapshot does not fit the simulator, ignored")
+		pol, err := loadSnapshot(p, cfg.Sim)
+		if err != nil {
+			s.log.Error().Err(err).Int64("version", p.Version).Msg("policy snapshot unusable, keeping the current policy")
 			return
 		}
-		s.policy.Store(p)
+		s.policy.Store(&actingPolicy{version: p.Version, policy: pol})
 		s.log.Info().Int64("version", p.Version).Msg("acting with new policy snapshot")
 	})
 	if err != nil && ctx.Err() == nil {
@@ -420,21 +475,22 @@ func (s *Simulator) watchPolicy(ctx context.Context) {
 
 func (s *Simulator) policyVersion() int64 {
 	if p := s.policy.Load(); p != nil {
-		return p.Version
+		return p.version
 	}
 	return -1
 }
 
-func checkSnapshot(p *schemas.PolicySnapshot, c sim.Config) error {
+// loadSnapshot loads p's network and checks that it fits the simulator.
+func loadSnapshot(p *schemas.PolicySnapshot, c sim.Config) (*ppo.Policy, error) {
 	pol, err := ppo.LoadPolicy(p.Architecture, p.Params, p.ObsMean, p.ObsVar, p.ObsCount)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if pol.ObsDim() != c.StateDim || pol.NumActions() != c.NumActions() {
-		return fmt.Errorf("policy is %d inputs × %d actions, simulator is %d × %d",
+		return nil, fmt.Errorf("policy is %d inputs × %d actions, simulator is %d × %d",
 			pol.ObsDim(), pol.NumActions(), c.StateDim, c.NumActions())
 	}
-	return nil
+	return pol, nil
 }
 
 func (s *Simulator) progress(ctx context.Context) {

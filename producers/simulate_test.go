@@ -2,12 +2,14 @@ package producers
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 	"time"
 
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/learner/policy/policytest"
 	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/producers/sim"
 	"github.com/aelp/aelp/schemas"
@@ -103,32 +105,36 @@ func TestSimulateActsWithPublishedSnapshot(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	go func() { _, err := s.Run(runCtx); done <- err }()
 
-	// Wait for logging-policy records, then publish a snapshot.
-	for s.Stats().Experiences < 500 {
-		time.Sleep(20 * time.Millisecond)
+	// waitFor polls cond until it holds; the test's context bounds it, and
+	// a simulator that stopped fails it at once.
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			select {
+			case err := <-done:
+				t.Fatalf("waiting for %s: the simulator stopped: %v", what, err)
+			case <-ctx.Done():
+				t.Fatalf("waiting for %s: %v (stats %+v)", what, ctx.Err(), s.Stats())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
 	}
+	// Wait for logging-policy records, then publish a snapshot.
+	waitFor("500 experiences", func() bool { return s.Stats().Experiences >= 500 })
 	const version = 7
-	published := snapshotMessage(t, "snap-test", version, 1)
+	published := policytest.SnapshotMessage(t, "snap-test", version, 1)
 	w, err := kafkax.NewWriter(cfg, kafkax.TopicPolicy, kafkax.WriterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WriteMessages(ctx, snapshotMessage(t, "another-experiment", 99, 1),
+	if err := w.WriteMessages(ctx, policytest.SnapshotMessage(t, "another-experiment", 99, 1),
 		published); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
-	deadline := time.Now().Add(time.Minute)
-	for s.Stats().PolicyVersion != version {
-		if time.Now().After(deadline) {
-			t.Fatalf("simulator still acts with version %d", s.Stats().PolicyVersion)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(fmt.Sprintf("acting with version %d", version), func() bool { return s.Stats().PolicyVersion == version })
 	seen := s.Stats().Experiences
-	for s.Stats().Experiences < seen+500 {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor("500 experiences under the snapshot", func() bool { return s.Stats().Experiences >= seen+500 })
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)

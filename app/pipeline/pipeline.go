@@ -19,6 +19,7 @@ import (
 	"github.com/aelp/aelp/internal/broker"
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/learner"
+	"github.com/aelp/aelp/learner/policy"
 	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/producers"
 	"github.com/aelp/aelp/producers/sim"
@@ -137,7 +138,7 @@ type Summary struct {
 	Oracle           sim.OracleReport
 	// Curve is the evaluation of every policy snapshot in version order,
 	// when Config.CurveEpisodes asked for it.
-	Curve []producers.CurvePoint
+	Curve []policy.CurvePoint
 	// Checkpoint is the learner's checkpoint file.
 	Checkpoint string
 	// Elapsed is the wall time of the streaming part; EvalElapsed of the
@@ -286,8 +287,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return sum, fmt.Errorf("run: oracle: %w", err)
 	}
 	if cfg.CurveEpisodes > 0 {
-		if sum.Curve, err = producers.EvaluateSnapshots(ctx, kcfg, lcfg.WithDefaults().PolicyTopic, cfg.ExperimentID,
-			cfg.Sim, cfg.CurveEpisodes, cfg.EvalSeed, cfg.Log); err != nil {
+		src := policy.Source{Kafka: kcfg, Topic: lcfg.WithDefaults().PolicyTopic, ExperimentID: cfg.ExperimentID, Log: cfg.Log}
+		if sum.Curve, err = policy.EvaluateSnapshots(ctx, src, cfg.Sim, cfg.CurveEpisodes, cfg.EvalSeed); err != nil {
 			return sum, fmt.Errorf("run: learning curve: %w", err)
 		}
 	}

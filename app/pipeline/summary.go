@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/aelp/aelp/consumers/classify"
-	"github.com/aelp/aelp/producers"
+	"github.com/aelp/aelp/learner/policy"
 	"github.com/aelp/aelp/producers/sim"
 )
 
@@ -78,7 +78,7 @@ func (s Summary) Print(w io.Writer) {
 	tw.Flush()
 	if len(s.Curve) > 0 {
 		fmt.Fprintf(w, "\nlearning curve (each policy snapshot on %d held-out journeys)\n\n", s.Curve[0].Eval.Episodes)
-		producers.WriteCurve(w, s.Curve)
+		policy.WriteCurve(w, s.Curve)
 	}
 	fmt.Fprintf(w, "\ncheckpoint: %s\n", s.Checkpoint)
 }

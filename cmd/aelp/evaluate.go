@@ -8,8 +8,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/aelp/aelp/learner"
+	policytopic "github.com/aelp/aelp/learner/policy"
 	"github.com/aelp/aelp/learner/ppo"
-	"github.com/aelp/aelp/producers"
 	"github.com/aelp/aelp/producers/sim"
 )
 
@@ -29,7 +29,12 @@ func runEvaluate(ctx context.Context, args []string) error {
 	ckpt := fs.String("checkpoint", "", "learner checkpoint file (with --policy checkpoint)")
 	episodes := fs.Int("episodes", 20_000, "held-out journeys")
 	seed := fs.Uint64("seed", sim.HeldOutSeed(1), "seed of the held-out journeys: 2^40 + the training seed (the default is training seed 1's, the journeys aelp run and aelp experiment ab evaluate it on)")
+	isolation := isolationFlag(fs)
 	if err := fs.parse(args); err != nil {
+		return err
+	}
+	iso, err := parseIsolation(*isolation)
+	if err != nil {
 		return err
 	}
 	log, err := lf.logger("evaluate")
@@ -86,7 +91,8 @@ func runEvaluate(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		pts, err := producers.EvaluateSnapshots(ctx, kcfg, *policyTopic, *experiment, scfg, *episodes, *seed, log)
+		src := policytopic.Source{Kafka: kcfg, Topic: *policyTopic, ExperimentID: *experiment, Isolation: iso, Log: log}
+		pts, err := policytopic.EvaluateSnapshots(ctx, src, scfg, *episodes, *seed)
 		if err != nil {
 			return err
 		}
@@ -94,7 +100,7 @@ func runEvaluate(ctx context.Context, args []string) error {
 			return fmt.Errorf("no policy snapshot of experiment %q on %s", *experiment, *policyTopic)
 		}
 		fmt.Printf("%d snapshots of %s, each on %d held-out journeys (seed %d); ± is the 95%% CI half-width\n\n", len(pts), *experiment, *episodes, *seed)
-		return producers.WriteCurve(os.Stdout, pts)
+		return policytopic.WriteCurve(os.Stdout, pts)
 	case "snapshot":
 		if *experiment == "" {
 			return usagef("--policy snapshot needs --experiment ID")
@@ -103,7 +109,7 @@ func runEvaluate(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		snap, err := producers.LatestPolicy(ctx, kcfg, *policyTopic, *experiment, log)
+		snap, err := policytopic.Source{Kafka: kcfg, Topic: *policyTopic, ExperimentID: *experiment, Isolation: iso, Log: log}.Latest(ctx)
 		if err != nil {
 			return err
 		}

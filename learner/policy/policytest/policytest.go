@@ -1,4 +1,5 @@
-package producers
+// Package policytest builds policy-topic records for tests.
+package policytest
 
 import (
 	"math/rand/v2"
@@ -10,10 +11,10 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// snapshotMessage returns a policy-topic record (keyed by exp) holding the
+// SnapshotMessage returns a policy-topic record (keyed by exp) holding the
 // snapshot, at version, of a fresh 16×12 agent initialised from
 // PCG(seed, seed+1).
-func snapshotMessage(t testing.TB, exp string, version int64, seed uint64) kafka.Message {
+func SnapshotMessage(t testing.TB, exp string, version int64, seed uint64) kafka.Message {
 	t.Helper()
 	agent, err := ppo.New(ppo.DefaultConfig(16, 12), rand.New(rand.NewPCG(seed, seed+1)))
 	if err != nil {

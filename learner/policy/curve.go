@@ -1,4 +1,4 @@
-package producers
+package policy
 
 import (
 	"context"
@@ -9,11 +9,9 @@ import (
 	"slices"
 	"text/tabwriter"
 
-	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/producers/sim"
 	"github.com/aelp/aelp/schemas"
-	"github.com/rs/zerolog"
 )
 
 // CurvePoint is one policy snapshot's evaluation on held-out journeys.
@@ -22,16 +20,15 @@ type CurvePoint struct {
 	Eval    sim.EvalReport
 }
 
-// EvaluateSnapshots evaluates every snapshot of experimentID on the policy
-// topic, read up to the end offsets seen at the call, on episodes held-out
-// journeys of seed each (the same users for every snapshot): the learning
-// curve, in version order. A snapshot whose network does not load is an
-// error; none is an empty curve.
-func EvaluateSnapshots(ctx context.Context, kcfg kafkax.Config, topic, experimentID string, scfg sim.Config,
-	episodes int, seed uint64, log zerolog.Logger) ([]CurvePoint, error) {
+// EvaluateSnapshots evaluates every snapshot of src's experiment, read up
+// to the end offsets seen at the call, on episodes held-out journeys of
+// seed each (the same users for every snapshot): the learning curve, in
+// version order. A snapshot whose network does not load is an error; none
+// is an empty curve.
+func EvaluateSnapshots(ctx context.Context, src Source, scfg sim.Config, episodes int, seed uint64) ([]CurvePoint, error) {
 	pols := map[int64]*ppo.Policy{}
 	var loadErr error
-	err := ReadPolicies(ctx, kcfg, topic, experimentID, log, func(s *schemas.PolicySnapshot) {
+	err := src.ReadAll(ctx, func(s *schemas.PolicySnapshot) {
 		p, err := ppo.LoadPolicy(s.Architecture, s.Params, s.ObsMean, s.ObsVar, s.ObsCount)
 		if err != nil {
 			loadErr = errors.Join(loadErr, fmt.Errorf("snapshot v%d: %w", s.Version, err))

@@ -1,4 +1,4 @@
-package producers
+package policy
 
 import (
 	"bytes"
@@ -10,8 +10,8 @@ import (
 
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/learner/policy/policytest"
 	"github.com/aelp/aelp/producers/sim"
-	"github.com/rs/zerolog"
 )
 
 // TestEvaluateSnapshots publishes snapshots of two experiments out of
@@ -30,12 +30,12 @@ func TestEvaluateSnapshots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WriteMessages(ctx, snapshotMessage(t, "curve", 300, 1), snapshotMessage(t, "other", 200, 2), snapshotMessage(t, "curve", 100, 3)); err != nil {
+	if err := w.WriteMessages(ctx, policytest.SnapshotMessage(t, "curve", 300, 1), policytest.SnapshotMessage(t, "other", 200, 2), policytest.SnapshotMessage(t, "curve", 100, 3)); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
 
-	pts, err := EvaluateSnapshots(ctx, cfg, topic, "curve", sim.DefaultConfig(), 300, 9, zerolog.Nop())
+	pts, err := EvaluateSnapshots(ctx, Source{Kafka: cfg, Topic: topic, ExperimentID: "curve"}, sim.DefaultConfig(), 300, 9)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestEvaluateSnapshots(t *testing.T) {
 		t.Errorf("curve table:\n%s", out.String())
 	}
 
-	none, err := EvaluateSnapshots(ctx, cfg, topic, "no-such-experiment", sim.DefaultConfig(), 300, 9, zerolog.Nop())
+	none, err := EvaluateSnapshots(ctx, Source{Kafka: cfg, Topic: topic, ExperimentID: "no-such-experiment"}, sim.DefaultConfig(), 300, 9)
 	if err != nil || len(none) != 0 {
 		t.Errorf("experiment without snapshots: %v, %v; want an empty curve", none, err)
 	}
