@@ -254,12 +254,10 @@ func measureStage(ctx context.Context, n int64, in, committed func() int64, done
 }
 
 // ConsumeAll reads every record of topic up to the end offsets seen at the
-// call, one partition reader per partition in parallel (as the learn role
-// reads), and returns the values and the time from the call to the
-// arrival of the last record. It is the raw baseline of the learner's
-// ingest. Closing the readers is not timed: kafka-go's Close waits for the
-// reader's pending long-poll fetch (up to MaxWait), which says nothing
-// about throughput.
+// call, one kafkax.Reader per partition in parallel (as the learn role
+// reads), and returns the values and the time from the call to the arrival
+// of the last record. It is the raw baseline of the learner's ingest.
+// Closing the readers is not timed.
 func ConsumeAll(ctx context.Context, kcfg kafkax.Config, topic string) ([][]byte, Measure, error) {
 	start := time.Now()
 	offs, err := kafkax.ListOffsets(ctx, kcfg, topic)
@@ -269,30 +267,33 @@ func ConsumeAll(ctx context.Context, kcfg kafkax.Config, topic string) ([][]byte
 	var mu sync.Mutex
 	var values [][]byte
 	var last time.Time
-	var readers []*kafka.Reader
+	var readers []*kafkax.Reader
+	defer func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}()
 	g, gctx := errgroup.WithContext(ctx)
 	for p, end := range offs.End {
 		first := offs.First[p]
 		if end <= first {
 			continue
 		}
-		r, err := kafkax.NewPartitionReader(kcfg, topic, p, first, kafkax.ReaderOptions{})
+		r, err := kafkax.NewReader(kcfg, topic, kafkax.ReadOptions{})
 		if err != nil {
-			closeAll(readers)
 			return nil, Measure{}, err
 		}
 		readers = append(readers, r)
 		g.Go(func() error {
 			local := make([][]byte, 0, end-first)
-			for {
-				m, err := r.FetchMessage(gctx)
-				if err != nil {
-					return fmt.Errorf("consume %s/%d: %w", topic, p, err)
+			err := r.Read(gctx, map[int]int64{p: first}, map[int]int64{p: end}, func(b *kafkax.Batch) error {
+				for i := range b.Messages {
+					local = append(local, b.Messages[i].Value)
 				}
-				local = append(local, m.Value)
-				if m.Offset+1 >= end {
-					break
-				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("consume %s/%d: %w", topic, p, err)
 			}
 			now := time.Now()
 			mu.Lock()
@@ -304,25 +305,13 @@ func ConsumeAll(ctx context.Context, kcfg kafkax.Config, topic string) ([][]byte
 			return nil
 		})
 	}
-	err = g.Wait()
-	closeAll(readers)
-	if err != nil {
+	if err := g.Wait(); err != nil {
 		return nil, Measure{}, err
 	}
 	if last.IsZero() {
 		last = time.Now()
 	}
 	return values, Measure{Records: int64(len(values)), Elapsed: last.Sub(start)}, nil
-}
-
-// closeAll closes readers concurrently (each Close may wait for a
-// long-poll fetch).
-func closeAll(readers []*kafka.Reader) {
-	var wg sync.WaitGroup
-	for _, r := range readers {
-		wg.Go(func() { r.Close() })
-	}
-	wg.Wait()
 }
 
 // DecodeTagged decodes and validates every value as a TaggedExperience,
