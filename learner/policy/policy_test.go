@@ -2,7 +2,6 @@ package policy
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -10,39 +9,12 @@ import (
 
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/kafkax/kafkaxtest"
 	"github.com/aelp/aelp/learner/policy/policytest"
 	"github.com/aelp/aelp/schemas"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// writeInTransaction writes msgs in one transaction of a transactional
-// producer, committed or aborted.
-func writeInTransaction(t *testing.T, ctx context.Context, cfg kafkax.Config, topic string, commit bool, msgs ...kafka.Message) {
-	t.Helper()
-	opts, err := cfg.KgoOptions(zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(append(opts, kgo.TransactionalID(fmt.Sprintf("policy-test-%d", time.Now().UnixNano())),
-		kgo.DefaultProduceTopic(topic))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range msgs {
-		if err := cl.ProduceSync(ctx, &kgo.Record{Key: m.Key, Value: m.Value}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func versions(snaps []*schemas.PolicySnapshot) []int64 {
 	out := make([]int64, len(snaps))
@@ -74,8 +46,8 @@ func TestSource(t *testing.T) {
 		policytest.SnapshotMessage(t, "b", 2, 2), {Key: []byte("a"), Value: []byte("not a snapshot")}}); err != nil {
 		t.Fatal(err)
 	}
-	writeInTransaction(t, ctx, cfg, topic, false, policytest.SnapshotMessage(t, "a", 3, 3))
-	writeInTransaction(t, ctx, cfg, topic, true, policytest.SnapshotMessage(t, "a", 4, 4))
+	kafkaxtest.ProduceTransaction(t, cfg, topic, false, []kafka.Message{policytest.SnapshotMessage(t, "a", 3, 3)})
+	kafkaxtest.ProduceTransaction(t, cfg, topic, true, []kafka.Message{policytest.SnapshotMessage(t, "a", 4, 4)})
 	src := Source{Kafka: cfg, Topic: topic, ExperimentID: "a", Log: zerolog.Nop()}
 
 	var all []*schemas.PolicySnapshot

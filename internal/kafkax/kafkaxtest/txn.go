@@ -14,6 +14,7 @@ import (
 
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -176,4 +177,40 @@ func WriteTransactions(t testing.TB, cfg kafkax.Config, topic string, open bool)
 		log.open = y
 	}
 	return log
+}
+
+// ProduceTransaction writes msgs (keys, values and headers; partitions are
+// chosen by key) to topic in one transaction of a new transactional
+// producer, then commits it or aborts it.
+func ProduceTransaction(t testing.TB, cfg kafkax.Config, topic string, commit bool, msgs []kafka.Message) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	opts, err := cfg.KgoOptions(zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	cl, err := kgo.NewClient(append(opts, kgo.TransactionalID("aelp-test-"+hex.EncodeToString(id[:])), kgo.DefaultProduceTopic(topic))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]*kgo.Record, len(msgs))
+	for i, m := range msgs {
+		recs[i] = &kgo.Record{Key: m.Key, Value: m.Value}
+		for _, h := range m.Headers {
+			recs[i].Headers = append(recs[i].Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce in a transaction: %v", err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		t.Fatalf("end transaction (commit %v): %v", commit, err)
+	}
 }
