@@ -449,7 +449,8 @@ func (r *Reader) fetch(ctx context.Context, broker int32, topicID [16]byte, offs
 // records dropped, aborted transactions filtered under read_committed) and
 // returns the next offset to fetch.
 func (r *Reader) decode(rp *kmsg.FetchResponseTopicPartition, offset int64) partResult {
-	opts := kgo.ProcessFetchPartitionOpts{Offset: offset, IsolationLevel: r.opt.Isolation.kgo(), Topic: r.topic, Partition: rp.Partition}
+	opts := kgo.ProcessFetchPartitionOpts{Offset: offset, IsolationLevel: r.opt.Isolation.kgo(), Topic: r.topic, Partition: rp.Partition,
+		Pools: []kgo.Pool{&r.records}}
 	fp, next := kgo.ProcessFetchPartition(opts, rp, r.decomp, nil)
 	pr := partResult{partition: rp.Partition, err: fp.Err, batch: Batch{Partition: int(rp.Partition), Next: next,
 		HighWaterMark: fp.HighWatermark, LastStableOffset: fp.LastStableOffset, LogStartOffset: fp.LogStartOffset}}
@@ -482,7 +483,27 @@ func (r *Reader) decode(rp *kmsg.FetchResponseTopicPartition, offset int64) part
 			}
 			m.Headers = h
 		}
+		rec.Recycle() // its slab returns to r.records once every record of it is converted
 	}
 	pr.batch.Messages = msgs
 	return pr
+}
+
+// recordPool recycles the slabs of kgo.Records that ProcessFetchPartition
+// decodes a record batch into: the messages keep the keys and values,
+// which belong to the fetched bytes, not to the slab.
+type recordPool struct{ p sync.Pool }
+
+// GetRecords implements kgo.PoolRecords.
+func (rp *recordPool) GetRecords(n int) []kgo.Record {
+	if s, ok := rp.p.Get().(*[]kgo.Record); ok && cap(*s) >= n {
+		return (*s)[:0]
+	}
+	return make([]kgo.Record, 0, n)
+}
+
+// PutRecords implements kgo.PoolRecords.
+func (rp *recordPool) PutRecords(s []kgo.Record) {
+	clear(s[:cap(s)])
+	rp.p.Put(&s)
 }

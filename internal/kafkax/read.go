@@ -140,13 +140,14 @@ func (e *UnknownTopicError) Is(target error) bool {
 // per broker and kind of request) for its lifetime. Its methods may be
 // called from several goroutines; each Read fetches on its own.
 type Reader struct {
-	cfg    Config
-	topic  string
-	opt    ReadOptions
-	log    zerolog.Logger
-	cl     *kgo.Client
-	decomp kgo.Decompressor
-	sasl   *saslWatch // nil without SASL
+	cfg     Config
+	topic   string
+	opt     ReadOptions
+	log     zerolog.Logger
+	cl      *kgo.Client
+	decomp  kgo.Decompressor
+	records recordPool
+	sasl    *saslWatch // nil without SASL
 }
 
 // NewReader returns a Reader of topic. It connects lazily: the first
