@@ -473,42 +473,69 @@ func (l *Learner) logProgress() {
 
 func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 
-// readPartition fetches one partition from offset and hands decoded records
-// to the training loop; undecodable or invalid ones go to the dead-letter
-// topic first. It returns nil when ctx ends.
+// readPartition reads one partition from offset through a kafkax.Reader
+// (read_committed: records of aborted transactions are never trained on)
+// and hands decoded records to the training loop; undecodable or invalid
+// ones go to the dead-letter topic first. Every offset that holds no record
+// the reader returns (a transaction marker, a record of an aborted
+// transaction, a compacted gap) is handed on as a skipped record, so that
+// each offset is ingested, skipped or dead-lettered, and the loop's
+// position, its lag and a bounded run's end (which may fall inside such a
+// run of offsets) move past them. It returns nil when ctx ends.
 func (l *Learner) readPartition(ctx, finishCtx context.Context, p int, offset int64, out chan<- *record, dlq *kafka.Writer) error {
 	cfg := l.cfg
-	r, err := kafkax.NewPartitionReader(cfg.Kafka, cfg.TaggedTopic, p, offset, kafkax.ReaderOptions{Logger: l.log})
+	r, err := kafkax.NewReader(cfg.Kafka, cfg.TaggedTopic, kafkax.ReadOptions{Logger: l.log})
 	if err != nil {
 		return fmt.Errorf("learn: %w", err)
 	}
 	defer r.Close()
 	lim := cfg.limits()
-	for {
-		m, err := kafkax.FetchRetry(ctx, cfg.Kafka, r, l.log)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("learn: partition %d: %w", p, err)
-		}
-		rec := &record{partition: p, offset: m.Offset, hwm: m.HighWaterMark}
-		if err := decodeTagged(m.Value, &rec.te, lim); err != nil {
-			reason := schemas.Reason(err)
-			l.metrics.deadLetters.WithLabelValues(reason).Inc()
-			if werr := kafkax.WriteAll(finishCtx, cfg.Kafka, dlq, l.log, []kafka.Message{kafkax.DeadLetter(m, reason)}); werr != nil {
-				return fmt.Errorf("learn: dead letter: %w", werr)
-			}
-			rec.skip, rec.dead = true, true
-		} else if rec.te.ExperimentID != cfg.ExperimentID {
-			rec.skip = true
-		}
+	last := offset - 1 // the offset of the last record handed on
+	send := func(rec *record) error {
 		select {
 		case out <- rec:
-		case <-ctx.Done():
+			last = rec.offset
 			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
+	// skipTo hands on the offsets after last and before next as skipped.
+	skipTo := func(next, hwm int64) error {
+		for o := last + 1; o < next; o++ {
+			if err := send(&record{partition: p, offset: o, hwm: hwm, skip: true}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err = r.Read(ctx, map[int]int64{p: offset}, nil, func(b *kafkax.Batch) error {
+		for i := range b.Messages {
+			m := &b.Messages[i]
+			if err := skipTo(m.Offset, m.HighWaterMark); err != nil {
+				return err
+			}
+			rec := &record{partition: p, offset: m.Offset, hwm: m.HighWaterMark}
+			if err := decodeTagged(m.Value, &rec.te, lim); err != nil {
+				reason := schemas.Reason(err)
+				l.metrics.deadLetters.WithLabelValues(reason).Inc()
+				if werr := kafkax.WriteAll(finishCtx, cfg.Kafka, dlq, l.log, []kafka.Message{kafkax.DeadLetter(*m, reason)}); werr != nil {
+					return fmt.Errorf("dead letter: %w", werr)
+				}
+				rec.skip, rec.dead = true, true
+			} else if rec.te.ExperimentID != cfg.ExperimentID {
+				rec.skip = true
+			}
+			if err := send(rec); err != nil {
+				return err
+			}
+		}
+		return skipTo(b.Next, b.HighWaterMark)
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("learn: partition %d: %w", p, err)
 }
 
 func decodeTagged(b []byte, te *schemas.TaggedExperience, lim schemas.Limits) error {
@@ -521,7 +548,8 @@ func decodeTagged(b []byte, te *schemas.TaggedExperience, lim schemas.Limits) er
 // refill re-reads, before the saved offsets, the last Capacity tagged
 // records of the experiment into the buffer, so a restarted learner trains
 // on the data it had. Partitions contribute in proportion to the records
-// they hold before their saved offset.
+// they hold before their saved offset, and are read one after the other,
+// in partition order.
 func (l *Learner) refill(ctx context.Context, offs kafkax.Offsets) error {
 	cfg := l.cfg
 	var total int64
@@ -537,7 +565,13 @@ func (l *Learner) refill(ctx context.Context, offs kafkax.Offsets) error {
 	want := min(total, int64(cfg.Replay.Capacity))
 	lim := cfg.limits()
 	start := time.Now()
+	r, err := kafkax.NewReader(cfg.Kafka, cfg.TaggedTopic, kafkax.ReadOptions{Logger: l.log})
+	if err != nil {
+		return fmt.Errorf("learn: refill: %w", err)
+	}
+	defer r.Close()
 	var added int64
+	var te schemas.TaggedExperience
 	for _, p := range parts {
 		n := l.offsets[p] - offs.First[p]
 		take := n * want / total
@@ -545,27 +579,19 @@ func (l *Learner) refill(ctx context.Context, offs kafkax.Offsets) error {
 			continue
 		}
 		from := l.offsets[p] - take
-		r, err := kafkax.NewPartitionReader(cfg.Kafka, cfg.TaggedTopic, p, from, kafkax.ReaderOptions{Logger: l.log})
-		if err != nil {
-			return fmt.Errorf("learn: refill: %w", err)
-		}
-		var te schemas.TaggedExperience
-		for o := from; o < l.offsets[p]; {
-			m, err := r.FetchMessage(ctx)
-			if err != nil {
-				r.Close()
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("learn: refill partition %d at %d: %w", p, o, cfg.Kafka.Explain(err))
-			}
-			o = m.Offset + 1
+		err := r.ReadMessages(ctx, map[int]int64{p: from}, map[int]int64{p: l.offsets[p]}, func(m *kafka.Message) error {
 			if decodeTagged(m.Value, &te, lim) == nil && te.ExperimentID == cfg.ExperimentID {
 				l.tr.Refill(&te)
 				added++
 			}
+			return nil
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("learn: refill partition %d from %d: %w", p, from, err)
 		}
-		r.Close()
 	}
 	l.mu.Lock()
 	l.stats.Refilled = added

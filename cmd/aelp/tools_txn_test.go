@@ -15,6 +15,7 @@ import (
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/internal/kafkax/kafkaxtest"
+	"github.com/aelp/aelp/learner"
 	"github.com/aelp/aelp/schemas"
 )
 
@@ -97,5 +98,56 @@ func TestToolsTransactions(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := realMain([]string{"tail", "--isolation-level=dirty"}, &out, &errOut); code != 2 || strings.Count(errOut.String(), "\n") != 1 {
 		t.Errorf("aelp tail --isolation-level=dirty: exit %d, stderr %q; want 2 and one line", code, errOut.String())
+	}
+}
+
+// TestLearnTransactions runs aelp learn --bounded on a tagged topic holding
+// plain records and a transactional producer's committed and aborted
+// transactions, the log ending with an aborted one: the learner trains on
+// the plain and committed records only, dead-letters nothing (no
+// transaction marker reaches it), and ends having read every partition to
+// its end although the last offsets hold no record it sees.
+func TestLearnTransactions(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{})
+	cfg := c.Config()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const exp, topic = "txn-exp", "txn.tagged"
+	writeTagged(t, ctx, cfg, topic, exp, 400)
+	// Tagged records to re-publish in transactions.
+	writeTagged(t, ctx, cfg, "txn.scratch", exp, 300)
+	more := kafkatest.ReadAll(t, cfg, "txn.scratch")
+	kafkaxtest.ProduceTransaction(t, cfg, topic, true, more[:150])
+	kafkaxtest.ProduceTransaction(t, cfg, topic, false, more[150:220])
+	kafkaxtest.ProduceTransaction(t, cfg, topic, true, more[220:270])
+	kafkaxtest.ProduceTransaction(t, cfg, topic, false, more[270:])
+	const committed = 400 + 150 + 50
+
+	ckpt := filepath.Join(t.TempDir(), "learner.ckpt")
+	var stdout, stderr bytes.Buffer
+	code := realMain([]string{"learn", "--brokers=" + c.Addr(), "--log-level=error", "--experiment=" + exp,
+		"--tagged-topic=" + topic, "--metrics-topic=txn.metrics", "--policy-topic=txn.policy", "--dead-letter-topic=txn.dlq",
+		"--bounded", "--fresh", "--checkpoint=" + ckpt, "--min-buffer=200", "--batch-size=64", "--metrics-every=5"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("learn --bounded exit %d: %s", code, stderr.String())
+	}
+	cp, err := learner.ReadCheckpoint(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.Inserted != committed {
+		t.Errorf("learned from %d records, want the %d plain and committed ones", cp.Inserted, committed)
+	}
+	offs, err := kafkax.ListOffsets(ctx, cfg, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, end := range offs.End {
+		if cp.Offsets[p] != end {
+			t.Errorf("partition %d read up to %d, want its end %d", p, cp.Offsets[p], end)
+		}
+	}
+	if dl := kafkatest.ReadAll(t, cfg, "txn.dlq"); len(dl) != 0 {
+		t.Errorf("%d dead letters (first: %s), want none", len(dl), dl[0].Headers)
 	}
 }
