@@ -12,12 +12,15 @@ import (
 
 // ReadAll returns every record of topic, from the first offset of each
 // partition up to the end offsets seen at the call, independently of any
-// consumer group. It fails the test after a minute.
+// consumer group. It fails the test when listing the offsets takes a
+// minute, or when a partition yields no record for a minute: the bound is
+// on progress, so a long read on a slow machine is not cut short.
 func ReadAll(t testing.TB, cfg kafkax.Config, topic string) []kafka.Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	const stall = time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), stall)
 	offs, err := kafkax.ListOffsets(ctx, cfg, topic)
+	cancel()
 	if err != nil {
 		t.Fatalf("read %s: %v", topic, err)
 	}
@@ -27,18 +30,23 @@ func ReadAll(t testing.TB, cfg kafkax.Config, topic string) []kafka.Message {
 		if end <= first {
 			continue
 		}
-		r, err := kafkax.NewPartitionReader(cfg, topic, p, first, kafkax.ReaderOptions{})
+		// A short MaxWait: closing a reader waits for its fetch in flight,
+		// which at the default 2 s costs about a second per partition.
+		r, err := kafkax.NewPartitionReader(cfg, topic, p, first, kafkax.ReaderOptions{MaxWait: 100 * time.Millisecond})
 		if err != nil {
 			t.Fatalf("read %s/%d: %v", topic, p, err)
 		}
-		for {
+		for next := first; ; {
+			ctx, cancel := context.WithTimeout(context.Background(), stall)
 			m, err := r.FetchMessage(ctx)
+			cancel()
 			if err != nil {
 				r.Close()
-				t.Fatalf("read %s/%d: %v", topic, p, err)
+				t.Fatalf("read %s/%d: no record at offset %d (end %d) for %s: %v", topic, p, next, end, stall, err)
 			}
 			out = append(out, m)
-			if m.Offset+1 >= end {
+			next = m.Offset + 1
+			if next >= end {
 				break
 			}
 		}
