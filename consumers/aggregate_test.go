@@ -3,6 +3,7 @@ package consumers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -17,19 +18,22 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// TestAggregateTwoMembersNoLoss runs the scenario: 20k simulated
+// TestAggregateTwoMembersNoLoss runs the scenario: 2,000 simulated
 // users through two aggregator members of one group, garbage mixed in, and
 // one member stopping mid-stream after publishing a batch but before
-// committing it. Every valid input id must reach the tagged topic; the bad
-// records must reach the dead-letter topic with their reasons.
+// committing it, which makes the group rebalance. Every valid input id must
+// reach the tagged topic; duplicates must exist and be no more than the
+// crash and the rebalances can repeat; the bad records must reach the
+// dead-letter topic with their reasons.
+//
+// Every wait is bounded by progress, not by a deadline for the whole test:
+// it fails when the thing it waits on has stopped moving for awaitStall.
 func TestAggregateTwoMembersNoLoss(t *testing.T) {
-	users := int64(20_000)
-	if testing.Short() {
-		users = 3_000
-	}
+	const users = 2_000
 	c := kafkatest.Start(t, kafkatest.Options{})
 	cfg := c.Config()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	// ctx only ends a hung test; the waits below fail long before it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.DefaultTopics(6)...); err != nil {
 		t.Fatal(err)
@@ -40,9 +44,17 @@ func TestAggregateTwoMembersNoLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	rep, err := simr.Run(ctx)
-	if err != nil {
-		t.Fatal(err)
+	var rep producers.SimulateReport
+	var simErr error
+	simDone := make(chan struct{})
+	go func() { // exits when the bounded run is published (or ctx ends)
+		defer close(simDone)
+		rep, simErr = simr.Run(ctx)
+	}()
+	awaitProgress(t, func() string { return fmt.Sprintf("the simulator to publish %d users (%+v)", users, simr.Stats()) },
+		func() int64 { return simr.Stats().Experiences }, func() bool { return isClosed(simDone) })
+	if simErr != nil {
+		t.Fatal(simErr)
 	}
 	t.Logf("simulated %d records in %s", rep.Experiences, time.Since(t0))
 
@@ -69,37 +81,50 @@ func TestAggregateTwoMembersNoLoss(t *testing.T) {
 	}
 	w.Close()
 
-	const group = "agg-test-group"
+	const group, batchMax = "agg-test-group", 200
 	newMember := func() *Aggregator {
 		a, err := NewAggregator(AggregateConfig{Kafka: cfg, Group: group, Limits: schemas.Limits{StateDim: 16, NumActions: 12},
-			BatchMax: 500, ProgressEvery: -1, Log: zerolog.Nop()})
+			BatchMax: batchMax, ProgressEvery: -1, Log: zerolog.Nop()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return a
 	}
 	a, b := newMember(), newMember()
-	var batches atomic.Int64
-	a.crashBeforeCommit = func() bool { return batches.Add(1) == 20 }
+	// Member b joins first and has the partitions to itself; member a
+	// joins (a rebalance: b hands over half) and stops without committing
+	// after its fifth batch (a rebalance: b takes a's partitions back, and
+	// re-reads the batch a published and did not commit).
+	var aBatches atomic.Int64
+	a.crashBeforeCommit = func() bool { return aBatches.Add(1) == 5 }
 	var wg sync.WaitGroup
 	var aErr, bErr error
+	aCtx, stopA := context.WithCancel(ctx)
 	bCtx, stopB := context.WithCancel(ctx)
+	defer stopA()
+	defer stopB()
 	wg.Add(2)
-	go func() { defer wg.Done(); aErr = a.Run(ctx) }()
-	go func() { defer wg.Done(); bErr = b.Run(bCtx) }()
+	go func() { defer wg.Done(); bErr = b.Run(bCtx) }() // exits when bCtx ends
+	// Nothing counts before b has joined: this wait is bounded by
+	// awaitStall alone.
+	awaitProgress(t, func() string { return "member b to join the group and read" },
+		func() int64 { return 0 }, func() bool { return b.Stats().In > 0 })
+	go func() { defer wg.Done(); aErr = a.Run(aCtx) }() // exits at its crash, or when aCtx ends
 
-	deadline := time.Now().Add(3 * time.Minute)
-	for kafkatest.GroupLag(cfg, group, kafkax.TopicRaw) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("group still lags after 3 minutes: a %+v b %+v", a.Stats(), b.Stats())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Logf("group caught up after %s (a stopped: %v)", time.Since(t0), aErr)
+	awaitProgress(t, func() string {
+		return fmt.Sprintf("the group to commit every record (lag %d; a %+v; b %+v)",
+			kafkatest.GroupLag(cfg, group, kafkax.TopicRaw), a.Stats(), b.Stats())
+	}, func() int64 {
+		as, bs := a.Stats(), b.Stats()
+		return as.In + as.Committed + bs.In + bs.Committed
+	}, func() bool { return kafkatest.GroupLag(cfg, group, kafkax.TopicRaw) == 0 })
+	t.Logf("group caught up after %s", time.Since(t0))
+	stopA()
 	stopB()
 	wg.Wait()
+	t.Logf("members stopped after %s", time.Since(t0))
 	if !errors.Is(aErr, errCrashed) {
-		t.Fatalf("member a: got %v, want the test crash (it processed %d batches)", aErr, batches.Load())
+		t.Fatalf("member a: got %v, want the test crash (it read %d records)", aErr, a.Stats().In)
 	}
 	if bErr != nil {
 		t.Fatalf("member b: %v", bErr)
@@ -140,13 +165,28 @@ func TestAggregateTwoMembersNoLoss(t *testing.T) {
 			dups += seen[id] - 1
 		}
 	}
-	t.Logf("produced %d (+%d bad), tagged %d distinct, missing %d, duplicates %d; member a %d in, b %d in",
-		rep.Experiences, len(bad), len(seen), missing, dups, a.Stats().In, b.Stats().In)
+	// A record is processed again only when a member published it and did
+	// not commit it (a's last batch), or at a rebalance: the batch a member
+	// has in hand is committed under the new generation, after the member
+	// now owning some of its partitions fetched the older offsets, so it is
+	// read again (at most one batch per member per rebalance). The scenario
+	// has two rebalances (a joins, a leaves) and two members.
+	as, bs := a.Stats(), b.Stats()
+	uncommitted := as.In - as.Committed + bs.In - bs.Committed
+	t.Logf("produced %d (+%d bad), tagged %d distinct, missing %d, duplicates %d; member a %d in %d committed, b %d in %d committed",
+		rep.Experiences, len(bad), len(seen), missing, dups, as.In, as.Committed, bs.In, bs.Committed)
 	if missing != 0 {
 		t.Fatalf("%d ids missing from the tagged topic", missing)
 	}
 	if dups == 0 {
 		t.Errorf("the crash before commit should have caused redelivered duplicates; got none")
+	}
+	if bound := uncommitted + 2*2*batchMax; int64(dups) > bound {
+		t.Errorf("%d duplicates, want at most %d: the %d records read and not committed (a %d−%d, b %d−%d) and one batch (%d) per member per rebalance",
+			dups, bound, uncommitted, as.In, as.Committed, bs.In, bs.Committed, batchMax)
+	}
+	if as.In-as.Committed > batchMax {
+		t.Errorf("member a left %d records uncommitted, want at most its last batch (%d)", as.In-as.Committed, batchMax)
 	}
 
 	reasons := map[string]string{}
@@ -165,5 +205,36 @@ func TestAggregateTwoMembersNoLoss(t *testing.T) {
 			t.Errorf("dead letter reason %q, want %q (present %v)", got, want, ok)
 		}
 	}
+}
 
+// awaitStall is how long a wait of awaitProgress may see no progress
+// before it fails: far beyond a rebalance or a slow batch on a loaded
+// machine, far below the test timeout.
+const awaitStall = 2 * time.Minute
+
+// awaitProgress polls done every 100 ms until it holds. It fails the test,
+// saying what it waited for, when progress (a count that grows while the
+// awaited work goes on) has not changed for awaitStall: the wait is bounded
+// by progress, so a slow machine only makes it longer, and a hang ends it.
+func awaitProgress(t *testing.T, what func() string, progress func() int64, done func() bool) {
+	t.Helper()
+	last, since := progress(), time.Now()
+	for !done() {
+		if p := progress(); p != last {
+			last, since = p, time.Now()
+		} else if time.Since(since) > awaitStall {
+			t.Fatalf("no progress for %s waiting for %s", awaitStall, what())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
