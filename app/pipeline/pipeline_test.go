@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,37 +18,78 @@ import (
 
 // TestRunEndToEnd runs the whole loop — simulator, aggregator, learner,
 // snapshots back to the simulator — on a short fixed-seed run, and checks
-// what `make run` promises: the learned policy's crisis-segment return is
-// above the logging policy's on held-out journeys.
+// what `make run` promises: every published experience is tagged and
+// learned from, the summary reports it, and the learned policy's
+// crisis-segment return is above the logging policy's on held-out
+// journeys.
+//
+// The run is small (3,000 users) so that it stays well under a minute
+// under -race on a busy 2-core machine; three samples drawn per insert
+// give the learner the updates a run of 8,000 users gives at one (270
+// against 240), and one PPO worker trains faster than two when the cores
+// are shared (the race detector makes their hand-offs costly).
 func TestRunEndToEnd(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Options{})
+	// ctx only ends a hung run: the run itself is bounded by its users.
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
-	sum, err := Run(ctx, Config{Kafka: c.Config(), DataDir: t.TempDir(), ExperimentID: "e2e", Episodes: 8000, Seed: 42,
-		EvalEpisodes: 4000, CurveEpisodes: 500, Progress: &progress, Log: zerolog.Nop()})
+	var warnings syncBuffer
+	net := learner.DefaultPPO(16, 12)
+	net.Workers = 1
+	const curveEpisodes = 300
+	sum, err := Run(ctx, Config{Kafka: c.Config(), DataDir: t.TempDir(), ExperimentID: "e2e", Episodes: 3000, Seed: 42,
+		MaxAhead: 4000, Learner: learner.Config{SamplesPerInsert: 3, SnapshotEvery: 50, PPO: net},
+		EvalEpisodes: 2000, CurveEpisodes: curveEpisodes, Progress: &progress,
+		Log: zerolog.New(&warnings).Level(zerolog.WarnLevel)})
 	if err != nil {
-		t.Fatalf("run: %v\nprogress:\n%s", err, progress.String())
+		t.Fatalf("run: %v\nprogress:\n%s\nwarnings:\n%s", err, progress.String(), warnings.String())
 	}
 	var table bytes.Buffer
 	sum.Print(&table)
 	t.Logf("%s", table.String())
+	defer func() {
+		if t.Failed() {
+			t.Logf("progress:\n%s\nwarnings:\n%s", progress.String(), warnings.String())
+		}
+	}()
 
-	if sum.Agg.Tagged != sum.Sim.Experiences || sum.Learn.Ingested != sum.Sim.Experiences {
-		t.Errorf("published %d, tagged %d, ingested %d: want all equal", sum.Sim.Experiences, sum.Agg.Tagged, sum.Learn.Ingested)
-	}
-	if sum.Sim.PolicyVersion < 0 {
-		t.Errorf("no policy snapshot reached the simulator")
-	}
-	var acted int
-	for _, m := range kafkatest.ReadAll(t, c.Config(), kafkax.TopicRaw) {
+	// Delivery is at least once: a retried produce or a redelivered batch
+	// repeats a record, never loses one. Every id the simulator had
+	// acknowledged is in the raw topic, every raw record was tagged (none
+	// dead-lettered), and the learner ingested every tagged record.
+	rawIDs, acted := map[string]bool{}, 0
+	raw := kafkatest.ReadAll(t, c.Config(), kafkax.TopicRaw)
+	for _, m := range raw {
 		var e schemas.Experience
 		if err := schemas.UnmarshalExperience(m.Value, &e); err != nil {
 			t.Fatal(err)
 		}
+		rawIDs[e.ID] = true
 		if e.PolicyVersion >= 0 {
 			acted++
 		}
+	}
+	offs, err := kafkax.ListOffsets(ctx, c.Config(), kafkax.TopicTagged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tagged := offs.Total()
+	t.Logf("raw topic %d records (%d ids), tagged topic %d records; published %d, tagged %d, ingested %d",
+		len(raw), len(rawIDs), tagged, sum.Sim.Experiences, sum.Agg.Tagged, sum.Learn.Ingested)
+	if int64(len(rawIDs)) != sum.Sim.Experiences {
+		t.Errorf("published %d, raw topic holds %d ids: want equal", sum.Sim.Experiences, len(rawIDs))
+	}
+	if sum.Agg.DeadLettered != 0 || sum.Agg.Tagged < int64(len(raw)) {
+		t.Errorf("raw topic holds %d records, the aggregator tagged %d and dead-lettered %d: want all tagged",
+			len(raw), sum.Agg.Tagged, sum.Agg.DeadLettered)
+	}
+	if sum.Agg.Tagged != tagged || sum.Learn.Ingested != tagged {
+		t.Errorf("tagged topic holds %d records, the aggregator reports %d tagged, the learner %d ingested: want all equal",
+			tagged, sum.Agg.Tagged, sum.Learn.Ingested)
+	}
+	if sum.Sim.PolicyVersion < 0 {
+		t.Errorf("no policy snapshot reached the simulator")
 	}
 	if acted == 0 {
 		t.Errorf("no experience carries a learned policy's version")
@@ -94,7 +136,7 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatalf("learning curve has %d points, want the periodic and the final snapshots", len(sum.Curve))
 	}
 	for i, p := range sum.Curve {
-		if p.Eval.Episodes != 500 || (i > 0 && p.Version <= sum.Curve[i-1].Version) {
+		if p.Eval.Episodes != curveEpisodes || (i > 0 && p.Version <= sum.Curve[i-1].Version) {
 			t.Errorf("curve point %d: version %d, %d journeys", i, p.Version, p.Eval.Episodes)
 		}
 	}
@@ -121,4 +163,23 @@ func TestDecayUpdates(t *testing.T) {
 	if got := decayUpdates(cfg, l); got != 5625 {
 		t.Errorf("decayUpdates at 2 samples per insert = %d, want 5625", got)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writers of a
+// zerolog logger shared by the roles.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
