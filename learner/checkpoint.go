@@ -117,9 +117,11 @@ func UnmarshalCheckpoint(b []byte) (*Checkpoint, error) {
 		Offsets: map[int]int64{}, BetaStep: h.BetaStep, Sampled: h.Sampled, Inserted: h.Inserted,
 		PolicyVersion: h.PolicyVersion, CreatedAt: h.CreatedAt, Agent: append([]byte(nil), rest...)}
 	for k, o := range h.Offsets {
+		// Only the key Marshal writes: "01" or "+1" would name partition 1
+		// a second time, and which offset won would depend on map order.
 		p, err := strconv.Atoi(k)
-		if err != nil || p < 0 || o < 0 {
-			return bad("offset %q: %d", k, o)
+		if err != nil || p < 0 || strconv.Itoa(p) != k || o < 0 {
+			return bad("offset %q: %d (want a partition number in plain decimal and an offset ≥ 0)", k, o)
 		}
 		c.Offsets[p] = o
 	}
