@@ -22,6 +22,7 @@ import (
 	"github.com/aelp/aelp/producers"
 	"github.com/aelp/aelp/schemas"
 	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
 )
 
 // limits are the simulator's default dimensions, checked by the roles.
@@ -117,9 +118,10 @@ func (p *pipeline) stopAggregator(t *testing.T) {
 }
 
 // TestBrokerKilledMidStream: a simulator and an aggregator run in-process
-// while the broker is SIGKILLed and, a few seconds later, started again on
-// the same data. The roles must recover on their own (retry with backoff),
-// and every id the simulator had acknowledged must reach the tagged topic.
+// while the broker is SIGKILLed and, once the aggregator has logged a
+// failed connection, started again on the same data. The roles must
+// recover on their own (retry with backoff), and every id the simulator
+// had acknowledged must reach the tagged topic.
 func TestBrokerKilledMidStream(t *testing.T) {
 	requireReal(t)
 	c := kafkatest.Start(t, kafkatest.Options{})
@@ -130,9 +132,13 @@ func TestBrokerKilledMidStream(t *testing.T) {
 	tagged := func() int64 { return p.agg.Stats().Tagged }
 	waitFor(t, 2*time.Minute, func() string { return fmt.Sprintf("only %d records tagged before the kill", tagged()) },
 		func() bool { return tagged() >= 5000 })
+	warnsBefore := countLevel(p.aggLog.String(), "warn")
 	c.Kill(t)
 	killedAt := p.sim.Stats().Experiences
-	time.Sleep(3 * time.Second)
+	// Keep the broker down until the roles have seen the outage: the
+	// aggregator's reader logs a failed connection.
+	waitFor(t, 2*time.Minute, func() string { return "the aggregator to log a connection failure after the kill" },
+		func() bool { return countLevel(p.aggLog.String(), "warn") > warnsBefore })
 	c.StartAgain(t)
 	restartedAt, taggedAtRestart := p.sim.Stats().Experiences, tagged()
 	t.Logf("killed the broker at %d acknowledged records; %d acknowledged when it served again", killedAt, restartedAt)
@@ -204,52 +210,92 @@ func TestAggregatorProcessKilled(t *testing.T) {
 	args := append(append([]string{"aggregate"}, kafkaArgs(cfg)...),
 		"--group", group, "--partitions", strconv.Itoa(partitions), "--log-format", "json")
 	// Kill it three times, at 15%, 35% and 55% of the input tagged. Aim
-	// each kill at the window between a batch's publish and its commit:
-	// freeze the process (SIGSTOP), look whether the tagged topic is ahead
-	// of the committed offsets, and if not let it run a few milliseconds
-	// more (SIGCONT) and look again, until it is caught in the window or
-	// has tagged another 10% of the input; then SIGKILL it.
+	// each kill at the window between a batch's publish and its commit,
+	// as the broker shows it (the tagged topic and the group's committed
+	// offsets, polled without pause): freeze the process (SIGSTOP), let
+	// its requests in flight land (settle), and look whether the tagged
+	// topic is ahead of the commits; if not, let it run (SIGCONT) for a
+	// slice of its own CPU time or to its next step the broker sees and
+	// freeze it again, until it is caught in the window or has tagged
+	// another 10% of the input; then SIGKILL it. Nothing waits for a
+	// wall-clock time: on a loaded machine the slices are the same work.
+	var probe *prober // once the first run has created the tagged topic
 	var procs []*proc
 	var beyond []int64
 	for i, share := range []int64{15, 35, 55} {
 		p := startAelp(t, fmt.Sprintf("aggregate (run %d)", i+1), kafkaEnv(cfg), args...)
 		procs = append(procs, p)
 		want := rep.Experiences * share / 100
-		waitFor(t, 2*time.Minute, func() string {
-			return fmt.Sprintf("%d of %d records tagged, want %d (aggregator running: %v)", endTotal(cfg, kafkax.TopicTagged), rep.Experiences, want, p.running())
-		}, func() bool { return !p.running() || endTotal(cfg, kafkax.TopicTagged) >= want })
-		if !p.running() {
-			t.Fatalf("aelp %s exited before the kill: %v", p.name, p.err)
+		if probe == nil {
+			waitFor(t, 2*time.Minute, func() string { return fmt.Sprintf("the tagged topic (aggregator running: %v)", p.running()) },
+				func() bool { return !p.running() || endTotal(cfg, kafkax.TopicTagged) > 0 })
+			probe = newProber(t, cfg, group)
 		}
 		var dups int64 // tagged twice after the earlier kills
 		for _, b := range beyond {
 			dups += b
 		}
+		limit := want + rep.Experiences/10
+		// ahead is the number of records this run tagged beyond the
+		// committed offsets, as far as a progress read shows it.
+		ahead := func(s aggProgress) int64 { return s.tagged - dups - s.committed }
+		polls, stops := 0, 0
+		// pollUntil reads the progress without pause until cond holds for a
+		// read, and returns that read; it fails the test when the progress
+		// stops moving for two minutes (a hung aggregator or broker) or the
+		// aggregator exits.
+		pollUntil := func(what string, cond func(aggProgress) bool) aggProgress {
+			last, since := aggProgress{}, time.Now()
+			for {
+				if !p.running() {
+					t.Fatalf("aelp %s exited before the kill (waiting for %s): %v", p.name, what, p.err)
+				}
+				polls++
+				s, ok := probe.read()
+				if ok && cond(s) {
+					return s
+				}
+				if ok && s != last {
+					last, since = s, time.Now()
+				} else if time.Since(since) > 2*time.Minute {
+					t.Fatalf("no progress for 2 minutes waiting for %s: %+v", what, last)
+				}
+			}
+		}
+		pollUntil(fmt.Sprintf("%d records tagged", want+dups), func(s aggProgress) bool { return s.tagged-dups >= want })
 		for {
 			p.signal(t, syscall.SIGSTOP)
-			time.Sleep(20 * time.Millisecond) // let requests in flight land
-			tagged := endTotal(cfg, kafkax.TopicTagged) - dups
-			if tagged > rep.Experiences-kafkatest.GroupLag(cfg, group, kafkax.TopicRaw) || tagged >= want+rep.Experiences/10 {
+			stops++
+			s := probe.settle(t)
+			if ahead(s) > 0 || s.tagged-dups >= limit {
 				break
 			}
+			// Let it run for another slice of its own CPU time (a few per
+			// batch), or to its next step the broker sees (a partition of a
+			// batch published, a commit), whichever comes first, and freeze
+			// it there. Where the CPU time cannot be read, the broker's
+			// view alone ends the slice.
+			cpu0, _ := cpuTime(p.cmd.Process.Pid)
+			slice := time.Duration(1+len(beyond)) * time.Millisecond
 			p.signal(t, syscall.SIGCONT)
-			time.Sleep(time.Duration(2+len(beyond)) * time.Millisecond)
+			pollUntil("the aggregator's next slice of work", func(cur aggProgress) bool {
+				cpu, ok := cpuTime(p.cmd.Process.Pid)
+				return cur != s || (ok && cpu-cpu0 >= slice)
+			})
 		}
 		p.kill(t)
 		// A produce or commit request sent before the SIGSTOP may still be
-		// in the broker's hands: let it land before counting.
-		time.Sleep(time.Second)
-		lag, taggedAtKill := kafkatest.GroupLag(cfg, group, kafkax.TopicRaw), endTotal(cfg, kafkax.TopicTagged)
+		// in the broker's hands: count once it has landed.
+		s := probe.settle(t)
+		lag := rep.Experiences - s.committed
 		if lag == 0 {
 			t.Fatalf("group lag 0 at kill %d: the kill did not land mid-stream", i+1)
 		}
 		// The tagged topic holds the committed records, the duplicates of
 		// the earlier kills, and what this run tagged beyond its commits.
-		ahead := taggedAtKill - (rep.Experiences - lag)
-		for _, b := range beyond {
-			ahead -= b
-		}
-		beyond = append(beyond, ahead)
+		beyond = append(beyond, ahead(s))
+		t.Logf("kill %d: %d records tagged, lag %d, %d tagged beyond the commits (%d progress reads, %d stops)",
+			i+1, s.tagged, lag, ahead(s), polls, stops)
 	}
 
 	last := startAelp(t, "aggregate (final run)", kafkaEnv(cfg), args...)
@@ -289,6 +335,108 @@ func TestAggregatorProcessKilled(t *testing.T) {
 	}
 	if len(out) != int(rep.Experiences+acc.Duplicated) {
 		t.Errorf("tagged topic holds %d records, want %d produced + %d duplicates", len(out), rep.Experiences, acc.Duplicated)
+	}
+}
+
+// aggProgress is what the broker shows of an aggregator group's work:
+// the records on the tagged topic and the records of the raw topic below
+// the group's committed offsets.
+type aggProgress struct{ tagged, committed int64 }
+
+// prober reads an aggregator group's progress over one client whose
+// connections stay open, about a millisecond a read on loopback: fast
+// enough to see the window between a batch's publish and its commit.
+type prober struct {
+	client   *kafka.Client
+	tr       *kafka.Transport
+	group    string
+	tagged   []kafka.OffsetRequest
+	raw      []int
+	rawFirst map[int]int64
+}
+
+// newProber returns a prober of group on the raw and tagged topics, which
+// must exist; its connections are closed by the test's cleanup.
+func newProber(t *testing.T, cfg kafkax.Config, group string) *prober {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tagged, err := kafkax.ListOffsets(ctx, cfg, kafkax.TopicTagged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := kafkax.ListOffsets(ctx, cfg, kafkax.TopicRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cfg.WithDefaults().Transport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	p := &prober{client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: tr, Timeout: 30 * time.Second},
+		tr: tr, group: group, rawFirst: raw.First}
+	for part := range tagged.End {
+		p.tagged = append(p.tagged, kafka.LastOffsetOf(part))
+	}
+	for part := range raw.End {
+		p.raw = append(p.raw, part)
+	}
+	return p
+}
+
+// read reads the tagged topic's end offsets, then the group's committed
+// offsets, in that order: when the result shows the tagged topic ahead of
+// the commits, it was so at the second read. ok is false when either read
+// fails or the coordinator does not answer for every partition (real Kafka
+// answers NOT_COORDINATOR at first).
+func (p *prober) read() (s aggProgress, ok bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	lo, err := p.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{kafkax.TopicTagged: p.tagged}})
+	if err != nil || len(lo.Topics[kafkax.TopicTagged]) != len(p.tagged) {
+		return s, false
+	}
+	for _, po := range lo.Topics[kafkax.TopicTagged] {
+		if po.Error != nil {
+			return s, false
+		}
+		s.tagged += po.LastOffset
+	}
+	of, err := p.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: p.group, Topics: map[string][]int{kafkax.TopicRaw: p.raw}})
+	if err != nil || of.Error != nil || len(of.Topics[kafkax.TopicRaw]) != len(p.raw) {
+		return s, false
+	}
+	for _, po := range of.Topics[kafkax.TopicRaw] {
+		if po.Error != nil {
+			return s, false
+		}
+		if po.CommittedOffset >= 0 {
+			s.committed += po.CommittedOffset - p.rawFirst[po.Partition]
+		}
+	}
+	return s, true
+}
+
+// settle returns the group's progress once two reads 50 ms apart agree:
+// the requests a frozen or killed aggregator had in flight (a produce, a
+// commit) have landed, and nothing else moves it. A slow broker makes it
+// wait longer; it fails the test if the progress keeps moving or stays
+// unknown for two minutes.
+func (p *prober) settle(t *testing.T) aggProgress {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	prev, prevOK := p.read()
+	for {
+		time.Sleep(50 * time.Millisecond)
+		cur, ok := p.read()
+		if ok && prevOK && cur == prev {
+			return cur
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the aggregator group's progress did not settle in 2 minutes: %+v (known: %v)", cur, ok)
+		}
+		prev, prevOK = cur, ok
 	}
 }
 
