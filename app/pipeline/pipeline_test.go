@@ -5,7 +5,6 @@ import (
 	"context"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,14 +37,16 @@ func TestRunEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
-	var warnings syncBuffer
+	// The roles log concurrently; warnings is read only once Run has
+	// returned and every role has stopped.
+	var warnings bytes.Buffer
 	net := learner.DefaultPPO(16, 12)
 	net.Workers = 1
 	const curveEpisodes = 300
 	sum, err := Run(ctx, Config{Kafka: c.Config(), DataDir: t.TempDir(), ExperimentID: "e2e", Episodes: 4000, Seed: 42,
 		MaxAhead: 4000, Learner: learner.Config{SamplesPerInsert: 3, SnapshotEvery: 50, PPO: net},
 		EvalEpisodes: 8000, CurveEpisodes: curveEpisodes, Progress: &progress,
-		Log: zerolog.New(&warnings).Level(zerolog.WarnLevel)})
+		Log: zerolog.New(zerolog.SyncWriter(&warnings)).Level(zerolog.WarnLevel)})
 	if err != nil {
 		t.Fatalf("run: %v\nprogress:\n%s\nwarnings:\n%s", err, progress.String(), warnings.String())
 	}
@@ -167,23 +168,4 @@ func TestDecayUpdates(t *testing.T) {
 	if got := decayUpdates(cfg, l); got != 5625 {
 		t.Errorf("decayUpdates at 2 samples per insert = %d, want 5625", got)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writers of a
-// zerolog logger shared by the roles.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
