@@ -10,7 +10,9 @@ import (
 
 	"github.com/aelp/aelp/consumers/classify"
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/lifecycle"
 	"github.com/aelp/aelp/internal/obs"
+	"github.com/aelp/aelp/producers/sim"
 	"github.com/aelp/aelp/schemas"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -48,37 +50,53 @@ type AggregateConfig struct {
 	Log zerolog.Logger
 	// Registry, when set, receives the role's Prometheus metrics.
 	Registry prometheus.Registerer
-	// Health, when set, turns ready once the group is joined.
+	// ShutdownTimeout is how long a stopped aggregator has to produce and
+	// commit the batch in hand and leave the group (lifecycle.Role).
+	// Default lifecycle.DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// Health, when set, turns ready with the first record fetched.
 	Health *obs.Health
 }
 
+// DefaultAggregateConfig returns the aggregator's defaults: the aelp
+// topics, group aelp-aggregator, classify.DefaultConfig(), 6 partitions,
+// batches of up to 2,000 records gathered for 20 ms, progress every 10 s,
+// lifecycle.DefaultShutdownTimeout, and the limits of the default simulator
+// (sim.DefaultConfig: 16 state values, 12 actions). The zero value of
+// Limits, which checks nothing, is left alone by setDefaults; every other
+// zero field takes the value given here.
+func DefaultAggregateConfig() AggregateConfig {
+	sc := sim.DefaultConfig()
+	return AggregateConfig{
+		InTopic: kafkax.TopicRaw, OutTopic: kafkax.TopicTagged, DeadLetterTopic: kafkax.TopicDeadLetter,
+		Group: "aelp-aggregator", Classifier: classify.DefaultConfig(),
+		Limits:     schemas.Limits{StateDim: sc.StateDim, NumActions: sc.NumActions()},
+		Partitions: 6, BatchMax: 2000, BatchWait: 20 * time.Millisecond, ProgressEvery: 10 * time.Second,
+		ShutdownTimeout: lifecycle.DefaultShutdownTimeout,
+	}
+}
+
 func (c *AggregateConfig) setDefaults() {
-	if c.InTopic == "" {
-		c.InTopic = kafkax.TopicRaw
-	}
-	if c.OutTopic == "" {
-		c.OutTopic = kafkax.TopicTagged
-	}
-	if c.DeadLetterTopic == "" {
-		c.DeadLetterTopic = kafkax.TopicDeadLetter
-	}
-	if c.Group == "" {
-		c.Group = "aelp-aggregator"
-	}
+	d := DefaultAggregateConfig()
+	setZero(&c.InTopic, d.InTopic)
+	setZero(&c.OutTopic, d.OutTopic)
+	setZero(&c.DeadLetterTopic, d.DeadLetterTopic)
+	setZero(&c.Group, d.Group)
 	if c.Classifier.LabelKey == "" && c.Classifier.Keywords == nil {
-		c.Classifier = classify.DefaultConfig()
+		c.Classifier = d.Classifier
 	}
-	if c.Partitions == 0 {
-		c.Partitions = 6
-	}
-	if c.BatchMax == 0 {
-		c.BatchMax = 2000
-	}
-	if c.BatchWait == 0 {
-		c.BatchWait = 20 * time.Millisecond
-	}
-	if c.ProgressEvery == 0 {
-		c.ProgressEvery = 10 * time.Second
+	setZero(&c.Partitions, d.Partitions)
+	setZero(&c.BatchMax, d.BatchMax)
+	setZero(&c.BatchWait, d.BatchWait)
+	setZero(&c.ProgressEvery, d.ProgressEvery)
+	setZero(&c.ShutdownTimeout, d.ShutdownTimeout)
+}
+
+// setZero sets *p to v when *p is its type's zero value.
+func setZero[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
 	}
 }
 
@@ -90,6 +108,9 @@ func (c AggregateConfig) Validate() error {
 	}
 	if c.BatchMax < 1 {
 		return fmt.Errorf("batch max %d: must be at least 1", c.BatchMax)
+	}
+	if c.ShutdownTimeout < 0 {
+		return fmt.Errorf("shutdown timeout %s: must not be negative", c.ShutdownTimeout)
 	}
 	if err := c.Classifier.Validate(); err != nil {
 		return err
@@ -164,65 +185,70 @@ func (a *Aggregator) Stats() AggregateStats {
 // dead-letter records are acknowledged by the broker (acks=all), and only
 // then are its input offsets committed, the last message of every
 // partition: at-least-once. On shutdown it stops fetching, finishes and
-// commits the batch in hand, and leaves the group. A broker outage is
-// retried with backoff; only an authentication failure or a failed final
-// commit is returned.
+// commits the batch in hand within ShutdownTimeout, and leaves the group
+// (lifecycle.Run). A broker outage is retried with backoff; only an
+// authentication failure, a failed final commit or a shutdown past its
+// timeout is returned.
 func (a *Aggregator) Run(ctx context.Context) error {
 	cfg := a.cfg
-	if err := kafkax.Retry(ctx, a.log, "ensure topics", func(ctx context.Context) error {
-		return cfg.Kafka.Explain(kafkax.EnsureTopics(ctx, cfg.Kafka,
-			kafkax.TopicSpec{Name: cfg.InTopic, Partitions: cfg.Partitions},
-			kafkax.TopicSpec{Name: cfg.OutTopic, Partitions: cfg.Partitions},
-			kafkax.TopicSpec{Name: cfg.DeadLetterTopic, Partitions: 1}))
-	}); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
+	var c aggClients
+	return lifecycle.Run(ctx, lifecycle.Role{
+		Name: "aggregate", Kafka: cfg.Kafka, Ready: lifecycle.ReadyOnCall,
+		Topics: []kafkax.TopicSpec{
+			{Name: cfg.InTopic, Partitions: cfg.Partitions},
+			{Name: cfg.OutTopic, Partitions: cfg.Partitions},
+			{Name: cfg.DeadLetterTopic, Partitions: 1},
+		},
+		Run:             func(ctx context.Context, s *lifecycle.Scope) error { return a.run(ctx, s, &c) },
+		Drain:           func(context.Context) error { return a.drain(&c) },
+		ShutdownTimeout: cfg.ShutdownTimeout, Health: cfg.Health, Log: a.log,
+	})
+}
+
+// aggClients are the group reader and the writers of one Run.
+type aggClients struct {
+	r        *kafka.Reader
+	out, dlq *kafka.Writer
+}
+
+// run opens the clients and runs the loop.
+func (a *Aggregator) run(ctx context.Context, s *lifecycle.Scope, c *aggClients) error {
+	cfg := a.cfg
+	var err error
+	if c.r, err = kafkax.NewGroupReader(cfg.Kafka, cfg.InTopic, cfg.Group, kafkax.ReaderOptions{Logger: a.log}); err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
-	r, err := kafkax.NewGroupReader(cfg.Kafka, cfg.InTopic, cfg.Group, kafkax.ReaderOptions{Logger: a.log})
-	if err != nil {
+	if c.out, err = kafkax.NewWriter(cfg.Kafka, cfg.OutTopic, kafkax.WriterOptions{}); err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
-	out, err := kafkax.NewWriter(cfg.Kafka, cfg.OutTopic, kafkax.WriterOptions{})
-	if err != nil {
-		r.Close()
-		return fmt.Errorf("aggregate: %w", err)
-	}
-	dlq, err := kafkax.NewWriter(cfg.Kafka, cfg.DeadLetterTopic, kafkax.WriterOptions{BatchSize: 100})
-	if err != nil {
-		r.Close()
-		out.Close()
+	if c.dlq, err = kafkax.NewWriter(cfg.Kafka, cfg.DeadLetterTopic, kafkax.WriterOptions{BatchSize: 100}); err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
 	a.log.Info().Str("group", cfg.Group).Str("in", cfg.InTopic).Str("out", cfg.OutTopic).Msg("aggregate started")
+	s.Every(cfg.ProgressEvery, a.logProgress)
+	// The batch in hand is produced and committed with the drain context,
+	// which outlives ctx by ShutdownTimeout.
+	return a.loop(ctx, s.DrainContext(), c, s.Ready)
+}
 
-	progressCtx, stopProgress := context.WithCancel(context.Background())
-	progressDone := make(chan struct{})
-	go func() {
-		defer close(progressDone)
-		a.progress(progressCtx)
-	}()
-
-	// finishCtx outlives ctx by a bounded grace period, so the batch in
-	// hand is produced and committed on shutdown.
-	finishCtx, cancelFinish := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelFinish()
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(30*time.Second, cancelFinish) })
-	defer stop()
-
-	runErr := a.loop(ctx, finishCtx, r, out, dlq)
-
-	stopProgress()
-	<-progressDone
-	if err := out.Close(); err != nil && runErr == nil {
-		runErr = fmt.Errorf("aggregate: close writer: %w", cfg.Kafka.Explain(err))
+// drain closes the writers (flushing them) and leaves the group, then logs
+// the final figures.
+func (a *Aggregator) drain(c *aggClients) error {
+	var err error
+	if c.out != nil {
+		if cerr := c.out.Close(); cerr != nil {
+			err = fmt.Errorf("aggregate: close writer: %w", a.cfg.Kafka.Explain(cerr))
+		}
 	}
-	if err := dlq.Close(); err != nil && runErr == nil {
-		runErr = fmt.Errorf("aggregate: close dead-letter writer: %w", cfg.Kafka.Explain(err))
+	if c.dlq != nil {
+		if cerr := c.dlq.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("aggregate: close dead-letter writer: %w", a.cfg.Kafka.Explain(cerr))
+		}
 	}
-	if err := r.Close(); err != nil && runErr == nil {
-		runErr = fmt.Errorf("aggregate: leave group: %w", err)
+	if c.r != nil {
+		if cerr := c.r.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("aggregate: leave group: %w", cerr)
+		}
 	}
 	s := a.Stats()
 	a.metrics.setAccuracy(s.Accuracy)
@@ -230,101 +256,141 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	a.log.Info().Int64("in", s.In).Int64("tagged", s.Tagged).Int64("dead_lettered", s.DeadLettered).
 		Int64("committed", s.Committed).Float64("precision", round3(ov.Precision)).Float64("recall", round3(ov.Recall)).
 		Float64("f1", round3(ov.F1)).Msg("aggregate stopped")
-	return runErr
+	return err
 }
 
-func (a *Aggregator) loop(ctx, finishCtx context.Context, r *kafka.Reader, out, dlq *kafka.Writer) error {
+// loop fetches, processes, publishes and commits batches until ctx ends;
+// ready is called with the first record fetched.
+func (a *Aggregator) loop(ctx, finishCtx context.Context, c *aggClients, ready func()) error {
 	cfg := a.cfg
-	batch := make([]kafka.Message, 0, cfg.BatchMax)
-	tagged := make([]kafka.Message, 0, cfg.BatchMax)
-	dead := make([]kafka.Message, 0, 16)
-	var te schemas.TaggedExperience
-	ready := false
+	b := newAggBatch(cfg.BatchMax)
+	readied := false
 	for {
-		batch = batch[:0]
 		// Block for the first record, then gather more for BatchWait.
-		m, err := kafkax.FetchRetry(ctx, cfg.Kafka, r, a.log)
+		m, err := kafkax.FetchRetry(ctx, cfg.Kafka, c.r, a.log)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("aggregate: %w", err)
 		}
-		if !ready && cfg.Health != nil {
-			cfg.Health.SetReady(true, "")
-			ready = true
+		if !readied {
+			ready()
+			readied = true
 		}
-		batch = append(batch, m)
-		gather, cancel := context.WithTimeout(ctx, cfg.BatchWait)
-		for len(batch) < cfg.BatchMax {
-			m, err := r.FetchMessage(gather)
-			if err != nil {
-				break
-			}
-			batch = append(batch, m)
+		b.gather(ctx, c.r, m, cfg.BatchWait)
+		a.processBatch(b)
+		if err := a.publish(finishCtx, c, b); err != nil {
+			return err
 		}
-		cancel()
-
-		tagged, dead = tagged[:0], dead[:0]
-		// One output buffer per batch (the writer may hold the values until
-		// WriteAll returns; a new one next batch keeps them untouched).
-		size := 0
-		for i := range batch {
-			size += len(batch[i].Value) + 32
-		}
-		arena := make([]byte, 0, size)
-		var t tally
-		for i := range batch {
-			msg := &batch[i]
-			reason, val, grown := a.process(msg, &te, arena, &t)
-			arena = grown
-			if reason != "" {
-				dead = append(dead, kafkax.DeadLetter(*msg, reason))
-				continue
-			}
-			tagged = append(tagged, kafka.Message{Key: msg.Key, Value: val, Headers: msg.Headers, Time: msg.Time})
-		}
-		a.merge(&t)
-		if err := kafkax.WriteAll(finishCtx, cfg.Kafka, out, a.log, tagged); err != nil {
-			return fmt.Errorf("aggregate: publish tagged: %w", err)
-		}
-		if err := kafkax.WriteAll(finishCtx, cfg.Kafka, dlq, a.log, dead); err != nil {
-			return fmt.Errorf("aggregate: publish dead letters: %w", err)
-		}
-		a.mu.Lock()
-		a.stats.In += int64(len(batch))
-		a.stats.Tagged += int64(len(tagged))
-		a.stats.DeadLettered += int64(len(dead))
-		a.mu.Unlock()
-		a.metrics.in.Add(float64(len(batch)))
-		a.metrics.out.Add(float64(len(tagged)))
 		if a.crashBeforeCommit != nil && a.crashBeforeCommit() {
 			return errCrashed
 		}
-		// Commit only now that every output is acknowledged. A failed commit
-		// (a rebalance took the partition) means redelivery to the new
-		// owner: duplicates, never loss.
-		if err := kafkax.Retry(finishCtx, a.log, "commit offsets", func(c context.Context) error {
-			err := r.CommitMessages(c, kafkax.LastPerPartition(batch)...)
-			if err != nil && isRebalanceError(err) {
-				return kafkax.Permanent(err)
-			}
-			return cfg.Kafka.Explain(err)
-		}); err != nil {
-			if finishCtx.Err() != nil {
-				return fmt.Errorf("aggregate: commit on shutdown: %w", err)
-			}
-			a.metrics.commitFailures.Inc()
-			a.log.Warn().Err(err).Int("records", len(batch)).Msg("commit refused after a rebalance; the new owner re-reads these records")
-			continue
+		if err := a.commit(finishCtx, c.r, b.in); err != nil {
+			return err
 		}
-		a.mu.Lock()
-		a.stats.Committed += int64(len(batch))
-		a.mu.Unlock()
 		if ctx.Err() != nil {
 			return nil
 		}
 	}
+}
+
+// aggBatch is one batch: the records read, and the tagged and dead-letter
+// records made of them. Its slices are reused from batch to batch.
+type aggBatch struct {
+	in, tagged, dead []kafka.Message
+}
+
+func newAggBatch(max int) *aggBatch {
+	return &aggBatch{in: make([]kafka.Message, 0, max), tagged: make([]kafka.Message, 0, max), dead: make([]kafka.Message, 0, 16)}
+}
+
+// gather starts a batch with first and adds what r has within wait, up to
+// the batch's capacity.
+func (b *aggBatch) gather(ctx context.Context, r *kafka.Reader, first kafka.Message, wait time.Duration) {
+	b.in = append(b.in[:0], first)
+	gctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for len(b.in) < cap(b.in) {
+		m, err := r.FetchMessage(gctx)
+		if err != nil {
+			return
+		}
+		b.in = append(b.in, m)
+	}
+}
+
+// processBatch classifies the batch into its tagged and dead-letter
+// records and merges its tally.
+func (a *Aggregator) processBatch(b *aggBatch) {
+	b.tagged, b.dead = b.tagged[:0], b.dead[:0]
+	// One output buffer per batch (the writer may hold the values until
+	// WriteAll returns; a new one next batch keeps them untouched).
+	size := 0
+	for i := range b.in {
+		size += len(b.in[i].Value) + 32
+	}
+	arena := make([]byte, 0, size)
+	var t tally
+	var te schemas.TaggedExperience
+	for i := range b.in {
+		msg := &b.in[i]
+		reason, val, grown := a.process(msg, &te, arena, &t)
+		arena = grown
+		if reason != "" {
+			b.dead = append(b.dead, kafkax.DeadLetter(*msg, reason))
+			continue
+		}
+		b.tagged = append(b.tagged, kafka.Message{Key: msg.Key, Value: val, Headers: msg.Headers, Time: msg.Time})
+	}
+	a.merge(&t)
+}
+
+// publish writes the batch's tagged and dead-letter records, retrying until
+// they are acknowledged (or ctx ends), and counts them.
+func (a *Aggregator) publish(ctx context.Context, c *aggClients, b *aggBatch) error {
+	cfg := a.cfg
+	if err := kafkax.WriteAll(ctx, cfg.Kafka, c.out, a.log, b.tagged); err != nil {
+		return fmt.Errorf("aggregate: publish tagged: %w", err)
+	}
+	if err := kafkax.WriteAll(ctx, cfg.Kafka, c.dlq, a.log, b.dead); err != nil {
+		return fmt.Errorf("aggregate: publish dead letters: %w", err)
+	}
+	a.mu.Lock()
+	a.stats.In += int64(len(b.in))
+	a.stats.Tagged += int64(len(b.tagged))
+	a.stats.DeadLettered += int64(len(b.dead))
+	a.mu.Unlock()
+	a.metrics.in.Add(float64(len(b.in)))
+	a.metrics.out.Add(float64(len(b.tagged)))
+	return nil
+}
+
+// commit commits the last offset of every partition in batch, now that
+// every output is acknowledged. A commit refused after a rebalance (the
+// partition moved) is logged and skipped: the new owner re-reads those
+// records, duplicates but never loss. Any other failure on shutdown is
+// returned.
+func (a *Aggregator) commit(ctx context.Context, r *kafka.Reader, batch []kafka.Message) error {
+	cfg := a.cfg
+	if err := kafkax.Retry(ctx, a.log, "commit offsets", func(c context.Context) error {
+		err := r.CommitMessages(c, kafkax.LastPerPartition(batch)...)
+		if err != nil && isRebalanceError(err) {
+			return kafkax.Permanent(err)
+		}
+		return cfg.Kafka.Explain(err)
+	}); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("aggregate: commit on shutdown: %w", err)
+		}
+		a.metrics.commitFailures.Inc()
+		a.log.Warn().Err(err).Int("records", len(batch)).Msg("commit refused after a rebalance; the new owner re-reads these records")
+		return nil
+	}
+	a.mu.Lock()
+	a.stats.Committed += int64(len(batch))
+	a.mu.Unlock()
+	return nil
 }
 
 func isRebalanceError(err error) bool {
@@ -417,25 +483,14 @@ func ApplyDecision(te *schemas.TaggedExperience, d classify.Decision, at time.Ti
 	te.TaggedAt = at
 }
 
-func (a *Aggregator) progress(ctx context.Context) {
-	if a.cfg.ProgressEvery < 0 {
-		return
-	}
-	t := time.NewTicker(a.cfg.ProgressEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s := a.Stats()
-			a.metrics.setAccuracy(s.Accuracy)
-			ov := s.Accuracy.Overall
-			a.log.Info().Int64("in", s.In).Int64("tagged", s.Tagged).Int64("dead_lettered", s.DeadLettered).
-				Int64("crisis", s.Crisis).Float64("precision", round3(ov.Precision)).Float64("recall", round3(ov.Recall)).
-				Float64("f1", round3(ov.F1)).Msg("aggregate progress")
-		}
-	}
+// logProgress logs the counts and the tagging accuracy so far.
+func (a *Aggregator) logProgress() {
+	s := a.Stats()
+	a.metrics.setAccuracy(s.Accuracy)
+	ov := s.Accuracy.Overall
+	a.log.Info().Int64("in", s.In).Int64("tagged", s.Tagged).Int64("dead_lettered", s.DeadLettered).
+		Int64("crisis", s.Crisis).Float64("precision", round3(ov.Precision)).Float64("recall", round3(ov.Recall)).
+		Float64("f1", round3(ov.F1)).Msg("aggregate progress")
 }
 
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }

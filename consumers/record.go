@@ -92,15 +92,25 @@ type RecordConfig struct {
 	Log zerolog.Logger
 }
 
+// DefaultRecordConfig returns Record's defaults: read_committed, from the
+// first offset kept to the end offsets seen at start, deflate blocks of
+// 1,000 entries, progress every 200 ms; every zero field of a
+// RecordConfig takes the value given here.
+func DefaultRecordConfig() RecordConfig {
+	return RecordConfig{Isolation: kafkax.ReadCommitted, Codec: goavro.CompressionDeflateLabel, BlockRecords: 1000,
+		ProgressEvery: 200 * time.Millisecond}
+}
+
 func (c *RecordConfig) setDefaults() {
+	d := DefaultRecordConfig()
 	if c.Codec == "" {
-		c.Codec = goavro.CompressionDeflateLabel
+		c.Codec = d.Codec
 	}
 	if c.BlockRecords == 0 {
-		c.BlockRecords = 1000
+		c.BlockRecords = d.BlockRecords
 	}
 	if c.ProgressEvery == 0 {
-		c.ProgressEvery = 200 * time.Millisecond
+		c.ProgressEvery = d.ProgressEvery
 	}
 }
 
@@ -109,11 +119,11 @@ func (c RecordConfig) Validate() error {
 	c.setDefaults()
 	switch {
 	case c.Topic == "":
-		return errors.New("record: no topic")
+		return errors.New("no topic")
 	case c.Codec != goavro.CompressionNullLabel && c.Codec != goavro.CompressionDeflateLabel && c.Codec != goavro.CompressionSnappyLabel:
-		return fmt.Errorf("record: codec %q: want null, deflate or snappy", c.Codec)
+		return fmt.Errorf("codec %q: want null, deflate or snappy", c.Codec)
 	case c.BlockRecords < 1:
-		return fmt.Errorf("record: block records %d: must be at least 1", c.BlockRecords)
+		return fmt.Errorf("block records %d: must be at least 1", c.BlockRecords)
 	}
 	return c.Kafka.Validate()
 }
@@ -145,7 +155,7 @@ func Record(ctx context.Context, cfg RecordConfig, w io.Writer) (RecordStats, er
 	cfg.setDefaults()
 	st := RecordStats{}
 	if err := cfg.Validate(); err != nil {
-		return st, err
+		return st, fmt.Errorf("record: %w", err)
 	}
 	t0 := time.Now()
 	r, err := kafkax.NewReader(cfg.Kafka, cfg.Topic, kafkax.ReadOptions{Isolation: cfg.Isolation, Logger: cfg.Log})

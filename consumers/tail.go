@@ -60,32 +60,44 @@ type TailConfig struct {
 	Log zerolog.Logger
 }
 
+// DefaultTailConfig returns Tail's defaults: the metrics topic, JSON
+// lines, read_committed, from the end; every zero field of a TailConfig
+// takes the value given here.
+func DefaultTailConfig() TailConfig {
+	return TailConfig{Topic: kafkax.TopicMetrics, Isolation: kafkax.ReadCommitted, Format: TailJSON}
+}
+
 func (c *TailConfig) setDefaults() {
+	d := DefaultTailConfig()
 	if c.Topic == "" {
-		c.Topic = kafkax.TopicMetrics
+		c.Topic = d.Topic
 	}
 	if c.Format == 0 {
-		c.Format = TailJSON
+		c.Format = d.Format
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 }
 
+// ErrStartTwice is returned by TailConfig.Validate when both
+// FromBeginning and Since say where to start.
+var ErrStartTwice = errors.New("both from the beginning and since a time")
+
 // Validate reports the first invalid field.
 func (c TailConfig) Validate() error {
 	c.setDefaults()
 	switch {
 	case c.Out == nil:
-		return errors.New("tail: no output writer")
+		return errors.New("no output writer")
 	case c.FromBeginning && c.Since != 0:
-		return errors.New("tail: give --from-beginning or --since, not both")
+		return ErrStartTwice
 	case c.Since < 0:
-		return fmt.Errorf("tail: since %s: must not be negative", c.Since)
+		return fmt.Errorf("since %s: must not be negative", c.Since)
 	case c.Max < 0:
-		return fmt.Errorf("tail: max %d: must not be negative", c.Max)
+		return fmt.Errorf("max %d: must not be negative", c.Max)
 	case c.Format != TailJSON && c.Format != TailTable:
-		return fmt.Errorf("tail: unknown format %d", c.Format)
+		return fmt.Errorf("unknown format %d", c.Format)
 	}
 	return c.Kafka.Validate()
 }
@@ -110,7 +122,7 @@ func Tail(ctx context.Context, cfg TailConfig) (TailStats, error) {
 	cfg.setDefaults()
 	var st TailStats
 	if err := cfg.Validate(); err != nil {
-		return st, err
+		return st, fmt.Errorf("tail: %w", err)
 	}
 	r, err := kafkax.NewReader(cfg.Kafka, cfg.Topic, kafkax.ReadOptions{Isolation: cfg.Isolation, Logger: cfg.Log})
 	if err != nil {

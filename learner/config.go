@@ -6,10 +6,12 @@ import (
 	"time"
 
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/lifecycle"
 	"github.com/aelp/aelp/internal/obs"
 	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/learner/replay"
 	"github.com/aelp/aelp/learner/train"
+	"github.com/aelp/aelp/producers/sim"
 	"github.com/aelp/aelp/schemas"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -93,50 +95,66 @@ type Config struct {
 	Log zerolog.Logger
 	// Registry, when set, receives the role's Prometheus metrics.
 	Registry prometheus.Registerer
-	// Health, when set, turns ready once the topics are reachable.
+	// ShutdownTimeout is how long a stopped learner has to finish the
+	// records in hand and publish and write its final figures, snapshot and
+	// checkpoint (lifecycle.Role). Default lifecycle.DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// Health, when set, turns ready once the tagged topic's offsets are
+	// listed.
 	Health *obs.Health
 }
 
+// DefaultConfig returns the learn role's defaults: the aelp topics,
+// learner id learner-1, records of the default simulator's shape
+// (sim.DefaultConfig: 16 state values, 12 actions) and DefaultPPO for it,
+// the training core's defaults (train.DefaultConfig: DefaultReplay, a
+// buffer of 1,000 before the first update, batches of 256, one sample per
+// insert, the ground truth under schemas.KeyTrueSegment), metrics every 50
+// updates, a snapshot every 100, a checkpoint every 500, progress every
+// 10 s, seed 1 and lifecycle.DefaultShutdownTimeout. Seed, whose zero value
+// is a seed, is left alone by setDefaults; every other zero field takes
+// the value given here.
+func DefaultConfig() Config {
+	sc := sim.DefaultConfig()
+	t := train.DefaultConfig()
+	return Config{
+		TaggedTopic: kafkax.TopicTagged, MetricsTopic: kafkax.TopicMetrics, PolicyTopic: kafkax.TopicPolicy,
+		DeadLetterTopic: kafkax.TopicDeadLetter, LearnerID: "learner-1",
+		Replay: t.Replay, PPO: DefaultPPO(sc.StateDim, sc.NumActions()), StateDim: sc.StateDim, NumActions: sc.NumActions(),
+		MinBuffer: t.MinBuffer, BatchSize: t.BatchSize, SamplesPerInsert: t.SamplesPerInsert, RateTolerance: t.RateTolerance,
+		GroundTruthKey: t.GroundTruthKey, MetricsEvery: 50, SnapshotEvery: 100, CheckpointEvery: 500,
+		Seed: 1, ProgressEvery: 10 * time.Second, ShutdownTimeout: lifecycle.DefaultShutdownTimeout,
+	}
+}
+
 func (c *Config) setDefaults() {
-	if c.TaggedTopic == "" {
-		c.TaggedTopic = kafkax.TopicTagged
-	}
-	if c.MetricsTopic == "" {
-		c.MetricsTopic = kafkax.TopicMetrics
-	}
-	if c.PolicyTopic == "" {
-		c.PolicyTopic = kafkax.TopicPolicy
-	}
-	if c.DeadLetterTopic == "" {
-		c.DeadLetterTopic = kafkax.TopicDeadLetter
-	}
-	if c.LearnerID == "" {
-		c.LearnerID = "learner-1"
-	}
-	if c.StateDim == 0 {
-		c.StateDim = 16
-	}
-	if c.NumActions == 0 {
-		c.NumActions = 12
-	}
+	d := DefaultConfig()
+	setZero(&c.TaggedTopic, d.TaggedTopic)
+	setZero(&c.MetricsTopic, d.MetricsTopic)
+	setZero(&c.PolicyTopic, d.PolicyTopic)
+	setZero(&c.DeadLetterTopic, d.DeadLetterTopic)
+	setZero(&c.LearnerID, d.LearnerID)
+	setZero(&c.StateDim, d.StateDim)
+	setZero(&c.NumActions, d.NumActions)
 	if c.PPO.ObsDim == 0 && c.PPO.NumActions == 0 {
 		c.PPO = DefaultPPO(c.StateDim, c.NumActions)
 	}
-	// The training core's defaults, in one place.
+	// The training core fills its own fields, from its defaults.
 	t := c.TrainConfig().WithDefaults()
 	c.Replay, c.MinBuffer, c.BatchSize, c.SamplesPerInsert = t.Replay, t.MinBuffer, t.BatchSize, t.SamplesPerInsert
 	c.GroundTruthKey = t.GroundTruthKey
-	if c.MetricsEvery == 0 {
-		c.MetricsEvery = 50
-	}
-	if c.SnapshotEvery == 0 {
-		c.SnapshotEvery = 100
-	}
-	if c.CheckpointEvery == 0 {
-		c.CheckpointEvery = 500
-	}
-	if c.ProgressEvery == 0 {
-		c.ProgressEvery = 10 * time.Second
+	setZero(&c.MetricsEvery, d.MetricsEvery)
+	setZero(&c.SnapshotEvery, d.SnapshotEvery)
+	setZero(&c.CheckpointEvery, d.CheckpointEvery)
+	setZero(&c.ProgressEvery, d.ProgressEvery)
+	setZero(&c.ShutdownTimeout, d.ShutdownTimeout)
+}
+
+// setZero sets *p to v when *p is its type's zero value.
+func setZero[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
 	}
 }
 
@@ -165,6 +183,10 @@ func (c Config) TrainConfig() train.Config {
 // WithDefaults returns c with the documented defaults filled in.
 func (c Config) WithDefaults() Config { c.setDefaults(); return c }
 
+// ErrNoCheckpoint is returned by Config.Validate when the learner has
+// neither a checkpoint path nor Fresh: it could not resume, nor save.
+var ErrNoCheckpoint = errors.New("no checkpoint path, and not fresh")
+
 // Validate reports the first invalid field.
 func (c Config) Validate() error {
 	c.setDefaults()
@@ -178,9 +200,11 @@ func (c Config) Validate() error {
 	case c.MaxUpdates < 0:
 		return fmt.Errorf("max updates %d: must not be negative", c.MaxUpdates)
 	case !c.Fresh && c.CheckpointPath == "":
-		return errors.New("no checkpoint path: give --checkpoint FILE, or --fresh to train without resuming")
+		return ErrNoCheckpoint
 	case c.FreshIfMissing && c.CheckpointPath == "":
 		return errors.New("fresh-if-missing needs a checkpoint path")
+	case c.ShutdownTimeout < 0:
+		return fmt.Errorf("shutdown timeout %s: must not be negative", c.ShutdownTimeout)
 	}
 	if err := c.TrainConfig().Validate(); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/lifecycle"
 	"github.com/aelp/aelp/internal/stats"
 	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/learner/replay"
@@ -72,6 +73,9 @@ type Learner struct {
 	// fresh is set when the learner started without a checkpoint.
 	fresh bool
 
+	// w are the writers of Run (nil until it opened them).
+	w *writers
+
 	// abortOnCancel, set by tests, makes a cancelled Run return at once
 	// without the final metrics, snapshot and checkpoint, as a killed
 	// process would.
@@ -85,6 +89,20 @@ type Learner struct {
 	mu    sync.Mutex
 	stats Stats
 }
+
+// ResumeError is returned by New when the checkpoint to resume from is
+// missing or unreadable (and neither Fresh nor, for a missing file,
+// FreshIfMissing was set).
+type ResumeError struct {
+	// Path is the checkpoint file; Err why it could not be read.
+	Path string
+	Err  error
+}
+
+func (e *ResumeError) Error() string { return "learn: " + e.Err.Error() }
+
+// Unwrap returns the read error.
+func (e *ResumeError) Unwrap() error { return e.Err }
 
 // New validates cfg, restores the checkpoint unless cfg.Fresh, and returns
 // the role, ready to Run. It reads no records yet.
@@ -119,7 +137,7 @@ func New(cfg Config) (*Learner, error) {
 	}
 	ck, err := ReadCheckpoint(cfg.CheckpointPath)
 	if err != nil {
-		return nil, fmt.Errorf("learn: %w (give --fresh to start without it)", err)
+		return nil, &ResumeError{Path: cfg.CheckpointPath, Err: err}
 	}
 	if ck.ExperimentID != cfg.ExperimentID {
 		return nil, fmt.Errorf("learn: checkpoint %s is of experiment %q, not %q", cfg.CheckpointPath, ck.ExperimentID, cfg.ExperimentID)
@@ -177,23 +195,32 @@ type record struct {
 }
 
 // Run consumes, trains and publishes until ctx ends (or, bounded or after
-// Finish, until the work is done), then writes the final checkpoint. A
+// Finish, until the work is done), then writes the final metrics, snapshot
+// and checkpoint (lifecycle.Run: within ShutdownTimeout of a stop). A
 // broker outage is retried with backoff; cancelling ctx is the clean way to
 // stop, and still checkpoints.
 func (l *Learner) Run(ctx context.Context) error {
 	cfg := l.cfg
-	if err := kafkax.Retry(ctx, l.log, "ensure topics", func(ctx context.Context) error {
-		return cfg.Kafka.Explain(kafkax.EnsureTopics(ctx, cfg.Kafka,
-			kafkax.TopicSpec{Name: cfg.TaggedTopic},
-			kafkax.TopicSpec{Name: cfg.MetricsTopic, Partitions: 1},
-			kafkax.TopicSpec{Name: cfg.PolicyTopic, Partitions: 1, Compact: true},
-			kafkax.TopicSpec{Name: cfg.DeadLetterTopic, Partitions: 1}))
-	}); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("learn: %w", err)
-	}
+	return lifecycle.Run(ctx, lifecycle.Role{
+		Name: "learn", Kafka: cfg.Kafka, Ready: lifecycle.ReadyOnCall,
+		Topics: []kafkax.TopicSpec{
+			{Name: cfg.TaggedTopic},
+			{Name: cfg.MetricsTopic, Partitions: 1},
+			{Name: cfg.PolicyTopic, Partitions: 1, Compact: true},
+			{Name: cfg.DeadLetterTopic, Partitions: 1},
+		},
+		Run: l.run,
+		// ctx.Err() is read when the drain starts: was the role stopped?
+		Drain:           func(dctx context.Context) error { return l.drain(dctx, ctx.Err() != nil) },
+		ShutdownTimeout: cfg.ShutdownTimeout, Health: cfg.Health, Log: l.log,
+	})
+}
+
+// run finds the start offsets (ready once the tagged topic's offsets are
+// listed), refills the buffer on a restart, opens the writers, starts one
+// reader per partition in the role's scope and runs the training loop.
+func (l *Learner) run(ctx context.Context, s *lifecycle.Scope) error {
+	cfg := l.cfg
 	var offs kafkax.Offsets
 	if err := kafkax.Retry(ctx, l.log, "list offsets", func(ctx context.Context) error {
 		var err error
@@ -205,11 +232,40 @@ func (l *Learner) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("learn: %w", err)
 	}
-	if cfg.Health != nil {
-		cfg.Health.SetReady(true, "")
+	s.Ready()
+	l.startOffsets(offs)
+	if !l.fresh {
+		if err := l.refill(ctx, offs); err != nil {
+			return err
+		}
 	}
-	// Start offsets: saved, else the beginning of the log. An offset the
-	// log no longer holds (retention) starts at the first one kept.
+	w, err := newWriters(cfg)
+	if err != nil {
+		return err
+	}
+	l.w = w
+	// Records already fetched are finished, published and checkpointed
+	// with the drain context, which outlives ctx by ShutdownTimeout.
+	finishCtx := s.DrainContext()
+	recs := make(chan *record, 4096)
+	for p := range offs.First {
+		from := l.offsets[p] // read here: the loop owns l.offsets once it runs
+		s.Go(func(ctx context.Context) error { return l.readPartition(ctx, finishCtx, p, from, recs, w.dlq) })
+	}
+	s.Every(cfg.ProgressEvery, l.logProgress)
+	l.log.Info().Str("experiment", cfg.ExperimentID).Str("topic", cfg.TaggedTopic).Int("partitions", len(offs.First)).
+		Bool("importance_sampling", !cfg.Replay.Uniform).Float64("crisis_parent_weight", cfg.Replay.CrisisWeight).
+		Bool("bounded", cfg.Bounded).Int("buffer", l.tr.Len()).Msg("learn started")
+	if cfg.Bounded {
+		l.end = offs.End
+	}
+	return l.loop(ctx, finishCtx, recs, w)
+}
+
+// startOffsets sets each partition's start offset: the saved one, else the
+// beginning of the log. An offset the log no longer holds (retention)
+// starts at the first one kept.
+func (l *Learner) startOffsets(offs kafkax.Offsets) {
 	for p, first := range offs.First {
 		o, ok := l.offsets[p]
 		if !ok || o < first {
@@ -221,84 +277,41 @@ func (l *Learner) Run(ctx context.Context) error {
 		}
 		l.offsets[p] = o
 	}
-	if !l.fresh {
-		if err := l.refill(ctx, offs); err != nil {
-			return err
-		}
-	}
+}
 
-	writers, err := newWriters(cfg)
-	if err != nil {
-		return err
+// drain publishes the final figures and snapshot and writes the final
+// checkpoint, even on a requested stop (stopped), then closes the writers.
+// With abortOnCancel (tests) a stopped learner only closes them, as a
+// killed process would.
+func (l *Learner) drain(ctx context.Context, stopped bool) error {
+	if l.w == nil {
+		return nil // Run stopped before it opened the writers
 	}
-	// Records already fetched are finished, published and checkpointed
-	// with finishCtx, which outlives ctx by a bounded grace period.
-	finishCtx, cancelFinish := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelFinish()
-	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(30*time.Second, cancelFinish) })
-	defer stopGrace()
-
-	readCtx, stopReaders := context.WithCancel(ctx)
-	recs := make(chan *record, 4096)
-	var readers sync.WaitGroup
-	readErrs := make(chan error, len(offs.First))
-	for p := range offs.First {
-		from := l.offsets[p] // read here: the loop owns l.offsets once it runs
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			if err := l.readPartition(readCtx, finishCtx, p, from, recs, writers.dlq); err != nil {
-				readErrs <- err
-				stopReaders()
-			}
-		}()
-	}
-	l.log.Info().Str("experiment", cfg.ExperimentID).Str("topic", cfg.TaggedTopic).Int("partitions", len(offs.First)).
-		Bool("importance_sampling", !cfg.Replay.Uniform).Float64("crisis_parent_weight", cfg.Replay.CrisisWeight).
-		Bool("bounded", cfg.Bounded).Int("buffer", l.tr.Len()).Msg("learn started")
-
-	if cfg.Bounded {
-		l.end = offs.End
-	}
-	runErr := l.loop(ctx, finishCtx, recs, writers)
-	stopReaders()
-	readers.Wait()
-	close(readErrs)
-	for err := range readErrs {
-		if runErr == nil && ctx.Err() == nil {
-			runErr = err
-		}
-	}
-	if l.abortOnCancel && ctx.Err() != nil {
-		_ = writers.close(cfg.Kafka)
+	cfg := l.cfg
+	if l.abortOnCancel && stopped {
+		_ = l.w.close(cfg.Kafka)
 		return nil
 	}
-	// Final figures, snapshot and checkpoint, even on a requested stop.
-	if l.stats.Updates > 0 {
-		u := l.stats.Updates
-		if err := l.publish(finishCtx, writers, u != l.lastMetrics, u != l.lastSnapshot); err != nil && runErr == nil {
-			runErr = err
-		}
+	var err error
+	if u := l.stats.Updates; u > 0 {
+		err = l.publish(ctx, l.w, u != l.lastMetrics, u != l.lastSnapshot)
 	}
-	if err := l.checkpoint(); err != nil && runErr == nil {
-		runErr = err
+	if cerr := l.checkpoint(); cerr != nil && err == nil {
+		err = cerr
 	}
-	if err := writers.close(cfg.Kafka); err != nil && runErr == nil {
-		runErr = err
+	if cerr := l.w.close(cfg.Kafka); cerr != nil && err == nil {
+		err = cerr
 	}
-	s := l.Stats()
-	l.log.Info().Int64("updates", s.Updates).Int64("ingested", s.Ingested).Int64("sampled", s.Sampled).
-		Int64("dead_lettered", s.DeadLettered).Msg("learn stopped")
-	return runErr
+	st := l.Stats()
+	l.log.Info().Int64("updates", st.Updates).Int64("ingested", st.Ingested).Int64("sampled", st.Sampled).
+		Int64("dead_lettered", st.DeadLettered).Msg("learn stopped")
+	return err
 }
 
 // loop is the single goroutine that owns the buffer and the agent.
 func (l *Learner) loop(ctx, finishCtx context.Context, recs <-chan *record, w *writers) error {
 	cfg := l.cfg
-	ticker := time.NewTicker(cfg.ProgressEvery.Abs() + time.Millisecond)
-	defer ticker.Stop()
 	finishCh := l.finishCh
-	lastLog := time.Now()
 	onFinish := func() error {
 		finishCh = nil
 		e, err := l.endOffsets(ctx)
@@ -357,12 +370,7 @@ func (l *Learner) loop(ctx, finishCtx context.Context, recs <-chan *record, w *w
 				if err := onFinish(); err != nil {
 					return err
 				}
-			case <-ticker.C:
 			}
-		}
-		if cfg.ProgressEvery > 0 && time.Since(lastLog) >= cfg.ProgressEvery {
-			lastLog = time.Now()
-			l.logProgress()
 		}
 	}
 }

@@ -36,6 +36,11 @@ type ReplayConfig struct {
 	Log zerolog.Logger
 }
 
+// DefaultReplayConfig returns Replay's defaults, which are all zero
+// values: as fast as the broker takes the records, the source topic's
+// partition count, and BatchRecords derived from Rate (see its field).
+func DefaultReplayConfig() ReplayConfig { return ReplayConfig{} }
+
 func (c *ReplayConfig) setDefaults() {
 	if c.BatchRecords == 0 {
 		c.BatchRecords = 1000
@@ -51,13 +56,13 @@ func (c ReplayConfig) Validate() error {
 	c.setDefaults()
 	switch {
 	case c.Topic == "":
-		return errors.New("replay: no topic")
+		return errors.New("no topic")
 	case c.Partitions < 0:
-		return fmt.Errorf("replay: partitions %d: must not be negative", c.Partitions)
+		return fmt.Errorf("partitions %d: must not be negative", c.Partitions)
 	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
-		return fmt.Errorf("replay: rate %v: must be a positive number", c.Rate)
+		return fmt.Errorf("rate %v: must be a positive number", c.Rate)
 	case c.BatchRecords < 1:
-		return fmt.Errorf("replay: batch records %d: must be at least 1", c.BatchRecords)
+		return fmt.Errorf("batch records %d: must be at least 1", c.BatchRecords)
 	}
 	return c.Kafka.Validate()
 }
@@ -89,7 +94,7 @@ func Replay(ctx context.Context, cfg ReplayConfig, in io.Reader) (ReplayStats, e
 	cfg.setDefaults()
 	var st ReplayStats
 	if err := cfg.Validate(); err != nil {
-		return st, err
+		return st, fmt.Errorf("replay: %w", err)
 	}
 	t0 := time.Now()
 	rr, err := schemas.NewRecordingReader(in)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/lifecycle"
 	"github.com/aelp/aelp/internal/obs"
 	"github.com/aelp/aelp/learner/policy"
 	"github.com/aelp/aelp/learner/ppo"
@@ -69,33 +70,50 @@ type SimulateConfig struct {
 	Log zerolog.Logger
 	// Registry, when set, receives the role's Prometheus metrics.
 	Registry prometheus.Registerer
+	// ShutdownTimeout is how long a stopped simulator has to flush what it
+	// simulated (lifecycle.Role). Default lifecycle.DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
 	// Health, when set, turns ready once the topics are reachable.
 	Health *obs.Health
 }
 
-func (c *SimulateConfig) setDefaults() {
-	if c.Topic == "" {
-		c.Topic = kafkax.TopicRaw
-	}
-	if c.PolicyTopic == "" {
-		c.PolicyTopic = kafkax.TopicPolicy
-	}
-	if c.Workers == 0 {
-		c.Workers = 2
-	}
-	if c.Sim == (sim.Config{}) {
-		c.Sim = sim.DefaultConfig()
-	}
-	if c.Partitions == 0 {
-		c.Partitions = 6
-	}
-	if c.BatchRecords == 0 {
-		c.BatchRecords = 512
-	}
-	if c.ProgressEvery == 0 {
-		c.ProgressEvery = 10 * time.Second
+// DefaultSimulateConfig returns the simulate role's defaults: the aelp
+// topics, 2 workers, seed 1, sim.DefaultConfig(), acting with the newest
+// policy snapshot, 6 partitions, batches of 512 records, progress every
+// 10 s and lifecycle.DefaultShutdownTimeout. Seed and FollowPolicy, whose
+// zero values mean something, are left alone by setDefaults; every other
+// zero field takes the value given here.
+func DefaultSimulateConfig() SimulateConfig {
+	return SimulateConfig{
+		Topic: kafkax.TopicRaw, PolicyTopic: kafkax.TopicPolicy, Workers: 2, Seed: 1, Sim: sim.DefaultConfig(),
+		FollowPolicy: true, Partitions: 6, BatchRecords: 512, ProgressEvery: 10 * time.Second,
+		ShutdownTimeout: lifecycle.DefaultShutdownTimeout,
 	}
 }
+
+func (c *SimulateConfig) setDefaults() {
+	d := DefaultSimulateConfig()
+	setZero(&c.Topic, d.Topic)
+	setZero(&c.PolicyTopic, d.PolicyTopic)
+	setZero(&c.Workers, d.Workers)
+	setZero(&c.Sim, d.Sim)
+	setZero(&c.Partitions, d.Partitions)
+	setZero(&c.BatchRecords, d.BatchRecords)
+	setZero(&c.ProgressEvery, d.ProgressEvery)
+	setZero(&c.ShutdownTimeout, d.ShutdownTimeout)
+}
+
+// setZero sets *p to v when *p is its type's zero value.
+func setZero[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+// ErrUnbounded is returned by SimulateConfig.Validate when neither Users
+// nor Rate is set: nothing would bound the run or its rate.
+var ErrUnbounded = errors.New("neither a number of users (bounded) nor a rate (runs until stopped)")
 
 // Validate reports the first invalid field.
 func (c SimulateConfig) Validate() error {
@@ -108,7 +126,7 @@ func (c SimulateConfig) Validate() error {
 	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
 		return fmt.Errorf("rate %v: must be a positive number", c.Rate)
 	case c.Users == 0 && c.Rate == 0:
-		return errors.New("give --users N (bounded) or --rate R (runs until stopped)")
+		return ErrUnbounded
 	case c.Workers < 1:
 		return fmt.Errorf("workers %d: must be at least 1", c.Workers)
 	case c.BatchRecords < 1:
@@ -116,6 +134,9 @@ func (c SimulateConfig) Validate() error {
 	}
 	if err := c.Sim.Validate(); err != nil {
 		return fmt.Errorf("simulator: %w", err)
+	}
+	if c.ShutdownTimeout < 0 {
+		return fmt.Errorf("shutdown timeout %s: must not be negative", c.ShutdownTimeout)
 	}
 	return c.Kafka.Validate()
 }
@@ -211,75 +232,69 @@ func (s *Simulator) Stats() SimulateReport {
 }
 
 // Run publishes until the bound is reached or ctx ends, then flushes every
-// record already simulated and returns the report. Cancelling ctx is the
-// clean way to stop an unbounded run.
+// record already simulated (within ShutdownTimeout of a stop) and returns
+// the report. Cancelling ctx is the clean way to stop an unbounded run.
 func (s *Simulator) Run(ctx context.Context) (SimulateReport, error) {
 	cfg := s.cfg
 	s.mu.Lock()
 	s.start = time.Now()
 	s.mu.Unlock()
-	if err := kafkax.Retry(ctx, s.log, "ensure topics", func(ctx context.Context) error {
-		return cfg.Kafka.Explain(kafkax.EnsureTopics(ctx, cfg.Kafka,
-			kafkax.TopicSpec{Name: cfg.Topic, Partitions: cfg.Partitions},
-			kafkax.TopicSpec{Name: cfg.PolicyTopic, Partitions: 1, Compact: true}))
-	}); err != nil {
-		return s.Stats(), fmt.Errorf("simulate: %w", err)
-	}
-	if cfg.Health != nil {
-		cfg.Health.SetReady(true, "")
-	}
+	var w *kafka.Writer
+	err := lifecycle.Run(ctx, lifecycle.Role{
+		Name: "simulate", Kafka: cfg.Kafka,
+		Topics: []kafkax.TopicSpec{
+			{Name: cfg.Topic, Partitions: cfg.Partitions},
+			{Name: cfg.PolicyTopic, Partitions: 1, Compact: true},
+		},
+		Run:             func(ctx context.Context, sc *lifecycle.Scope) error { return s.run(ctx, sc, &w) },
+		Drain:           func(context.Context) error { return s.drain(w) },
+		ShutdownTimeout: cfg.ShutdownTimeout, Health: cfg.Health, Log: s.log,
+	})
+	return s.Stats(), err
+}
+
+// run starts the policy watcher and the progress log in the role's scope,
+// then the workers, and waits for the workers.
+func (s *Simulator) run(ctx context.Context, sc *lifecycle.Scope, wp **kafka.Writer) error {
+	cfg := s.cfg
 	w, err := kafkax.NewWriter(cfg.Kafka, cfg.Topic, kafkax.WriterOptions{})
 	if err != nil {
-		return s.Stats(), fmt.Errorf("simulate: %w", err)
+		return fmt.Errorf("simulate: %w", err)
 	}
+	*wp = w
 	s.log.Info().Str("experiment", cfg.ExperimentID).Str("topic", cfg.Topic).Int64("users", cfg.Users).
 		Float64("rate", cfg.Rate).Int("workers", cfg.Workers).Uint64("seed", cfg.Seed).Str("run_id", s.runID).
 		Msg("simulate started")
-
-	// Workers stop generating when ctx ends, but flush what they hold with
-	// flushCtx, which outlives ctx by a bounded grace period.
-	flushCtx, cancelFlush := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelFlush()
-	stopFlush := context.AfterFunc(ctx, func() {
-		time.AfterFunc(30*time.Second, cancelFlush)
-	})
-	defer stopFlush()
-
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
-	var watchWG sync.WaitGroup
 	if cfg.FollowPolicy {
-		watchWG.Add(1)
-		go func() {
-			defer watchWG.Done()
-			s.watchPolicy(watchCtx)
-		}()
+		sc.Go(func(ctx context.Context) error { s.watchPolicy(ctx); return nil })
 	}
-	progressDone := make(chan struct{})
-	go func() {
-		defer close(progressDone)
-		s.progress(watchCtx)
-	}()
-
+	sc.Every(cfg.ProgressEvery, s.progressLogger())
+	// Workers stop generating when ctx ends, but flush what they hold with
+	// the drain context, which outlives ctx by ShutdownTimeout.
 	g, gctx := errgroup.WithContext(ctx)
 	for i := 0; i < cfg.Workers; i++ {
-		g.Go(func() error { return s.worker(gctx, flushCtx, w, i) })
+		g.Go(func() error { return s.worker(gctx, sc.DrainContext(), w, i) })
 	}
 	werr := g.Wait()
-	stopWatch()
-	watchWG.Wait()
-	<-progressDone
-	if cerr := w.Close(); cerr != nil && werr == nil {
-		werr = fmt.Errorf("simulate: close writer: %w", cfg.Kafka.Explain(cerr))
+	if werr != nil && ctx.Err() != nil && errors.Is(werr, context.Canceled) {
+		werr = nil // a requested stop, with everything simulated flushed
+	}
+	return werr
+}
+
+// drain closes the writer (flushing it) and logs the report.
+func (s *Simulator) drain(w *kafka.Writer) error {
+	var err error
+	if w != nil {
+		if cerr := w.Close(); cerr != nil {
+			err = fmt.Errorf("simulate: close writer: %w", s.cfg.Kafka.Explain(cerr))
+		}
 	}
 	rep := s.Stats()
 	s.log.Info().Int64("users", rep.Users).Int64("experiences", rep.Experiences).
 		Dur("elapsed", rep.Elapsed.Round(time.Millisecond)).Int64("policy_version", rep.PolicyVersion).
 		Msg("simulate finished")
-	if werr != nil && ctx.Err() != nil && errors.Is(werr, context.Canceled) {
-		werr = nil // a requested stop, with everything simulated flushed
-	}
-	return rep, werr
+	return err
 }
 
 // worker simulates journeys and writes them in batches. It returns when the
@@ -493,27 +508,20 @@ func loadSnapshot(p *schemas.PolicySnapshot, c sim.Config) (*ppo.Policy, error) 
 	return pol, nil
 }
 
-func (s *Simulator) progress(ctx context.Context) {
-	if s.cfg.ProgressEvery < 0 {
-		return
-	}
-	t := time.NewTicker(s.cfg.ProgressEvery)
-	defer t.Stop()
+// progressLogger returns the progress log line's function: the counts,
+// the rate since the previous line and the outcomes per segment.
+func (s *Simulator) progressLogger() func() {
 	var last int64
 	lastT := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			r := s.Stats()
-			rate := float64(r.Experiences-last) / now.Sub(lastT).Seconds()
-			last, lastT = r.Experiences, now
-			s.log.Info().Int64("users", r.Users).Int64("experiences", r.Experiences).Float64("per_sec", math.Round(rate)).
-				Int64("policy_version", r.PolicyVersion).
-				Float64("crisis_return", r.Crisis.MeanReturn()).Float64("crisis_conversion", r.Crisis.ConversionRate()).
-				Float64("regular_return", r.Regular.MeanReturn()).Float64("regular_conversion", r.Regular.ConversionRate()).
-				Msg("simulate progress")
-		}
+	return func() {
+		now := time.Now()
+		r := s.Stats()
+		rate := float64(r.Experiences-last) / now.Sub(lastT).Seconds()
+		last, lastT = r.Experiences, now
+		s.log.Info().Int64("users", r.Users).Int64("experiences", r.Experiences).Float64("per_sec", math.Round(rate)).
+			Int64("policy_version", r.PolicyVersion).
+			Float64("crisis_return", r.Crisis.MeanReturn()).Float64("crisis_conversion", r.Crisis.ConversionRate()).
+			Float64("regular_return", r.Regular.MeanReturn()).Float64("regular_conversion", r.Regular.ConversionRate()).
+			Msg("simulate progress")
 	}
 }

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -28,7 +30,7 @@ type User struct {
 // Config configures an embedded broker.
 type Config struct {
 	// Listen is the host:port the single broker listens on. Port 0 picks a
-	// free port (see Broker.Addrs). Default "127.0.0.1:9092".
+	// free port (see Broker.Addrs). Default DefaultListen.
 	Listen string
 	// DataDir, when set, persists topics, records and committed offsets
 	// there; a broker restarted on the same directory has them all. Empty
@@ -47,16 +49,25 @@ type Config struct {
 	Logger zerolog.Logger
 }
 
-// DefaultListen is the listen address of `aelp broker` and the default
-// --brokers of every role.
-const DefaultListen = "127.0.0.1:9092"
+// DefaultListen is the listen address of `aelp broker`: where every
+// client looks by default (kafkax.DefaultBroker).
+const DefaultListen = kafkax.DefaultBroker
+
+// DefaultConfig returns the defaults of `aelp broker`: DefaultListen, the
+// log under data/kafka, 6 partitions per topic created without a count.
+// An empty DataDir, which keeps everything in memory, is left alone by
+// setDefaults; the other zero fields take the values given here.
+func DefaultConfig() Config {
+	return Config{Listen: DefaultListen, DataDir: filepath.Join("data", "kafka"), DefaultPartitions: 6}
+}
 
 func (c *Config) setDefaults() {
+	d := DefaultConfig()
 	if c.Listen == "" {
-		c.Listen = DefaultListen
+		c.Listen = d.Listen
 	}
 	if c.DefaultPartitions == 0 {
-		c.DefaultPartitions = 6
+		c.DefaultPartitions = d.DefaultPartitions
 	}
 }
 

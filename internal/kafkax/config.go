@@ -59,7 +59,7 @@ type SASLConfig struct {
 
 // Config holds the connection settings shared by every role.
 type Config struct {
-	// Brokers are the bootstrap host:port addresses. Default 127.0.0.1:9092.
+	// Brokers are the bootstrap host:port addresses. Default DefaultBroker.
 	Brokers []string
 	// ClientID names this client to the brokers. Default "aelp".
 	ClientID string
@@ -71,15 +71,26 @@ type Config struct {
 	DialTimeout time.Duration
 }
 
+// DefaultBroker is the default bootstrap address of every client, where
+// `aelp broker` listens by default.
+const DefaultBroker = "127.0.0.1:9092"
+
+// DefaultConfig returns the documented defaults: DefaultBroker, client id
+// aelp, a 10 s dial timeout, plaintext, no SASL.
+func DefaultConfig() Config {
+	return Config{Brokers: []string{DefaultBroker}, ClientID: "aelp", DialTimeout: 10 * time.Second}
+}
+
 func (c *Config) setDefaults() {
+	d := DefaultConfig()
 	if len(c.Brokers) == 0 {
-		c.Brokers = []string{"127.0.0.1:9092"}
+		c.Brokers = d.Brokers
 	}
 	if c.ClientID == "" {
-		c.ClientID = "aelp"
+		c.ClientID = d.ClientID
 	}
 	if c.DialTimeout == 0 {
-		c.DialTimeout = 10 * time.Second
+		c.DialTimeout = d.DialTimeout
 	}
 	if c.TLS.CAFile != "" || c.TLS.CertFile != "" || c.TLS.KeyFile != "" {
 		c.TLS.Enable = true

@@ -166,7 +166,7 @@ func FormatOf(path string) (Format, error) {
 	case ".svg":
 		return SVG, nil
 	default:
-		return "", fmt.Errorf("plot: output %q: want a .png or .svg file", path)
+		return "", fmt.Errorf("output %q: want a .png or .svg file", path)
 	}
 }
 
@@ -298,7 +298,7 @@ func build(p Panel) (*gplot.Plot, error) {
 func WriteFile(path string, ms []schemas.TrainingMetrics, opt Options) error {
 	f, err := FormatOf(path)
 	if err != nil {
-		return err
+		return fmt.Errorf("plot: %w", err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
