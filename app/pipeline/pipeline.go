@@ -13,11 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aelp/aelp/consumers"
 	"github.com/aelp/aelp/internal/broker"
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/lifecycle"
 	"github.com/aelp/aelp/learner"
 	"github.com/aelp/aelp/learner/policy"
 	"github.com/aelp/aelp/learner/ppo"
@@ -89,36 +91,104 @@ type Config struct {
 	Log zerolog.Logger
 	// Registry, when set, receives every role's metrics.
 	Registry prometheus.Registerer
+	// ShutdownTimeout is each role's time to drain after ctx ends
+	// (lifecycle.Role). Default lifecycle.DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults of `aelp run`: the data under
+// data/run, 60,000 users on 2 simulator goroutines, seed 1,
+// sim.DefaultConfig(), learner.DefaultConfig(), at most 20,000 experiences
+// ahead of the learner, 20,000 held-out journeys per evaluation and
+// lifecycle.DefaultShutdownTimeout. The experiment id and the evaluation
+// seed are derived when Run starts (see their fields). Seed, Learner and
+// the booleans are left alone by setDefaults; every other zero field takes
+// the value given here.
+func DefaultConfig() Config {
+	return Config{
+		DataDir: filepath.Join("data", "run"), Episodes: 60_000, Workers: 2, Seed: 1, Sim: sim.DefaultConfig(),
+		Learner: learner.DefaultConfig(), MaxAhead: 20_000, EvalEpisodes: 20_000,
+		ShutdownTimeout: lifecycle.DefaultShutdownTimeout,
+	}
 }
 
 func (c *Config) setDefaults() {
+	d := DefaultConfig()
 	if c.DataDir == "" {
-		c.DataDir = filepath.Join("data", "run")
+		c.DataDir = d.DataDir
 	}
 	if c.ExperimentID == "" {
 		c.ExperimentID = fmt.Sprintf("run-%d", time.Now().Unix())
 	}
 	if c.Episodes == 0 {
-		c.Episodes = 60_000
+		c.Episodes = d.Episodes
 	}
 	if c.Workers == 0 {
-		c.Workers = 2
+		c.Workers = d.Workers
 	}
 	if c.Sim == (sim.Config{}) {
-		c.Sim = sim.DefaultConfig()
+		c.Sim = d.Sim
 	}
 	if c.EvalEpisodes == 0 {
-		c.EvalEpisodes = 20_000
+		c.EvalEpisodes = d.EvalEpisodes
 	}
 	if c.MaxAhead == 0 {
-		c.MaxAhead = 20_000
+		c.MaxAhead = d.MaxAhead
 	}
 	if c.EvalSeed == 0 {
 		c.EvalSeed = sim.HeldOutSeed(c.Seed)
 	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = d.ShutdownTimeout
+	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
+}
+
+// Validate reports the first invalid field (after defaults), the learner's
+// configuration included as Run completes it.
+func (c Config) Validate() error {
+	c.setDefaults()
+	switch {
+	case c.Episodes < 1:
+		return fmt.Errorf("episodes %d: must be at least 1", c.Episodes)
+	case c.EvalEpisodes < 1:
+		return fmt.Errorf("eval episodes %d: must be at least 1", c.EvalEpisodes)
+	case c.CurveEpisodes < 0:
+		return fmt.Errorf("curve episodes %d: must be 0 (off) or a number of journeys", c.CurveEpisodes)
+	case c.Workers < 1:
+		return fmt.Errorf("workers %d: must be at least 1", c.Workers)
+	case c.ShutdownTimeout < 0:
+		return fmt.Errorf("shutdown timeout %s: must not be negative", c.ShutdownTimeout)
+	}
+	if err := c.Sim.Validate(); err != nil {
+		return fmt.Errorf("simulator: %w", err)
+	}
+	kcfg := c.Kafka
+	if len(kcfg.Brokers) == 0 {
+		kcfg = kafkax.DefaultConfig() // an embedded broker
+	}
+	return c.learnerConfig(kcfg).Validate()
+}
+
+// learnerConfig is the learner's configuration of a run on kcfg.
+func (c Config) learnerConfig(kcfg kafkax.Config) learner.Config {
+	lcfg := c.Learner
+	lcfg.Kafka, lcfg.ExperimentID, lcfg.Seed = kcfg, c.ExperimentID, c.Seed
+	lcfg.StateDim, lcfg.NumActions = c.Sim.StateDim, c.Sim.NumActions()
+	if lcfg.PPO.ObsDim == 0 {
+		lcfg.PPO = learner.DefaultPPO(lcfg.StateDim, lcfg.NumActions)
+	}
+	if !c.ConstantLR && lcfg.PPO.LRSchedule == ppo.ScheduleConstant {
+		lcfg.PPO.LRSchedule, lcfg.PPO.TotalUpdates = ppo.ScheduleLinear, decayUpdates(c, lcfg.WithDefaults())
+	}
+	lcfg.CheckpointPath = filepath.Join(c.DataDir, c.ExperimentID+".ckpt")
+	lcfg.Fresh = true
+	lcfg.ShutdownTimeout = c.ShutdownTimeout
+	lcfg.Log = c.Log.With().Str("role", "learn").Logger()
+	lcfg.Registry = c.Registry
+	return lcfg
 }
 
 // Summary is what a run produced.
@@ -158,111 +228,23 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return sum, fmt.Errorf("run: %w", err)
 	}
-	kcfg := cfg.Kafka
-	if len(kcfg.Brokers) == 0 {
-		bc := broker.Config{Listen: "127.0.0.1:0", Logger: cfg.Log}
-		if cfg.Persist {
-			bc.DataDir = filepath.Join(cfg.DataDir, "kafka")
-		}
-		b, err := broker.Start(bc)
-		if err != nil {
-			return sum, fmt.Errorf("run: %w", err)
-		}
-		defer b.Close()
-		kcfg.Brokers = b.Addrs()
-		sum.Embedded = true
+	kcfg, stopBroker, err := connect(cfg, &sum)
+	if err != nil {
+		return sum, fmt.Errorf("run: %w", err)
 	}
-	kcfg = kcfg.WithDefaults()
-	sum.Brokers = kcfg.Brokers
+	defer stopBroker()
 	if err := kafkax.EnsureTopics(ctx, kcfg, kafkax.DefaultTopics(6)...); err != nil {
 		return sum, fmt.Errorf("run: %w", err)
 	}
-
-	lcfg := cfg.Learner
-	lcfg.Kafka, lcfg.ExperimentID, lcfg.Seed = kcfg, cfg.ExperimentID, cfg.Seed
-	lcfg.StateDim, lcfg.NumActions = cfg.Sim.StateDim, cfg.Sim.NumActions()
-	if lcfg.PPO.ObsDim == 0 {
-		lcfg.PPO = learner.DefaultPPO(lcfg.StateDim, lcfg.NumActions)
-	}
-	if !cfg.ConstantLR && lcfg.PPO.LRSchedule == ppo.ScheduleConstant {
-		lcfg.PPO.LRSchedule, lcfg.PPO.TotalUpdates = ppo.ScheduleLinear, decayUpdates(cfg, lcfg.WithDefaults())
-	}
-	lcfg.CheckpointPath = filepath.Join(cfg.DataDir, cfg.ExperimentID+".ckpt")
-	lcfg.Fresh = true
-	lcfg.Log = cfg.Log.With().Str("role", "learn").Logger()
-	lcfg.Registry = cfg.Registry
-	lrn, err := learner.New(lcfg)
+	r, err := newRoles(cfg, kcfg)
 	if err != nil {
 		return sum, fmt.Errorf("run: %w", err)
 	}
-	sum.Checkpoint = lcfg.CheckpointPath
-	agg, err := consumers.NewAggregator(consumers.AggregateConfig{
-		Kafka: kcfg, Group: "aelp-aggregator-" + cfg.ExperimentID,
-		Limits: schemas.Limits{StateDim: cfg.Sim.StateDim, NumActions: cfg.Sim.NumActions()},
-		Log:    cfg.Log.With().Str("role", "aggregate").Logger(), Registry: cfg.Registry,
-	})
-	if err != nil {
-		return sum, fmt.Errorf("run: %w", err)
-	}
-	var simr *producers.Simulator
-	pace := func(ctx context.Context) error {
-		for simr.Stats().Experiences-lrn.Stats().Ingested > cfg.MaxAhead {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-		return nil
-	}
-	simr, err = producers.NewSimulator(producers.SimulateConfig{
-		Kafka: kcfg, ExperimentID: cfg.ExperimentID, Users: cfg.Episodes, Workers: cfg.Workers,
-		Seed: cfg.Seed, Sim: cfg.Sim, FollowPolicy: true, Pace: pace,
-		Log: cfg.Log.With().Str("role", "simulate").Logger(), Registry: cfg.Registry,
-	})
-	if err != nil {
-		return sum, fmt.Errorf("run: %w", err)
-	}
-
+	sum.Checkpoint = r.lcfg.CheckpointPath
 	start := time.Now()
-	g, gctx := errgroup.WithContext(ctx)
-	aggCtx, stopAgg := context.WithCancel(gctx)
-	defer stopAgg()
-	g.Go(func() error { return agg.Run(aggCtx) })
-	g.Go(func() error {
-		// The learner returns after Finish (or on failure); the aggregator
-		// has then nothing left to do.
-		defer stopAgg()
-		return lrn.Run(gctx)
-	})
-	g.Go(func() error {
-		rep, err := simr.Run(gctx)
-		if err != nil {
-			return err
-		}
-		// Wait until the aggregator has committed everything published,
-		// then let the learner finish the data.
-		for agg.Stats().Committed < rep.Experiences {
-			select {
-			case <-gctx.Done():
-				return nil
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-		lrn.Finish()
-		return nil
-	})
-	progDone := make(chan struct{})
-	progCtx, stopProg := context.WithCancel(context.Background())
-	go func() {
-		defer close(progDone)
-		progress(progCtx, cfg, simr, agg, lrn, start)
-	}()
-	runErr := g.Wait()
-	stopProg()
-	<-progDone
+	runErr := r.stream(ctx, cfg, start)
 	sum.Elapsed = time.Since(start)
-	sum.Sim, sum.Agg, sum.Learn = simr.Stats(), agg.Stats(), lrn.Stats()
+	sum.Sim, sum.Agg, sum.Learn = r.sim.Stats(), r.agg.Stats(), r.lrn.Stats()
 	if runErr != nil {
 		return sum, fmt.Errorf("run: %w", runErr)
 	}
@@ -271,29 +253,144 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	if sum.Learn.Updates == 0 {
 		return sum, fmt.Errorf("run: the learner made no update (%d experiences ingested, min buffer %d)",
-			sum.Learn.Ingested, lcfg.WithDefaults().MinBuffer)
+			sum.Learn.Ingested, r.lcfg.WithDefaults().MinBuffer)
 	}
-
 	evalStart := time.Now()
-	fmt.Fprintf(cfg.Progress, "evaluating the learned policy, the logging policy and the oracle on %d held-out journeys each...\n", cfg.EvalEpisodes)
-	learned := lrn.Agent().Snapshot()
-	if sum.Learned, err = sim.Evaluate(cfg.Sim, learned, cfg.EvalEpisodes, cfg.EvalSeed); err != nil {
-		return sum, fmt.Errorf("run: evaluate learned policy: %w", err)
-	}
-	if sum.Logging, err = sim.Evaluate(cfg.Sim, sim.Uniform{N: cfg.Sim.NumActions()}, cfg.EvalEpisodes, cfg.EvalSeed); err != nil {
-		return sum, fmt.Errorf("run: evaluate logging policy: %w", err)
-	}
-	if sum.Oracle, err = sim.Oracle(cfg.Sim); err != nil {
-		return sum, fmt.Errorf("run: oracle: %w", err)
-	}
-	if cfg.CurveEpisodes > 0 {
-		src := policy.Source{Kafka: kcfg, Topic: lcfg.WithDefaults().PolicyTopic, ExperimentID: cfg.ExperimentID, Log: cfg.Log}
-		if sum.Curve, err = policy.EvaluateSnapshots(ctx, src, cfg.Sim, cfg.CurveEpisodes, cfg.EvalSeed); err != nil {
-			return sum, fmt.Errorf("run: learning curve: %w", err)
-		}
+	if err := evaluate(ctx, cfg, kcfg, r, &sum); err != nil {
+		return sum, fmt.Errorf("run: %w", err)
 	}
 	sum.EvalElapsed = time.Since(evalStart)
 	return sum, nil
+}
+
+// connect returns the connection of the run: cfg.Kafka, or an embedded
+// broker started here (stop closes it).
+func connect(cfg Config, sum *Summary) (kcfg kafkax.Config, stop func(), err error) {
+	kcfg, stop = cfg.Kafka, func() {}
+	if len(kcfg.Brokers) == 0 {
+		bc := broker.Config{Listen: "127.0.0.1:0", Logger: cfg.Log}
+		if cfg.Persist {
+			bc.DataDir = filepath.Join(cfg.DataDir, "kafka")
+		}
+		b, err := broker.Start(bc)
+		if err != nil {
+			return kcfg, stop, err
+		}
+		kcfg.Brokers, stop = b.Addrs(), b.Close
+		sum.Embedded = true
+	}
+	kcfg = kcfg.WithDefaults()
+	sum.Brokers = kcfg.Brokers
+	return kcfg, stop, nil
+}
+
+// roles are the three roles of a run.
+type roles struct {
+	lcfg learner.Config
+	lrn  *learner.Learner
+	agg  *consumers.Aggregator
+	sim  *producers.Simulator
+}
+
+// newRoles configures the learner, the aggregator and the simulator, the
+// simulators paced to stay within MaxAhead experiences of the learner.
+func newRoles(cfg Config, kcfg kafkax.Config) (*roles, error) {
+	r := &roles{lcfg: cfg.learnerConfig(kcfg)}
+	var err error
+	if r.lrn, err = learner.New(r.lcfg); err != nil {
+		return nil, err
+	}
+	if r.agg, err = consumers.NewAggregator(consumers.AggregateConfig{
+		Kafka: kcfg, Group: "aelp-aggregator-" + cfg.ExperimentID,
+		Limits:          schemas.Limits{StateDim: cfg.Sim.StateDim, NumActions: cfg.Sim.NumActions()},
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Log:             cfg.Log.With().Str("role", "aggregate").Logger(), Registry: cfg.Registry,
+	}); err != nil {
+		return nil, err
+	}
+	pace := func(ctx context.Context) error {
+		for r.sim.Stats().Experiences-r.lrn.Stats().Ingested > cfg.MaxAhead {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		return nil
+	}
+	if r.sim, err = producers.NewSimulator(producers.SimulateConfig{
+		Kafka: kcfg, ExperimentID: cfg.ExperimentID, Users: cfg.Episodes, Workers: cfg.Workers,
+		Seed: cfg.Seed, Sim: cfg.Sim, FollowPolicy: true, Pace: pace, ShutdownTimeout: cfg.ShutdownTimeout,
+		Log: cfg.Log.With().Str("role", "simulate").Logger(), Registry: cfg.Registry,
+	}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// stream runs the three roles and the progress display until the learner
+// has finished the data (or ctx ends, or a role fails).
+func (r *roles) stream(ctx context.Context, cfg Config, start time.Time) error {
+	g, gctx := errgroup.WithContext(ctx)
+	aggCtx, stopAgg := context.WithCancel(gctx)
+	defer stopAgg()
+	progCtx, stopProg := context.WithCancel(context.Background())
+	defer stopProg()
+	var roles sync.WaitGroup
+	roles.Add(3)
+	g.Go(func() error { defer roles.Done(); return r.agg.Run(aggCtx) })
+	g.Go(func() error {
+		// The learner returns after Finish (or on failure); the aggregator
+		// has then nothing left to do.
+		defer roles.Done()
+		defer stopAgg()
+		return r.lrn.Run(gctx)
+	})
+	g.Go(func() error {
+		defer roles.Done()
+		rep, err := r.sim.Run(gctx)
+		if err != nil {
+			return err
+		}
+		// Wait until the aggregator has committed everything published,
+		// then let the learner finish the data.
+		for r.agg.Stats().Committed < rep.Experiences {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		r.lrn.Finish()
+		return nil
+	})
+	g.Go(func() error { progress(progCtx, cfg, r.sim, r.agg, r.lrn, start); return nil })
+	go func() { roles.Wait(); stopProg() }() // the display ends with the roles
+	return g.Wait()
+}
+
+// evaluate evaluates the learned policy, the logging policy and the oracle
+// on the held-out journeys, and the learning curve when asked for.
+func evaluate(ctx context.Context, cfg Config, kcfg kafkax.Config, r *roles, sum *Summary) error {
+	fmt.Fprintf(cfg.Progress, "evaluating the learned policy, the logging policy and the oracle on %d held-out journeys each...\n", cfg.EvalEpisodes)
+	var err error
+	learned := r.lrn.Agent().Snapshot()
+	if sum.Learned, err = sim.Evaluate(cfg.Sim, learned, cfg.EvalEpisodes, cfg.EvalSeed); err != nil {
+		return fmt.Errorf("evaluate learned policy: %w", err)
+	}
+	if sum.Logging, err = sim.Evaluate(cfg.Sim, sim.Uniform{N: cfg.Sim.NumActions()}, cfg.EvalEpisodes, cfg.EvalSeed); err != nil {
+		return fmt.Errorf("evaluate logging policy: %w", err)
+	}
+	if sum.Oracle, err = sim.Oracle(cfg.Sim); err != nil {
+		return fmt.Errorf("oracle: %w", err)
+	}
+	if cfg.CurveEpisodes > 0 {
+		src := policy.Source{Kafka: kcfg, Topic: r.lcfg.WithDefaults().PolicyTopic, ExperimentID: cfg.ExperimentID, Log: cfg.Log}
+		if sum.Curve, err = policy.EvaluateSnapshots(ctx, src, cfg.Sim, cfg.CurveEpisodes, cfg.EvalSeed); err != nil {
+			return fmt.Errorf("learning curve: %w", err)
+		}
+	}
+	return nil
 }
 
 // decayUpdates is the TotalUpdates of the linear schedule that brings the
