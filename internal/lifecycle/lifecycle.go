@@ -21,7 +21,8 @@
 //     into one errgroup: they run until Run returns, and Run's caller waits
 //     for them. The HTTP API is served from the start of Run.
 //  3. When ctx ends the role turns not ready ("shutting down") and has
-//     ShutdownTimeout to finish. Work that must complete even after the
+//     ShutdownTimeout to finish. (A role whose Run returns by itself, a
+//     bounded run, stays as it is: its process is about to exit.) Work that must complete even after the
 //     stop (the batch in hand: its produce, acknowledgement and commit)
 //     uses Scope.DrainContext, which outlives ctx by exactly that long.
 //  4. Once Run and its goroutines have returned, the HTTP API stops taking

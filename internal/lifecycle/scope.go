@@ -109,7 +109,6 @@ func (s *Scope) run(ctx context.Context, d *deadline) (err error, ok bool) {
 	go func() { done <- g.Wait() }()
 	select {
 	case err := <-done:
-		s.notReady("stopped")
 		return err, true
 	case <-d.ctx.Done():
 		return nil, false
