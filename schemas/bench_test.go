@@ -90,7 +90,7 @@ func BenchmarkExperience(b *testing.B) {
 }
 
 // BenchmarkTaggedExperience measures the aggregator's output and the
-// learner's input record.
+// learner's input record, and the learner's decode with validation.
 func BenchmarkTaggedExperience(b *testing.B) {
 	t := TaggedExperience{Experience: benchExperience(), EventType: EventCrisis, TagSource: TagMetadata, TagScore: 0.8,
 		TaggedAt: time.UnixMilli(1_700_000_000_456).UTC()}
@@ -108,6 +108,21 @@ func BenchmarkTaggedExperience(b *testing.B) {
 		var out TaggedExperience
 		for b.Loop() {
 			if err := UnmarshalTaggedExperience(enc, &out); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportRate(b)
+	})
+	// What the learner does with every record it reads.
+	lim := Limits{StateDim: len(t.State), NumActions: 12}
+	b.Run("decode+validate", func(b *testing.B) {
+		b.ReportAllocs()
+		var out TaggedExperience
+		for b.Loop() {
+			if err := UnmarshalTaggedExperience(enc, &out); err != nil {
+				b.Fatal(err)
+			}
+			if err := out.Validate(lim); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -3,8 +3,9 @@
 // learn ingest, PPO updates), each beside a raw kafka-go pass over records
 // of the same size in the same run, the latency from produce to a tagged
 // record and to its first use in a training batch beside a raw
-// produce→consume pass at the same rate, and in-process micro-benchmarks
-// (codec, classifier, buffer, PPO update) run with testing.Benchmark.
+// produce→consume pass at the same rate. The in-process micro-benchmarks
+// (codec, classifier, simulator, buffer, PPO update) are Go benchmarks of
+// their packages, for `go test -bench`; this package links no testing.
 //
 // It wires the roles (producers, consumers, learner) exactly as the CLI
 // does and adds only measurement; the raw baselines use the same writer and
@@ -58,9 +59,6 @@ type Config struct {
 	LatencyDuration time.Duration
 	// SkipLatency skips the latency phase.
 	SkipLatency bool
-	// SkipMicro skips the in-process micro-benchmarks (about a second each,
-	// testing.Benchmark's default).
-	SkipMicro bool
 	// Seed seeds the simulator and the learner. Default 1.
 	Seed uint64
 	// Sim is the simulator model. Default sim.DefaultConfig().
@@ -72,27 +70,37 @@ type Config struct {
 	Log zerolog.Logger
 }
 
+// DefaultConfig returns the defaults of `aelp bench`: 20,000 users on 2
+// goroutines, 6 partitions, a latency phase of 15 s at 3,000 records/s,
+// seed 1, sim.DefaultConfig(), an embedded broker; every zero field takes
+// the value given here.
+func DefaultConfig() Config {
+	return Config{Users: 20_000, Workers: 2, Partitions: 6, Rate: 3000, LatencyDuration: 15 * time.Second, Seed: 1,
+		Sim: sim.DefaultConfig()}
+}
+
 func (c *Config) setDefaults() {
+	d := DefaultConfig()
 	if c.Users == 0 {
-		c.Users = 20_000
+		c.Users = d.Users
 	}
 	if c.Workers == 0 {
-		c.Workers = 2
+		c.Workers = d.Workers
 	}
 	if c.Partitions == 0 {
-		c.Partitions = 6
+		c.Partitions = d.Partitions
 	}
 	if c.Rate == 0 {
-		c.Rate = 3000
+		c.Rate = d.Rate
 	}
 	if c.LatencyDuration == 0 {
-		c.LatencyDuration = 15 * time.Second
+		c.LatencyDuration = d.LatencyDuration
 	}
 	if c.Seed == 0 {
-		c.Seed = 1
+		c.Seed = d.Seed
 	}
 	if c.Sim == (sim.Config{}) {
-		c.Sim = sim.DefaultConfig()
+		c.Sim = d.Sim
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
@@ -165,8 +173,6 @@ type Report struct {
 	RawLatency     Latency
 	RawLatencyRate Measure
 
-	// Micro are the in-process micro-benchmarks.
-	Micro []MicroResult
 	// Elapsed is the run's wall time.
 	Elapsed time.Duration
 }
@@ -190,7 +196,7 @@ func newTopics(id string) topics {
 
 // Run runs the benchmark: the throughput stages in order (each role on the
 // previous stage's output, each beside its raw baseline), then the latency
-// phase, then the micro-benchmarks.
+// phase.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -241,51 +247,57 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			return rep, fmt.Errorf("bench: %w", err)
 		}
 	}
-	if !cfg.SkipMicro {
-		micro, err := Micro(cfg.Sim, nil)
-		if err != nil {
-			return rep, fmt.Errorf("bench: %w", err)
-		}
-		rep.Micro = micro
-		progress("micro-benchmarks done")
-	}
 	rep.Elapsed = time.Since(start)
 	return rep, nil
 }
 
 // throughput measures the stages one after the other.
 func throughput(ctx context.Context, cfg Config, kcfg kafkax.Config, t topics, expID string, rep *Report, progress func(string, ...any)) error {
-	lim := schemas.Limits{StateDim: cfg.Sim.StateDim, NumActions: cfg.Sim.NumActions()}
-	// Raw produce of pre-encoded records of the simulate role's sizes.
-	rawMsgs, err := SimRecords(cfg.Sim, expID, cfg.Users, cfg.Seed, false)
+	simulated, err := measureProduce(ctx, cfg, kcfg, t, expID, rep, progress)
 	if err != nil {
 		return err
 	}
-	rep.RawSize = MeanSize(rawMsgs)
-	if rep.RawProduce, err = Produce(ctx, kcfg, t.rawBytes, rawMsgs, cfg.Workers, 512); err != nil {
+	if err := measureAggregate(ctx, cfg, kcfg, t, expID, simulated, rep, progress); err != nil {
 		return err
 	}
-	progress("raw produce: %d records of %.0f B in %s", rep.RawProduce.Records, rep.RawSize, rep.RawProduce.Elapsed.Round(time.Millisecond))
-	rawMsgs = nil
+	return measureConsume(ctx, cfg, kcfg, t, expID, rep, progress)
+}
 
-	// Simulate.
+// measureProduce measures the raw produce of pre-encoded records of the
+// simulate role's sizes, then the simulate role; it returns the records
+// simulated.
+func measureProduce(ctx context.Context, cfg Config, kcfg kafkax.Config, t topics, expID string, rep *Report, progress func(string, ...any)) (int64, error) {
+	rawMsgs, err := SimRecords(cfg.Sim, expID, cfg.Users, cfg.Seed, false)
+	if err != nil {
+		return 0, err
+	}
+	rep.RawSize = MeanSize(rawMsgs)
+	if rep.RawProduce, err = Produce(ctx, kcfg, t.rawBytes, rawMsgs, cfg.Workers, 512); err != nil {
+		return 0, err
+	}
+	progress("raw produce: %d records of %.0f B in %s", rep.RawProduce.Records, rep.RawSize, rep.RawProduce.Elapsed.Round(time.Millisecond))
 	simr, err := producers.NewSimulator(producers.SimulateConfig{
 		Kafka: kcfg, Topic: t.raw, PolicyTopic: t.policy, ExperimentID: expID, Users: int64(cfg.Users),
 		Workers: cfg.Workers, Seed: cfg.Seed, Sim: cfg.Sim, Partitions: cfg.Partitions, ProgressEvery: -1, Log: cfg.Log,
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	srep, err := simr.Run(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	rep.Simulate = Measure{Records: srep.Experiences, Elapsed: srep.Elapsed}
 	progress("simulate: %d records in %s", srep.Experiences, srep.Elapsed.Round(time.Millisecond))
+	return srep.Experiences, nil
+}
 
-	// Pass-through, then the aggregator, over the simulated records.
+// measureAggregate measures the pass-through, then the aggregator, over
+// the n simulated records.
+func measureAggregate(ctx context.Context, cfg Config, kcfg kafkax.Config, t topics, expID string, n int64, rep *Report, progress func(string, ...any)) error {
+	var err error
 	if rep.PassThrough, err = PassThrough(ctx, PassThroughConfig{
-		Kafka: kcfg, In: t.raw, Out: t.pass, Group: "aelp-bench-pass-" + expID, Records: srep.Experiences,
+		Kafka: kcfg, In: t.raw, Out: t.pass, Group: "aelp-bench-pass-" + expID, Records: n,
 	}); err != nil {
 		return err
 	}
@@ -293,26 +305,29 @@ func throughput(ctx context.Context, cfg Config, kcfg kafkax.Config, t topics, e
 	var ast consumers.AggregateStats
 	if rep.Aggregate, ast, err = MeasureAggregate(ctx, consumers.AggregateConfig{
 		Kafka: kcfg, InTopic: t.raw, OutTopic: t.tagged, DeadLetterTopic: t.dlq, Group: "aelp-bench-agg-" + expID,
-		Limits: lim, Partitions: cfg.Partitions, ProgressEvery: -1, Log: cfg.Log,
-	}, srep.Experiences); err != nil {
+		Limits: cfg.limits(), Partitions: cfg.Partitions, ProgressEvery: -1, Log: cfg.Log,
+	}, n); err != nil {
 		return err
 	}
 	if ast.DeadLettered > 0 {
 		return fmt.Errorf("aggregate: %d records dead-lettered (%v)", ast.DeadLettered, ast.DeadLetterReasons)
 	}
 	progress("aggregate: %d records in %s", rep.Aggregate.Records, rep.Aggregate.Elapsed.Round(time.Millisecond))
+	return nil
+}
 
-	// Raw consume and decode of the tagged records, then the learner.
+// measureConsume measures the raw consume and the decode of the tagged
+// records, then the learner on them, at samples per insert 1 and 1/64.
+func measureConsume(ctx context.Context, cfg Config, kcfg kafkax.Config, t topics, expID string, rep *Report, progress func(string, ...any)) error {
 	values, consume, err := ConsumeAll(ctx, kcfg, t.tagged)
 	if err != nil {
 		return err
 	}
 	rep.RawConsume = consume
 	rep.TaggedSize = meanLen(values)
-	if rep.Decode, err = DecodeTagged(values, lim); err != nil {
+	if rep.Decode, err = DecodeTagged(values, cfg.limits()); err != nil {
 		return err
 	}
-	values = nil
 	progress("raw consume + decode of the tagged topic: %d records", rep.RawConsume.Records)
 	for _, fast := range []bool{false, true} {
 		lcfg := learner.Config{
@@ -336,6 +351,11 @@ func throughput(ctx context.Context, cfg Config, kcfg kafkax.Config, t topics, e
 			m.Records, st.Updates, m.Elapsed.Round(time.Millisecond))
 	}
 	return nil
+}
+
+// limits are the records' limits of the simulator cfg.Sim.
+func (c Config) limits() schemas.Limits {
+	return schemas.Limits{StateDim: c.Sim.StateDim, NumActions: c.Sim.NumActions()}
 }
 
 func meanLen(values [][]byte) float64 {

@@ -128,7 +128,7 @@ func TestShortBench(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, Config{
-		Kafka: c.Config(), Users: 1000, Rate: 1500, LatencyDuration: 2 * time.Second, SkipMicro: true,
+		Kafka: c.Config(), Users: 1000, Rate: 1500, LatencyDuration: 2 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -162,27 +162,5 @@ func TestShortBench(t *testing.T) {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("printed table lacks %q", s)
 		}
-	}
-}
-
-func TestMicro(t *testing.T) {
-	keep := map[string]bool{"codec/decode+validate TaggedExperience": true, "replay/sample 256 (uniform)": true}
-	res, err := Micro(sim.DefaultConfig(), func(name string) bool { return keep[name] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res) != len(keep) {
-		t.Fatalf("ran %d micro-benchmarks, want %d", len(res), len(keep))
-	}
-	for _, r := range res {
-		if !keep[r.Name] || r.N < 1 || !(r.NsPerOp > 0) || !(r.Rate > 0) {
-			t.Errorf("micro-benchmark %+v: want a kept name, N ≥ 1, positive ns/op and rate", r)
-		}
-	}
-	if r := res[1]; r.Name == "replay/sample 256 (uniform)" && r.AllocsPerOp != 0 {
-		t.Errorf("sampling a warmed-up batch allocated %d times per op, want 0", r.AllocsPerOp)
-	}
-	if names := MicroNames(); len(names) != 9 {
-		t.Errorf("MicroNames() = %v, want 9 names", names)
 	}
 }

@@ -168,6 +168,29 @@ func RawLatency(ctx context.Context, cfg RawLatencyConfig) (Latency, Measure, er
 		return Latency{}, Measure{}, err
 	}
 	start := time.Now()
+	total, werr := sendAtRate(ctx, cfg, w, start)
+	elapsed := time.Since(start)
+	if cerr := w.Close(); werr == nil && cerr != nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = p.waitFor(ctx, total, time.Minute)
+	}
+	lat, perr := p.finish()
+	if werr == nil {
+		werr = perr
+	}
+	if werr != nil {
+		return Latency{}, Measure{}, fmt.Errorf("raw latency: %w", cfg.Kafka.Explain(werr))
+	}
+	return lat, Measure{Records: total, Elapsed: elapsed}, nil
+}
+
+// sendAtRate sends cfg.Records cyclically with w for cfg.Duration from
+// start, each of cfg.Workers goroutines handing the writer cfg.Batch
+// records with the current time, then sleeping until its share of
+// cfg.Rate allows the next batch. It returns the records acknowledged.
+func sendAtRate(ctx context.Context, cfg RawLatencyConfig, w *kafka.Writer, start time.Time) (int64, error) {
 	perWorker := cfg.Rate / float64(cfg.Workers)
 	sent := make([]int64, cfg.Workers)
 	g, gctx := errgroup.WithContext(ctx)
@@ -198,24 +221,10 @@ func RawLatency(ctx context.Context, cfg RawLatencyConfig) (Latency, Measure, er
 			return nil
 		})
 	}
-	werr := g.Wait()
-	elapsed := time.Since(start)
-	if cerr := w.Close(); werr == nil && cerr != nil {
-		werr = cerr
-	}
+	err := g.Wait()
 	var total int64
 	for _, s := range sent {
 		total += s
 	}
-	if werr == nil {
-		werr = p.waitFor(ctx, total, time.Minute)
-	}
-	lat, perr := p.finish()
-	if werr == nil {
-		werr = perr
-	}
-	if werr != nil {
-		return Latency{}, Measure{}, fmt.Errorf("raw latency: %w", cfg.Kafka.Explain(werr))
-	}
-	return lat, Measure{Records: total, Elapsed: elapsed}, nil
+	return total, err
 }

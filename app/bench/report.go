@@ -79,8 +79,8 @@ func (r Report) Rows() []Row {
 	return rows
 }
 
-// Print writes the bench table, the notes that say how each figure was
-// measured, and the micro-benchmarks.
+// Print writes the bench table and the notes that say how each figure was
+// measured.
 func (r Report) Print(w io.Writer) {
 	c := r.Config
 	where := fmt.Sprintf("brokers %v", r.Brokers)
@@ -116,14 +116,5 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "histogram buckets aelp_learn_first_use_latency_seconds; first use waits for the sampler to pick the\n")
 		fmt.Fprintf(w, "item out of a buffer of up to 50,000, so it measures replay, not Kafka). Raw pass: %d records at %.0f/s.\n",
 			r.RawLatencyRate.Records, r.RawLatencyRate.Rate())
-	}
-	if len(r.Micro) > 0 {
-		fmt.Fprintf(w, "\nmicro-benchmarks (in-process, testing.Benchmark, one goroutine)\n\n")
-		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "benchmark\tns/op\trate\tallocs/op\tB/op\n")
-		for _, m := range r.Micro {
-			fmt.Fprintf(tw, "%s\t%.0f\t%.0f %s/s\t%d\t%d\n", m.Name, m.NsPerOp, m.Rate, m.Unit, m.AllocsPerOp, m.BytesPerOp)
-		}
-		tw.Flush()
 	}
 }

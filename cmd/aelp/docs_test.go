@@ -86,14 +86,20 @@ type docFlag struct {
 
 // parseHelp reads flag.PrintDefaults output: "  -name type" lines, each
 // followed by "    \t"-indented usage lines whose last may end in
-// " (default X)".
-func parseHelp(out string) ([]docFlag, error) {
+// " (default X)", then, after a blank line, the command's note (returned
+// verbatim).
+func parseHelp(out string) ([]docFlag, string, error) {
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	if len(lines) == 0 || !strings.HasPrefix(lines[0], "Usage of aelp ") {
-		return nil, fmt.Errorf("first line %q is not %q", lines[0], "Usage of aelp …")
+		return nil, "", fmt.Errorf("first line %q is not %q", lines[0], "Usage of aelp …")
 	}
 	var flags []docFlag
-	for _, l := range lines[1:] {
+	note := ""
+	for i, l := range lines[1:] {
+		if l == "" {
+			note = strings.Join(lines[i+2:], "\n")
+			break
+		}
 		switch {
 		case strings.HasPrefix(l, "  -"):
 			head, usage, _ := strings.Cut(l[3:], "\t") // one-letter names keep the usage on this line
@@ -103,7 +109,7 @@ func parseHelp(out string) ([]docFlag, error) {
 			f := &flags[len(flags)-1]
 			f.usage = strings.TrimSpace(f.usage + " " + strings.TrimSpace(l))
 		default:
-			return nil, fmt.Errorf("unexpected line %q", l)
+			return nil, "", fmt.Errorf("unexpected line %q", l)
 		}
 	}
 	for i := range flags {
@@ -119,7 +125,7 @@ func parseHelp(out string) ([]docFlag, error) {
 			}
 		}
 	}
-	return flags, nil
+	return flags, note, nil
 }
 
 // docCommand is one command (or subcommand) of the reference.
@@ -127,6 +133,7 @@ type docCommand struct {
 	name    string // "simulate", "experiment ab"
 	summary string
 	help    string // verbatim help of a command that dispatches to subcommands
+	note    string // what -h prints under the flags
 	flags   []docFlag
 	subs    []docCommand
 }
@@ -147,11 +154,11 @@ func collectCommands(t *testing.T) []docCommand {
 		c := docCommand{name: n, summary: cmds[n].summary}
 		help := aelpHelp(t, n, "-h")
 		if strings.HasPrefix(help, "Usage of aelp ") {
-			flags, err := parseHelp(help)
+			flags, note, err := parseHelp(help)
 			if err != nil {
 				t.Fatalf("aelp %s -h: %v", n, err)
 			}
-			c.flags = flags
+			c.flags, c.note = flags, note
 		} else {
 			c.help = help
 			for _, l := range strings.Split(help, "\n") {
@@ -160,11 +167,11 @@ func collectCommands(t *testing.T) []docCommand {
 					continue
 				}
 				sub := docCommand{name: n + " " + m[1], summary: strings.TrimSpace(l[len(m[0])-1:])}
-				flags, err := parseHelp(aelpHelp(t, n, m[1], "-h"))
+				flags, note, err := parseHelp(aelpHelp(t, n, m[1], "-h"))
 				if err != nil {
 					t.Fatalf("aelp %s %s -h: %v", n, m[1], err)
 				}
-				sub.flags = flags
+				sub.flags, sub.note = flags, note
 				c.subs = append(c.subs, sub)
 			}
 			if len(c.subs) == 0 {
@@ -267,6 +274,9 @@ func configurationDoc(t *testing.T) string {
 				b.WriteString(f.row())
 			}
 		}
+		if c.note != "" {
+			fmt.Fprintf(&b, "\n```\n%s\n```\n", c.note)
+		}
 	}
 	for _, c := range cmds {
 		section(c, "##")
@@ -331,9 +341,12 @@ func TestParseHelp(t *testing.T) {
 		"  -n int\n    \tfirst line\n    \tsecond line (default 6)\n" +
 		"  -v\tverbose\n" +
 		"  -from string\n    \tstart offset (default: the beginning)\n"
-	got, err := parseHelp(out)
+	got, note, err := parseHelp(out + "\nA note\n  on two lines\n")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := "A note\n  on two lines"; note != want {
+		t.Errorf("parseHelp note %q, want %q", note, want)
 	}
 	want := []docFlag{
 		{"brokers", "string", "127.0.0.1:9092", "comma-separated addresses"},
@@ -345,7 +358,7 @@ func TestParseHelp(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("parseHelp:\n got %v\nwant %v", got, want)
 	}
-	if _, err := parseHelp("Usage of aelp x:\nstray line\n"); err == nil {
+	if _, _, err := parseHelp("Usage of aelp x:\nstray line\n"); err == nil {
 		t.Error("parseHelp accepted a stray line")
 	}
 }

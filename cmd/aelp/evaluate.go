@@ -7,130 +7,98 @@ import (
 	"os"
 	"text/tabwriter"
 
+	"github.com/aelp/aelp/app/pipeline"
+	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/learner"
 	policytopic "github.com/aelp/aelp/learner/policy"
 	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/producers/sim"
+	"github.com/rs/zerolog"
 )
 
-// runEvaluate is the simulator's evaluation mode: a policy on held-out
+// evaluateConfig is what aelp evaluate evaluates, and on what.
+type evaluateConfig struct {
+	// Policy is snapshot, snapshots, checkpoint, logging or oracle.
+	Policy string
+	// Experiment and PolicyTopic select the snapshots; Isolation is how
+	// they are read.
+	Experiment, PolicyTopic string
+	Isolation               kafkax.Isolation
+	// Checkpoint is the learner checkpoint file of --policy checkpoint.
+	Checkpoint string
+	// Episodes held-out journeys of seed Seed, on the simulator Sim.
+	Episodes int
+	Seed     uint64
+	Sim      sim.Config
+}
+
+// defaultEvaluateConfig evaluates the newest snapshot on the held-out
+// journeys aelp run evaluates on (pipeline.DefaultConfig: their number,
+// and the held-out seed of its training seed).
+func defaultEvaluateConfig() evaluateConfig {
+	p := pipeline.DefaultConfig()
+	return evaluateConfig{Policy: "snapshot", PolicyTopic: kafkax.TopicPolicy, Isolation: kafkax.ReadCommitted,
+		Episodes: p.EvalEpisodes, Seed: sim.HeldOutSeed(p.Seed), Sim: p.Sim}
+}
+
+// evaluateSetup is the simulator's evaluation mode: a policy on held-out
 // journeys, per segment, with 95% confidence intervals.
-func runEvaluate(ctx context.Context, args []string) error {
+func evaluateSetup() (*flagSet, action) {
 	fs := newFlagSet("evaluate")
-	var lf logFlags
-	var kf kafkaFlags
-	var sf simFlags
-	lf.register(fs)
-	kf.register(fs, "127.0.0.1:9092")
-	sf.register(fs)
-	policy := fs.String("policy", "snapshot", "policy to evaluate: snapshot (newest on the policy topic), snapshots (every snapshot of the experiment: the learning curve), checkpoint (a learner checkpoint file), logging (uniform), oracle (exact, no sampling)")
-	experiment := fs.String("experiment", "", "experiment whose snapshots to evaluate (with --policy snapshot or snapshots)")
-	policyTopic := fs.String("policy-topic", "aelp.policy", "topic of policy snapshots")
-	ckpt := fs.String("checkpoint", "", "learner checkpoint file (with --policy checkpoint)")
-	episodes := fs.Int("episodes", 20_000, "held-out journeys")
-	seed := fs.Uint64("seed", sim.HeldOutSeed(1), "seed of the held-out journeys: 2^40 + the training seed (the default is training seed 1's, the journeys aelp run and aelp experiment ab evaluate it on)")
-	isolation := isolationFlag(fs)
-	if err := fs.parse(args); err != nil {
-		return err
+	sh := newShared(fs, sharedFlags{kafka: true})
+	cfg := newConfig(fs, defaultEvaluateConfig)
+	simFlags(fs, &cfg.Sim)
+	fs.StringVar(&cfg.Policy, "policy", cfg.Policy, "policy to evaluate: snapshot (newest on the policy topic), snapshots (every snapshot of the experiment: the learning curve), checkpoint (a learner checkpoint file), logging (uniform), oracle (exact, no sampling)")
+	fs.StringVar(&cfg.Experiment, "experiment", cfg.Experiment, "experiment whose snapshots to evaluate (with --policy snapshot or snapshots)")
+	fs.StringVar(&cfg.PolicyTopic, "policy-topic", cfg.PolicyTopic, "topic of policy snapshots")
+	fs.StringVar(&cfg.Checkpoint, "checkpoint", cfg.Checkpoint, "learner checkpoint file (with --policy checkpoint)")
+	fs.IntVar(&cfg.Episodes, "episodes", cfg.Episodes, "held-out journeys")
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the held-out journeys: 2^40 + the training seed (the default is training seed 1's, the journeys aelp run and aelp experiment ab evaluate it on)")
+	isolationFlag(fs, &cfg.Isolation)
+	return fs, func(ctx context.Context) error {
+		log, err := sh.logger("evaluate")
+		if err != nil {
+			return err
+		}
+		if err := checkSim(cfg.Sim); err != nil {
+			return err
+		}
+		if cfg.Episodes < 1 {
+			return usagef("--episodes must be at least 1")
+		}
+		return evaluate(ctx, *cfg, sh, log)
 	}
-	iso, err := parseIsolation(*isolation)
-	if err != nil {
-		return err
-	}
-	log, err := lf.logger("evaluate")
-	if err != nil {
-		return err
-	}
-	scfg, err := sf.config()
-	if err != nil {
-		return err
-	}
-	if *episodes < 1 {
-		return usagef("--episodes must be at least 1")
-	}
+}
+
+// evaluate runs --policy: the oracle's and the curve's tables are printed
+// as they are; every other policy is evaluated on the held-out journeys.
+func evaluate(ctx context.Context, cfg evaluateConfig, sh *shared, log zerolog.Logger) error {
 	var p sim.Policy
-	name := *policy
-	switch *policy {
+	name := cfg.Policy
+	var err error
+	switch cfg.Policy {
 	case "logging":
-		p = sim.Uniform{N: scfg.NumActions()}
+		p = sim.Uniform{N: cfg.Sim.NumActions()}
 	case "oracle":
-		o, err := sim.Oracle(scfg)
-		if err != nil {
-			return err
-		}
-		w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintf(w, "oracle (exact, from the model)\tbest action\treturn\tconversion\tadaptive return\tuniform return\n")
-		for _, s := range []struct {
-			n string
-			o sim.SegmentOracle
-		}{{"crisis", o.Crisis}, {"regular", o.Regular}} {
-			fmt.Fprintf(w, "%s\t%d (bid %d, creative %d)\t%.3f\t%.3f\t%.3f\t%.3f\n", s.n, s.o.BestAction, s.o.BestBid, s.o.BestCreative,
-				s.o.BestReturn, s.o.BestConversion, s.o.AdaptiveReturn, s.o.UniformReturn)
-		}
-		fmt.Fprintf(w, "value per user\t\t%.3f\t\t%.3f\t%.3f\n", o.BestValuePerUser, o.AdaptiveValuePerUser, o.UniformValuePerUser)
-		return w.Flush()
+		return printOracle(cfg.Sim)
 	case "checkpoint":
-		if *ckpt == "" {
-			return usagef("--policy checkpoint needs --checkpoint FILE")
-		}
-		ck, err := learner.ReadCheckpoint(*ckpt)
-		if err != nil {
-			return err
-		}
-		agent, err := ppo.Restore(ck.Agent, rand.New(rand.NewPCG(1, 1)))
-		if err != nil {
-			return fmt.Errorf("checkpoint %s: %w", *ckpt, err)
-		}
-		p = agent.Snapshot()
-		name = fmt.Sprintf("checkpoint %s (version %d)", *ckpt, agent.Version())
+		p, name, err = checkpointPolicy(cfg.Checkpoint)
 	case "snapshots":
-		if *experiment == "" {
-			return usagef("--policy snapshots needs --experiment ID")
-		}
-		kcfg, err := kf.config()
-		if err != nil {
-			return err
-		}
-		src := policytopic.Source{Kafka: kcfg, Topic: *policyTopic, ExperimentID: *experiment, Isolation: iso, Log: log}
-		pts, err := policytopic.EvaluateSnapshots(ctx, src, scfg, *episodes, *seed)
-		if err != nil {
-			return err
-		}
-		if len(pts) == 0 {
-			return fmt.Errorf("no policy snapshot of experiment %q on %s", *experiment, *policyTopic)
-		}
-		fmt.Printf("%d snapshots of %s, each on %d held-out journeys (seed %d); ± is the 95%% CI half-width\n\n", len(pts), *experiment, *episodes, *seed)
-		return policytopic.WriteCurve(os.Stdout, pts)
+		return printCurve(ctx, cfg, sh, log)
 	case "snapshot":
-		if *experiment == "" {
-			return usagef("--policy snapshot needs --experiment ID")
-		}
-		kcfg, err := kf.config()
-		if err != nil {
-			return err
-		}
-		snap, err := policytopic.Source{Kafka: kcfg, Topic: *policyTopic, ExperimentID: *experiment, Isolation: iso, Log: log}.Latest(ctx)
-		if err != nil {
-			return err
-		}
-		if snap == nil {
-			return fmt.Errorf("no policy snapshot of experiment %q on %s", *experiment, *policyTopic)
-		}
-		pol, err := ppo.LoadPolicy(snap.Architecture, snap.Params, snap.ObsMean, snap.ObsVar, snap.ObsCount)
-		if err != nil {
-			return err
-		}
-		p = pol
-		name = fmt.Sprintf("snapshot %s v%d", *experiment, snap.Version)
+		p, name, err = latestSnapshot(ctx, cfg, sh, log)
 	default:
-		return usagef("unknown --policy %q (want snapshot, snapshots, checkpoint, logging or oracle)", *policy)
+		return usagef("unknown --policy %q (want snapshot, snapshots, checkpoint, logging or oracle)", cfg.Policy)
 	}
-	rep, err := sim.Evaluate(scfg, p, *episodes, *seed)
+	if err != nil {
+		return err
+	}
+	rep, err := sim.Evaluate(cfg.Sim, p, cfg.Episodes, cfg.Seed)
 	if err != nil {
 		return err
 	}
 	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "%s on %d held-out journeys (seed %d); ± is the 95%% CI half-width\n", name, rep.Episodes, *seed)
+	fmt.Fprintf(w, "%s on %d held-out journeys (seed %d); ± is the 95%% CI half-width\n", name, rep.Episodes, cfg.Seed)
 	fmt.Fprintf(w, "segment\tjourneys\tmean return\tconversion rate [95%% CI]\n")
 	for _, s := range []struct {
 		n string
@@ -141,4 +109,90 @@ func runEvaluate(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(w, "all users\t%d\t%.3f ± %.3f\t\n", rep.Episodes, rep.ValuePerUser, rep.ValuePerUserCI)
 	return w.Flush()
+}
+
+// printOracle prints the exact optimum of the model, per segment.
+func printOracle(c sim.Config) error {
+	o, err := sim.Oracle(c)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "oracle (exact, from the model)\tbest action\treturn\tconversion\tadaptive return\tuniform return\n")
+	for _, s := range []struct {
+		n string
+		o sim.SegmentOracle
+	}{{"crisis", o.Crisis}, {"regular", o.Regular}} {
+		fmt.Fprintf(w, "%s\t%d (bid %d, creative %d)\t%.3f\t%.3f\t%.3f\t%.3f\n", s.n, s.o.BestAction, s.o.BestBid, s.o.BestCreative,
+			s.o.BestReturn, s.o.BestConversion, s.o.AdaptiveReturn, s.o.UniformReturn)
+	}
+	fmt.Fprintf(w, "value per user\t\t%.3f\t\t%.3f\t%.3f\n", o.BestValuePerUser, o.AdaptiveValuePerUser, o.UniformValuePerUser)
+	return w.Flush()
+}
+
+// checkpointPolicy loads the policy of a learner checkpoint file.
+func checkpointPolicy(path string) (sim.Policy, string, error) {
+	if path == "" {
+		return nil, "", usagef("--policy checkpoint needs --checkpoint FILE")
+	}
+	ck, err := learner.ReadCheckpoint(path)
+	if err != nil {
+		return nil, "", err
+	}
+	agent, err := ppo.Restore(ck.Agent, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		return nil, "", fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return agent.Snapshot(), fmt.Sprintf("checkpoint %s (version %d)", path, agent.Version()), nil
+}
+
+// snapshotSource is the policy topic of --experiment (a usage error
+// without one).
+func snapshotSource(cfg evaluateConfig, sh *shared, log zerolog.Logger) (policytopic.Source, error) {
+	if cfg.Experiment == "" {
+		return policytopic.Source{}, usagef("--policy %s needs --experiment ID", cfg.Policy)
+	}
+	kcfg, err := sh.kafkaConfig()
+	if err != nil {
+		return policytopic.Source{}, err
+	}
+	return policytopic.Source{Kafka: kcfg, Topic: cfg.PolicyTopic, ExperimentID: cfg.Experiment, Isolation: cfg.Isolation, Log: log}, nil
+}
+
+// printCurve evaluates every snapshot of the experiment: its learning
+// curve.
+func printCurve(ctx context.Context, cfg evaluateConfig, sh *shared, log zerolog.Logger) error {
+	src, err := snapshotSource(cfg, sh, log)
+	if err != nil {
+		return err
+	}
+	pts, err := policytopic.EvaluateSnapshots(ctx, src, cfg.Sim, cfg.Episodes, cfg.Seed)
+	if err != nil {
+		return err
+	}
+	if len(pts) == 0 {
+		return fmt.Errorf("no policy snapshot of experiment %q on %s", cfg.Experiment, cfg.PolicyTopic)
+	}
+	fmt.Printf("%d snapshots of %s, each on %d held-out journeys (seed %d); ± is the 95%% CI half-width\n\n", len(pts), cfg.Experiment, cfg.Episodes, cfg.Seed)
+	return policytopic.WriteCurve(os.Stdout, pts)
+}
+
+// latestSnapshot loads the experiment's newest policy snapshot.
+func latestSnapshot(ctx context.Context, cfg evaluateConfig, sh *shared, log zerolog.Logger) (sim.Policy, string, error) {
+	src, err := snapshotSource(cfg, sh, log)
+	if err != nil {
+		return nil, "", err
+	}
+	snap, err := src.Latest(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if snap == nil {
+		return nil, "", fmt.Errorf("no policy snapshot of experiment %q on %s", cfg.Experiment, cfg.PolicyTopic)
+	}
+	pol, err := ppo.LoadPolicy(snap.Architecture, snap.Params, snap.ObsMean, snap.ObsVar, snap.ObsCount)
+	if err != nil {
+		return nil, "", err
+	}
+	return pol, fmt.Sprintf("snapshot %s v%d", cfg.Experiment, snap.Version), nil
 }

@@ -10,84 +10,71 @@ import (
 	"github.com/aelp/aelp/learner"
 )
 
-// runExperiment dispatches `aelp experiment <name>`; the only experiment is
-// ab.
-func runExperiment(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Println("Usage: aelp experiment ab [flags]\n\n  ab  importance sampling vs uniform sampling on identical simulated streams, over seeds\n\n'aelp experiment ab -h' lists the flags.")
-		if len(args) == 0 {
-			return usagef("name an experiment: ab")
-		}
-		return errHelp
-	}
-	if args[0] != "ab" {
-		return usagef("unknown experiment %q (want ab)", args[0])
-	}
-	return runAB(ctx, args[1:])
+// abOptions are aelp experiment ab's options besides the experiment's
+// configuration.
+type abOptions struct {
+	// PNG is where the learning curves are drawn ("": no plot).
+	PNG string
 }
 
-func runAB(ctx context.Context, args []string) error {
+func defaultABOptions() abOptions { return abOptions{PNG: filepath.Join("out", "ab.png")} }
+
+// abSetup is `aelp experiment ab`.
+func abSetup() (*flagSet, action) {
 	fs := newFlagSet("experiment ab")
-	var sf simFlags
-	sf.register(fs)
-	d := experiment.DefaultConfig()
-	r := d.Replay
-	weight := fs.Float64("crisis-parent-weight", r.CrisisWeight, "priority weight of crisis-parent experiences in the IS arm")
-	alpha := fs.Float64("importance-sampling-alpha", r.Alpha, "prioritisation exponent α of the IS arm")
-	beta := fs.Float64("importance-sampling-beta", r.Beta0, "initial IS exponent β0, annealed to 1")
-	temp := fs.Float64("temperature", r.Temperature, "temperature T in the exponent α/T")
-	anneal := fs.Int64("beta-anneal-updates", r.AnnealSteps, "updates over which β rises to 1")
-	minRatio := fs.Float64("min-crisis-parent-ratio", r.MinCrisisRatio, "floor on the crisis stratum's sampling mass")
-	capacity := fs.Int("replay-buffer-capacity", r.Capacity, "replay buffer capacity (oldest evicted)")
-	minBuffer := fs.Int("min-buffer", d.MinBuffer, "items in the buffer before the first update")
-	batch := fs.Int("batch-size", d.BatchSize, "samples drawn per update")
-	spi := fs.Float64("samples-per-insert", d.SamplesPerInsert, "samples drawn per experience inserted")
-	updates := fs.Int("updates", d.Updates, "PPO updates per arm and seed")
-	seeds := fs.Int("seeds", d.Seeds, "training seeds (at least 2)")
-	firstSeed := fs.Uint64("first-seed", d.FirstSeed, "first training seed")
-	evalEpisodes := fs.Int("eval-episodes", d.EvalEpisodes, "held-out journeys per final evaluation")
-	curvePoints := fs.Int("curve-points", d.CurvePoints, "held-out evaluations during training")
-	curveEpisodes := fs.Int("curve-episodes", d.CurveEpisodes, "held-out journeys per curve point")
-	workers := fs.Int("workers", d.Workers, "runs in parallel")
-	truth := fs.Bool("tag-with-truth", false, "tag with the simulator's ground truth instead of the aggregator's classifier")
-	png := fs.String("png", filepath.Join("out", "ab.png"), "write the learning curves here (empty: no plot)")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	scfg, err := sf.config()
-	if err != nil {
-		return err
-	}
-	cfg := d
-	cfg.Sim = scfg
-	cfg.PPO = learner.DefaultPPO(scfg.StateDim, scfg.NumActions())
-	cfg.Replay.CrisisWeight, cfg.Replay.Alpha, cfg.Replay.Beta0, cfg.Replay.Temperature = *weight, *alpha, *beta, *temp
-	cfg.Replay.AnnealSteps, cfg.Replay.MinCrisisRatio, cfg.Replay.Capacity = *anneal, *minRatio, *capacity
-	cfg.MinBuffer, cfg.BatchSize, cfg.SamplesPerInsert = *minBuffer, *batch, *spi
-	cfg.Updates, cfg.Seeds, cfg.FirstSeed = *updates, *seeds, *firstSeed
-	cfg.EvalEpisodes, cfg.CurvePoints, cfg.CurveEpisodes, cfg.Workers = *evalEpisodes, *curvePoints, *curveEpisodes, *workers
-	cfg.TagWithTruth = *truth
-	cfg.Progress = os.Stderr
-	if err := cfg.Validate(); err != nil {
-		return usagef("%v", err)
-	}
-	fmt.Fprintf(os.Stderr, "aelp experiment ab: %d seeds × 2 arms × %d updates, %d runs in parallel (learners in-process, no Kafka)\n",
-		cfg.Seeds, cfg.Updates, cfg.Workers)
-	res, err := experiment.Execute(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	res.Print(os.Stdout)
-	if *png != "" {
-		if dir := filepath.Dir(*png); dir != "." {
+	cfg := newConfig(fs, experiment.DefaultConfig)
+	opt := newConfig(fs, defaultABOptions)
+	simFlags(fs, &cfg.Sim)
+	r := &cfg.Replay
+	fs.Float64Var(&r.CrisisWeight, "crisis-parent-weight", r.CrisisWeight, "priority weight of crisis-parent experiences in the IS arm")
+	fs.Float64Var(&r.Alpha, "importance-sampling-alpha", r.Alpha, "prioritisation exponent α of the IS arm")
+	fs.Float64Var(&r.Beta0, "importance-sampling-beta", r.Beta0, "initial IS exponent β0, annealed to 1")
+	fs.Float64Var(&r.Temperature, "temperature", r.Temperature, "temperature T in the exponent α/T")
+	fs.Int64Var(&r.AnnealSteps, "beta-anneal-updates", r.AnnealSteps, "updates over which β rises to 1")
+	fs.Float64Var(&r.MinCrisisRatio, "min-crisis-parent-ratio", r.MinCrisisRatio, "floor on the crisis stratum's sampling mass")
+	fs.IntVar(&r.Capacity, "replay-buffer-capacity", r.Capacity, "replay buffer capacity (oldest evicted)")
+	fs.IntVar(&cfg.MinBuffer, "min-buffer", cfg.MinBuffer, "items in the buffer before the first update")
+	fs.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "samples drawn per update")
+	fs.Float64Var(&cfg.SamplesPerInsert, "samples-per-insert", cfg.SamplesPerInsert, "samples drawn per experience inserted")
+	fs.IntVar(&cfg.Updates, "updates", cfg.Updates, "PPO updates per arm and seed")
+	fs.IntVar(&cfg.Seeds, "seeds", cfg.Seeds, "training seeds (at least 2)")
+	fs.Uint64Var(&cfg.FirstSeed, "first-seed", cfg.FirstSeed, "first training seed")
+	fs.IntVar(&cfg.EvalEpisodes, "eval-episodes", cfg.EvalEpisodes, "held-out journeys per final evaluation")
+	fs.IntVar(&cfg.CurvePoints, "curve-points", cfg.CurvePoints, "held-out evaluations during training")
+	fs.IntVar(&cfg.CurveEpisodes, "curve-episodes", cfg.CurveEpisodes, "held-out journeys per curve point")
+	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "runs in parallel")
+	fs.BoolVar(&cfg.TagWithTruth, "tag-with-truth", cfg.TagWithTruth, "tag with the simulator's ground truth instead of the aggregator's classifier")
+	fs.StringVar(&opt.PNG, "png", opt.PNG, "write the learning curves here (empty: no plot)")
+	return fs, func(ctx context.Context) error {
+		if err := checkSim(cfg.Sim); err != nil {
+			return err
+		}
+		// The agents take the learn role's PPO settings for the simulator's
+		// shape.
+		cfg.PPO = learner.DefaultPPO(cfg.Sim.StateDim, cfg.Sim.NumActions())
+		cfg.Progress = os.Stderr
+		if err := cfg.Validate(); err != nil {
+			return usagef("%v", err)
+		}
+		fmt.Fprintf(os.Stderr, "aelp experiment ab: %d seeds × 2 arms × %d updates, %d runs in parallel (learners in-process, no Kafka)\n",
+			cfg.Seeds, cfg.Updates, cfg.Workers)
+		res, err := experiment.Execute(ctx, *cfg)
+		if err != nil {
+			return err
+		}
+		res.Print(os.Stdout)
+		if opt.PNG == "" {
+			return nil
+		}
+		if dir := filepath.Dir(opt.PNG); dir != "." {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
 		}
-		if err := res.SavePNG(*png); err != nil {
+		if err := res.SavePNG(opt.PNG); err != nil {
 			return err
 		}
-		fmt.Printf("\nlearning curves: %s\n", *png)
+		fmt.Printf("\nlearning curves: %s\n", opt.PNG)
+		return nil
 	}
-	return nil
 }

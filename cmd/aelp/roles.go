@@ -3,19 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/aelp/aelp/consumers"
-	"github.com/aelp/aelp/consumers/classify"
+	"github.com/aelp/aelp/internal/broker"
+	"github.com/aelp/aelp/internal/lifecycle"
 	"github.com/aelp/aelp/internal/obs"
 	"github.com/aelp/aelp/producers"
 	"github.com/aelp/aelp/producers/sim"
-	"github.com/aelp/aelp/schemas"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
-// serving is the --http endpoint of a long-running role.
+// serving is the --http endpoint of a long-running role: its metrics and
+// its health, which the role's lifecycle turns ready and not ready.
 type serving struct {
 	reg    *prometheus.Registry
 	health *obs.Health
@@ -35,135 +35,157 @@ func startServing(addr string, log zerolog.Logger) (*serving, error) {
 
 func (s *serving) close() { _ = s.srv.Close() }
 
-// simFlags are the simulator model's flags, shared by simulate, evaluate
-// and run.
-type simFlags struct {
-	crisisFraction float64
-	bidLevels      int
-	creatives      int
-	stateDim       int
-	maxSteps       int
-	labelShare     float64
+// simFlags registers the simulator model's flags onto c (simulate,
+// evaluate, run, bench, experiment ab).
+func simFlags(fs *flagSet, c *sim.Config) {
+	fs.Float64Var(&c.CrisisFraction, "crisis-fraction", c.CrisisFraction, "share of simulated users who are crisis parents")
+	fs.IntVar(&c.BidLevels, "bid-levels", c.BidLevels, "bid levels in the action space")
+	fs.IntVar(&c.Creatives, "creatives", c.Creatives, "creatives in the action space")
+	fs.IntVar(&c.StateDim, "state-dim", c.StateDim, "width of the state vector")
+	fs.IntVar(&c.MaxSteps, "max-steps", c.MaxSteps, "ad opportunities per user journey")
+	fs.Float64Var(&c.LabelShare, "label-share", c.LabelShare, "share of users carrying an explicit event_type label")
 }
 
-func (f *simFlags) register(fs *flagSet) {
-	d := sim.DefaultConfig()
-	fs.Float64Var(&f.crisisFraction, "crisis-fraction", d.CrisisFraction, "share of simulated users who are crisis parents")
-	fs.IntVar(&f.bidLevels, "bid-levels", d.BidLevels, "bid levels in the action space")
-	fs.IntVar(&f.creatives, "creatives", d.Creatives, "creatives in the action space")
-	fs.IntVar(&f.stateDim, "state-dim", d.StateDim, "width of the state vector")
-	fs.IntVar(&f.maxSteps, "max-steps", d.MaxSteps, "ad opportunities per user journey")
-	fs.Float64Var(&f.labelShare, "label-share", d.LabelShare, "share of users carrying an explicit event_type label")
-}
-
-func (f *simFlags) config() (sim.Config, error) {
-	c := sim.DefaultConfig()
-	c.CrisisFraction, c.BidLevels, c.Creatives = f.crisisFraction, f.bidLevels, f.creatives
-	c.StateDim, c.MaxSteps, c.LabelShare = f.stateDim, f.maxSteps, f.labelShare
+// checkSim validates the simulator flags (a usage error when invalid).
+func checkSim(c sim.Config) error {
 	if err := c.Validate(); err != nil {
-		return c, usagef("%v", err)
+		return usagef("%v", err)
 	}
-	return c, nil
-}
-
-func runSimulate(ctx context.Context, args []string) error {
-	fs := newFlagSet("simulate")
-	var lf logFlags
-	var kf kafkaFlags
-	var sf simFlags
-	lf.register(fs)
-	kf.register(fs, "127.0.0.1:9092")
-	sf.register(fs)
-	experiment := fs.String("experiment", "", "experiment id (required)")
-	users := fs.Int64("users", 0, "publish this many users' journeys, then exit (bounded)")
-	rate := fs.Float64("rate", 0, "experiences per second; with no --users, run until stopped")
-	workers := fs.Int("workers", 2, "simulator goroutines")
-	seed := fs.Uint64("seed", 1, "random seed")
-	topic := fs.String("topic", "aelp.experiences.raw", "topic to publish experiences to")
-	policyTopic := fs.String("policy-topic", "aelp.policy", "topic of policy snapshots to act with")
-	follow := fs.Bool("follow-policy", true, "act with the newest policy snapshot of the experiment")
-	partitions := fs.Int("partitions", 6, "partitions of the topic when it is created")
-	httpAddr := fs.String("http", "", "serve /metrics and /healthz on this address (e.g. :9101)")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	log, kcfg, err := connect("simulate", &lf, &kf)
-	if err != nil {
-		return err
-	}
-	scfg, err := sf.config()
-	if err != nil {
-		return err
-	}
-	srv, err := startServing(*httpAddr, log)
-	if err != nil {
-		return err
-	}
-	defer srv.close()
-	s, err := producers.NewSimulator(producers.SimulateConfig{
-		Kafka: kcfg, Topic: *topic, PolicyTopic: *policyTopic, ExperimentID: *experiment,
-		Users: *users, Rate: *rate, Workers: *workers, Seed: *seed, Sim: scfg, FollowPolicy: *follow,
-		Partitions: *partitions, Log: log, Registry: srv.reg, Health: srv.health,
-	})
-	if err != nil {
-		return usagef("%v", strings.TrimPrefix(err.Error(), "simulate: "))
-	}
-	rep, err := s.Run(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("published %d experiences from %d users (policy version %d) in %s\n",
-		rep.Experiences, rep.Users, rep.PolicyVersion, rep.Elapsed.Round(1e6))
 	return nil
 }
 
-func runAggregate(ctx context.Context, args []string) error {
+func brokerSetup() (*flagSet, action) {
+	fs := newFlagSet("broker")
+	sh := newShared(fs, sharedFlags{shutdown: true})
+	cfg := newConfig(fs, broker.DefaultConfig)
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "host:port to listen on")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for topics, records and offsets (empty: memory only)")
+	fs.IntVar(&cfg.DefaultPartitions, "partitions", cfg.DefaultPartitions, "partitions of topics created without a count")
+	return fs, func(ctx context.Context) error {
+		log, err := sh.logger("broker")
+		if err != nil {
+			return err
+		}
+		timeout, err := sh.shutdownTimeout()
+		if err != nil {
+			return err
+		}
+		cfg.Logger = log
+		if err := cfg.Validate(); err != nil {
+			return usagef("%v", err)
+		}
+		var b *broker.Broker
+		return lifecycle.Run(ctx, lifecycle.Role{
+			Name: "broker", ShutdownTimeout: timeout, Log: log,
+			Run: func(ctx context.Context, _ *lifecycle.Scope) error {
+				if b, err = broker.Start(*cfg); err != nil {
+					return err
+				}
+				log.Info().Strs("addrs", b.Addrs()).Str("data_dir", cfg.DataDir).Msg("embedded broker listening")
+				<-ctx.Done()
+				return nil
+			},
+			Drain: func(context.Context) error {
+				if b != nil {
+					log.Info().Msg("stopping embedded broker")
+					b.Close()
+					log.Info().Msg("embedded broker stopped")
+				}
+				return nil
+			},
+		})
+	}
+}
+
+func simulateSetup() (*flagSet, action) {
+	fs := newFlagSet("simulate")
+	sh := newShared(fs, sharedFlags{kafka: true, http: ":9101", shutdown: true})
+	cfg := newConfig(fs, producers.DefaultSimulateConfig)
+	simFlags(fs, &cfg.Sim)
+	fs.StringVar(&cfg.ExperimentID, "experiment", cfg.ExperimentID, "experiment id (required)")
+	fs.Int64Var(&cfg.Users, "users", cfg.Users, "publish this many users' journeys, then exit (bounded)")
+	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "experiences per second; with no --users, run until stopped")
+	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "simulator goroutines")
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed")
+	fs.StringVar(&cfg.Topic, "topic", cfg.Topic, "topic to publish experiences to")
+	fs.StringVar(&cfg.PolicyTopic, "policy-topic", cfg.PolicyTopic, "topic of policy snapshots to act with")
+	fs.BoolVar(&cfg.FollowPolicy, "follow-policy", cfg.FollowPolicy, "act with the newest policy snapshot of the experiment")
+	fs.IntVar(&cfg.Partitions, "partitions", cfg.Partitions, "partitions of the topic when it is created")
+	return fs, func(ctx context.Context) error {
+		log, kcfg, err := sh.connect("simulate")
+		if err != nil {
+			return err
+		}
+		cfg.Kafka, cfg.Log = kcfg, log
+		if cfg.ShutdownTimeout, err = sh.shutdownTimeout(); err != nil {
+			return err
+		}
+		if err := cfg.Validate(); err != nil {
+			return configError(err)
+		}
+		srv, err := startServing(sh.http, log)
+		if err != nil {
+			return err
+		}
+		defer srv.close()
+		cfg.Registry, cfg.Health = srv.reg, srv.health
+		s, err := producers.NewSimulator(*cfg)
+		if err != nil {
+			return err
+		}
+		rep, err := s.Run(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("published %d experiences from %d users (policy version %d) in %s\n",
+			rep.Experiences, rep.Users, rep.PolicyVersion, rep.Elapsed.Round(1e6))
+		return nil
+	}
+}
+
+func aggregateSetup() (*flagSet, action) {
 	fs := newFlagSet("aggregate")
-	var lf logFlags
-	var kf kafkaFlags
-	lf.register(fs)
-	kf.register(fs, "127.0.0.1:9092")
-	d := classify.DefaultConfig()
-	group := fs.String("group", "aelp-aggregator", "consumer group id")
-	in := fs.String("in-topic", "aelp.experiences.raw", "topic to read experiences from")
-	out := fs.String("out-topic", "aelp.experiences.tagged", "topic to publish tagged experiences to")
-	dlq := fs.String("dead-letter-topic", "aelp.deadletter", "topic for records that fail to decode or validate")
-	keywords := fs.String("keywords", strings.Join(d.Keywords, ","), "crisis indicator profile keywords")
-	campaigns := fs.String("crisis-campaigns", strings.Join(d.CrisisCampaigns, ","), "crisis-targeted campaign ids")
-	scoreThreshold := fs.Float64("score-threshold", d.ScoreThreshold, "metadata score at or above which a user is a crisis parent")
-	engagement := fs.Float64("engagement-threshold", d.EngagementThreshold, "crisis-content engagement at or above which the behaviour rule fires")
-	urgent := fs.Int64("urgent-search-threshold", d.UrgentSearchThreshold, "urgent searches at or above which the behaviour rule fires")
-	percentile := fs.Float64("value-threshold-percentile", d.ValuePercentile, "value percentile at or above which the VALUE rule tags crisis")
-	warmup := fs.Int64("value-warmup", d.WarmUp, "values observed before the VALUE rule is trusted")
-	labelKey := fs.String("label-key", d.LabelKey, "metadata key of an explicit event_type label")
-	truthKey := fs.String("ground-truth-key", d.GroundTruthKey, "metadata key of the true segment (accuracy only)")
-	stateDim := fs.Int("state-dim", 16, "required state width (0: unchecked)")
-	actions := fs.Int("num-actions", 12, "number of actions; larger actions are invalid (0: unchecked)")
-	partitions := fs.Int("partitions", 6, "partitions of the topics when they are created")
-	httpAddr := fs.String("http", "", "serve /metrics and /healthz on this address (e.g. :9102)")
-	if err := fs.parse(args); err != nil {
-		return err
+	sh := newShared(fs, sharedFlags{kafka: true, http: ":9102", shutdown: true})
+	cfg := newConfig(fs, consumers.DefaultAggregateConfig)
+	c := &cfg.Classifier
+	fs.StringVar(&cfg.Group, "group", cfg.Group, "consumer group id")
+	fs.StringVar(&cfg.InTopic, "in-topic", cfg.InTopic, "topic to read experiences from")
+	fs.StringVar(&cfg.OutTopic, "out-topic", cfg.OutTopic, "topic to publish tagged experiences to")
+	fs.StringVar(&cfg.DeadLetterTopic, "dead-letter-topic", cfg.DeadLetterTopic, "topic for records that fail to decode or validate")
+	fs.Var(listValue{&c.Keywords}, "keywords", "crisis indicator profile keywords, a comma-separated `list`")
+	fs.Var(listValue{&c.CrisisCampaigns}, "crisis-campaigns", "crisis-targeted campaign ids, a comma-separated `list`")
+	fs.Float64Var(&c.ScoreThreshold, "score-threshold", c.ScoreThreshold, "metadata score at or above which a user is a crisis parent")
+	fs.Float64Var(&c.EngagementThreshold, "engagement-threshold", c.EngagementThreshold, "crisis-content engagement at or above which the behaviour rule fires")
+	fs.Int64Var(&c.UrgentSearchThreshold, "urgent-search-threshold", c.UrgentSearchThreshold, "urgent searches at or above which the behaviour rule fires")
+	fs.Float64Var(&c.ValuePercentile, "value-threshold-percentile", c.ValuePercentile, "value percentile at or above which the VALUE rule tags crisis")
+	fs.Int64Var(&c.WarmUp, "value-warmup", c.WarmUp, "values observed before the VALUE rule is trusted")
+	fs.StringVar(&c.LabelKey, "label-key", c.LabelKey, "metadata key of an explicit event_type label")
+	fs.StringVar(&c.GroundTruthKey, "ground-truth-key", c.GroundTruthKey, "metadata key of the true segment (accuracy only)")
+	fs.IntVar(&cfg.Limits.StateDim, "state-dim", cfg.Limits.StateDim, "required state width (0: unchecked)")
+	fs.IntVar(&cfg.Limits.NumActions, "num-actions", cfg.Limits.NumActions, "number of actions; larger actions are invalid (0: unchecked)")
+	fs.IntVar(&cfg.Partitions, "partitions", cfg.Partitions, "partitions of the topics when they are created")
+	return fs, func(ctx context.Context) error {
+		log, kcfg, err := sh.connect("aggregate")
+		if err != nil {
+			return err
+		}
+		cfg.Kafka, cfg.Log = kcfg, log
+		if cfg.ShutdownTimeout, err = sh.shutdownTimeout(); err != nil {
+			return err
+		}
+		if err := cfg.Validate(); err != nil {
+			return configError(err)
+		}
+		srv, err := startServing(sh.http, log)
+		if err != nil {
+			return err
+		}
+		defer srv.close()
+		cfg.Registry, cfg.Health = srv.reg, srv.health
+		a, err := consumers.NewAggregator(*cfg)
+		if err != nil {
+			return err
+		}
+		return a.Run(ctx)
 	}
-	log, kcfg, err := connect("aggregate", &lf, &kf)
-	if err != nil {
-		return err
-	}
-	ccfg := d
-	ccfg.Keywords, ccfg.CrisisCampaigns = splitList(*keywords), splitList(*campaigns)
-	ccfg.ScoreThreshold, ccfg.EngagementThreshold, ccfg.UrgentSearchThreshold = *scoreThreshold, *engagement, *urgent
-	ccfg.ValuePercentile, ccfg.WarmUp, ccfg.LabelKey, ccfg.GroundTruthKey = *percentile, *warmup, *labelKey, *truthKey
-	srv, err := startServing(*httpAddr, log)
-	if err != nil {
-		return err
-	}
-	defer srv.close()
-	a, err := consumers.NewAggregator(consumers.AggregateConfig{
-		Kafka: kcfg, InTopic: *in, OutTopic: *out, DeadLetterTopic: *dlq, Group: *group, Classifier: ccfg,
-		Limits: schemas.Limits{StateDim: *stateDim, NumActions: *actions}, Partitions: *partitions,
-		Log: log, Registry: srv.reg, Health: srv.health,
-	})
-	if err != nil {
-		return usagef("%v", strings.TrimPrefix(err.Error(), "aggregate: "))
-	}
-	return a.Run(ctx)
 }

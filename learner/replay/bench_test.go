@@ -48,7 +48,7 @@ func BenchmarkAdd(b *testing.B) {
 	}
 }
 
-// BenchmarkSample measures drawing a batch of 64 with weights from a full
+// BenchmarkSample measures drawing a batch of 64 or 256 with weights from a full
 // 50,000-item buffer, with default factors (two leaf values) and with
 // random factors (every leaf distinct); uniform mode is the baseline.
 func BenchmarkSample(b *testing.B) {
@@ -56,7 +56,7 @@ func BenchmarkSample(b *testing.B) {
 		name             string
 		uniform, factors bool
 	}{{"prioritized", false, false}, {"prioritized-factors", false, true}, {"uniform", true, false}} {
-		for _, n := range []int{64} {
+		for _, n := range []int{64, 256} { // 256: the learner's default batch
 			b.Run(fmt.Sprintf("%s/cap=%d/batch=%d", mode.name, DefaultCapacity, n), func(b *testing.B) {
 				buf := fullBuffer(b, DefaultCapacity, mode.uniform, mode.factors)
 				var bt Batch[benchItem]
