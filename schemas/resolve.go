@@ -33,51 +33,14 @@ func resolveDepth(w, r *node, v any, depth int) (any, error) {
 		return resolveDepth(bw, r, bv, depth+1)
 	}
 	if r.kind == kUnion {
-		for _, br := range r.branches {
-			if !matches(w, br) {
-				continue
-			}
-			out, err := resolveDepth(w, br, v, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			if br.kind == kNull {
-				return nil, nil
-			}
-			return map[string]any{branchName(br): out}, nil
-		}
-		return nil, fmt.Errorf("writer type %s matches no branch of the reader union", typeName(w))
+		return resolveToUnion(w, r, v, depth)
 	}
 	if !matches(w, r) {
 		return nil, fmt.Errorf("writer type %s does not resolve to reader type %s", typeName(w), typeName(r))
 	}
 	switch r.kind {
 	case kRecord:
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("record %s: native %T", r.name, v)
-		}
-		out := make(map[string]any, len(r.fields))
-		for _, rf := range r.fields {
-			i := slices.IndexFunc(w.fields, func(wf field) bool { return wf.name == rf.name })
-			if i < 0 {
-				if !rf.hasDefault {
-					return nil, fmt.Errorf("record %s: reader field %q is not written and has no default", r.name, rf.name)
-				}
-				d, err := defaultNative(rf.typ, rf.def, depth+1)
-				if err != nil {
-					return nil, fmt.Errorf("record %s field %q default: %w", r.name, rf.name, err)
-				}
-				out[rf.name] = d
-				continue
-			}
-			fv, err := resolveDepth(w.fields[i].typ, rf.typ, m[rf.name], depth+1)
-			if err != nil {
-				return nil, fmt.Errorf("record %s field %q: %w", r.name, rf.name, err)
-			}
-			out[rf.name] = fv
-		}
-		return out, nil
+		return resolveRecord(w, r, v, depth)
 	case kEnum:
 		s, ok := v.(string)
 		if !ok || !slices.Contains(r.symbols, s) {
@@ -115,6 +78,56 @@ func resolveDepth(w, r *node, v any, depth int) (any, error) {
 	default:
 		return promote(w, r, v)
 	}
+}
+
+// resolveToUnion resolves v, of the non-union writer type w, to the first
+// branch of the reader union r that w matches.
+func resolveToUnion(w, r *node, v any, depth int) (any, error) {
+	for _, br := range r.branches {
+		if !matches(w, br) {
+			continue
+		}
+		out, err := resolveDepth(w, br, v, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		if br.kind == kNull {
+			return nil, nil
+		}
+		return map[string]any{branchName(br): out}, nil
+	}
+	return nil, fmt.Errorf("writer type %s matches no branch of the reader union", typeName(w))
+}
+
+// resolveRecord resolves the record v of writer record w to reader record
+// r: fields by name, a reader field the writer lacks from its default,
+// writer fields the reader lacks dropped.
+func resolveRecord(w, r *node, v any, depth int) (any, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("record %s: native %T", r.name, v)
+	}
+	out := make(map[string]any, len(r.fields))
+	for _, rf := range r.fields {
+		i := slices.IndexFunc(w.fields, func(wf field) bool { return wf.name == rf.name })
+		if i < 0 {
+			if !rf.hasDefault {
+				return nil, fmt.Errorf("record %s: reader field %q is not written and has no default", r.name, rf.name)
+			}
+			d, err := defaultNative(rf.typ, rf.def, depth+1)
+			if err != nil {
+				return nil, fmt.Errorf("record %s field %q default: %w", r.name, rf.name, err)
+			}
+			out[rf.name] = d
+			continue
+		}
+		fv, err := resolveDepth(w.fields[i].typ, rf.typ, m[rf.name], depth+1)
+		if err != nil {
+			return nil, fmt.Errorf("record %s field %q: %w", r.name, rf.name, err)
+		}
+		out[rf.name] = fv
+	}
+	return out, nil
 }
 
 // matches reports whether writer type w can be read as reader type r
@@ -292,39 +305,10 @@ func defaultNative(n *node, def any, depth int) (any, error) {
 		}
 		return bad()
 	case kInt, kLong, kFloat, kDouble:
-		num, ok := def.(json.Number)
-		if !ok {
-			return bad()
+		if x, ok := defaultNumber(n, def); ok {
+			return x, nil
 		}
-		switch n.kind {
-		case kInt:
-			i, err := num.Int64()
-			if err != nil || int64(int32(i)) != i {
-				return bad()
-			}
-			return int32(i), nil
-		case kLong:
-			i, err := num.Int64()
-			if err != nil {
-				return bad()
-			}
-			if n.logical == "timestamp-millis" {
-				return time.UnixMilli(i).UTC(), nil
-			}
-			return i, nil
-		case kFloat:
-			f, err := num.Float64()
-			if err != nil {
-				return bad()
-			}
-			return float32(f), nil
-		default:
-			f, err := num.Float64()
-			if err != nil {
-				return bad()
-			}
-			return f, nil
-		}
+		return bad()
 	case kString, kEnum:
 		s, ok := def.(string)
 		if !ok || n.kind == kEnum && !slices.Contains(n.symbols, s) {
@@ -332,22 +316,10 @@ func defaultNative(n *node, def any, depth int) (any, error) {
 		}
 		return s, nil
 	case kBytes, kFixed:
-		s, ok := def.(string)
-		if !ok {
-			return bad()
+		if b, ok := defaultBytes(n, def); ok {
+			return b, nil
 		}
-		// JSON defaults of bytes map code points 0–255 to bytes.
-		b := make([]byte, 0, len(s))
-		for _, r := range s {
-			if r > 255 {
-				return bad()
-			}
-			b = append(b, byte(r))
-		}
-		if n.kind == kFixed && len(b) != n.size {
-			return bad()
-		}
-		return b, nil
+		return bad()
 	case kArray:
 		items, ok := def.([]any)
 		if !ok {
@@ -377,26 +349,7 @@ func defaultNative(n *node, def any, depth int) (any, error) {
 		}
 		return out, nil
 	case kRecord:
-		vals, ok := def.(map[string]any)
-		if !ok {
-			return bad()
-		}
-		out := make(map[string]any, len(n.fields))
-		for _, f := range n.fields {
-			fv, present := vals[f.name]
-			if !present {
-				if !f.hasDefault {
-					return bad()
-				}
-				fv = f.def
-			}
-			x, err := defaultNative(f.typ, fv, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out[f.name] = x
-		}
-		return out, nil
+		return defaultRecord(n, def, depth, bad)
 	case kUnion:
 		if len(n.branches) == 0 {
 			return bad()
@@ -409,4 +362,88 @@ func defaultNative(n *node, def any, depth int) (any, error) {
 		return map[string]any{branchName(first): x}, nil
 	}
 	return bad()
+}
+
+// defaultNumber converts the JSON number def to n's numeric type (ok is
+// false when it is not one, or out of an int's range).
+func defaultNumber(n *node, def any) (any, bool) {
+	num, ok := def.(json.Number)
+	if !ok {
+		return nil, false
+	}
+	switch n.kind {
+	case kInt:
+		i, err := num.Int64()
+		if err != nil || int64(int32(i)) != i {
+			return nil, false
+		}
+		return int32(i), true
+	case kLong:
+		i, err := num.Int64()
+		if err != nil {
+			return nil, false
+		}
+		if n.logical == "timestamp-millis" {
+			return time.UnixMilli(i).UTC(), true
+		}
+		return i, true
+	case kFloat:
+		f, err := num.Float64()
+		if err != nil {
+			return nil, false
+		}
+		return float32(f), true
+	default:
+		f, err := num.Float64()
+		if err != nil {
+			return nil, false
+		}
+		return f, true
+	}
+}
+
+// defaultBytes converts the JSON string def of a bytes or fixed type, whose
+// code points 0–255 are the bytes (ok is false otherwise, or for a fixed of
+// another size).
+func defaultBytes(n *node, def any) ([]byte, bool) {
+	s, ok := def.(string)
+	if !ok {
+		return nil, false
+	}
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r > 255 {
+			return nil, false
+		}
+		b = append(b, byte(r))
+	}
+	if n.kind == kFixed && len(b) != n.size {
+		return nil, false
+	}
+	return b, true
+}
+
+// defaultRecord converts the JSON object def of record n, a field it lacks
+// taking the field's own default; bad is the error of an invalid def.
+func defaultRecord(n *node, def any, depth int, bad func() (any, error)) (any, error) {
+	vals, ok := def.(map[string]any)
+	if !ok {
+		return bad()
+	}
+	out := make(map[string]any, len(n.fields))
+	for _, f := range n.fields {
+		fv, present := vals[f.name]
+		if !present {
+			if !f.hasDefault {
+				return bad()
+			}
+			fv = f.def
+		}
+		x, err := defaultNative(f.typ, fv, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		out[f.name] = x
+	}
+	return out, nil
 }

@@ -286,6 +286,14 @@ func f32(x float64) float64 { return float64(float32(x)) }
 
 // newUser draws a user, builds its metadata map and ids.
 func (s *Sim) newUser() map[string]string {
+	s.drawUser()
+	md := s.userMetadata()
+	s.userIDs()
+	return md
+}
+
+// drawUser draws the new user's segment and latent traits into s.u.
+func (s *Sim) drawUser() {
 	u := &s.u
 	*u = user{crisis: s.bernoulli(s.cfg.CrisisFraction)}
 	var hourMean, hourSD, mobile, desktop, engMean, engSD, searchRate, recent float64
@@ -309,7 +317,13 @@ func (s *Sim) newUser() map[string]string {
 	u.searches = s.poisson(searchRate)
 	u.logSearch = math.Log1p(float64(u.searches))
 	u.recent = recent + s.rng.NormFloat64()
+}
 
+// userMetadata returns the new user's metadata map: the true segment, the
+// label on a share of users, the profile keywords, the engagement, the
+// urgent searches and the campaign.
+func (s *Sim) userMetadata() map[string]string {
+	u := &s.u
 	md := make(map[string]string, 6)
 	seg := SegmentRegular
 	if u.crisis {
@@ -351,10 +365,14 @@ func (s *Sim) newUser() map[string]string {
 	} else {
 		md[KeyCampaignID] = regularCampaigns[s.rng.IntN(len(regularCampaigns))]
 	}
+	s.buf = b[:0]
+	return md
+}
 
+// userIDs sets the transition's user and episode ids.
+func (s *Sim) userIDs() {
 	// Ids: "u-<seed hex>-<stream hex>-<n>" and "e-…" cut from one string.
-	b = b[:0]
-	b = append(b, "u-"...)
+	b := append(s.buf[:0], "u-"...)
 	b = strconv.AppendUint(b, s.seed, 16)
 	b = append(b, '-')
 	b = strconv.AppendUint(b, s.stream, 16)
@@ -366,7 +384,6 @@ func (s *Sim) newUser() map[string]string {
 	ids := string(b)
 	s.tr.UserID, s.tr.EpisodeID = ids[:n], ids[n:]
 	s.buf = b[:0]
-	return md
 }
 
 // observe writes the observation for the current step into dst.
