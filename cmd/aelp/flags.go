@@ -333,5 +333,9 @@ func configError(err error) error {
 	case errors.Is(err, consumers.ErrStartTwice):
 		return usagef("give --from-beginning or --since, not both")
 	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		return ue
+	}
 	return usagef("%v", err)
 }

@@ -69,22 +69,15 @@ func learnSetup() (*flagSet, action) {
 	fs.StringVar(&cfg.PolicyTopic, "policy-topic", cfg.PolicyTopic, "topic for PolicySnapshot")
 	fs.StringVar(&cfg.DeadLetterTopic, "dead-letter-topic", cfg.DeadLetterTopic, "topic for records that fail to decode or validate")
 	return fs, func(ctx context.Context) error {
-		log, kcfg, err := sh.connect("learn")
-		if err != nil {
-			return err
-		}
-		cfg.Kafka, cfg.Log = kcfg, log
-		shapeLearner(cfg, cfg.StateDim, cfg.NumActions)
-		if cfg.ShutdownTimeout, err = sh.shutdownTimeout(); err != nil {
-			return err
-		}
-		if cfg.GroundTruthKey == "" {
-			return usagef("--ground-truth-key must not be empty")
-		}
-		if err := cfg.Validate(); err != nil {
-			return configError(err)
-		}
-		srv, err := startServing(sh.http, log)
+		srv, err := sh.startRole("learn", func(e roleEnv) {
+			cfg.Kafka, cfg.Log, cfg.ShutdownTimeout = e.kafka, e.log, e.shutdown
+			shapeLearner(cfg, cfg.StateDim, cfg.NumActions)
+		}, func() error {
+			if cfg.GroundTruthKey == "" {
+				return usageError{"--ground-truth-key must not be empty"}
+			}
+			return cfg.Validate()
+		})
 		if err != nil {
 			return err
 		}

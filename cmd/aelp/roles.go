@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aelp/aelp/consumers"
 	"github.com/aelp/aelp/internal/broker"
+	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/internal/lifecycle"
 	"github.com/aelp/aelp/internal/obs"
 	"github.com/aelp/aelp/producers"
@@ -34,6 +36,33 @@ func startServing(addr string, log zerolog.Logger) (*serving, error) {
 }
 
 func (s *serving) close() { _ = s.srv.Close() }
+
+// roleEnv is what a long-running role takes from the shared flags.
+type roleEnv struct {
+	log      zerolog.Logger
+	kafka    kafkax.Config
+	shutdown time.Duration
+}
+
+// startRole starts a long-running role's command: the logger, connection
+// and shutdown timeout from the shared flags, which set applies to the
+// role's configuration, the configuration validated (a usage error), then
+// the --http endpoint, which the caller closes.
+func (sh *shared) startRole(name string, set func(roleEnv), validate func() error) (*serving, error) {
+	log, kcfg, err := sh.connect(name)
+	if err != nil {
+		return nil, err
+	}
+	timeout, err := sh.shutdownTimeout()
+	if err != nil {
+		return nil, err
+	}
+	set(roleEnv{log: log, kafka: kcfg, shutdown: timeout})
+	if err := validate(); err != nil {
+		return nil, configError(err)
+	}
+	return startServing(sh.http, log)
+}
 
 // simFlags registers the simulator model's flags onto c (simulate,
 // evaluate, run, bench, experiment ab).
@@ -112,18 +141,7 @@ func simulateSetup() (*flagSet, action) {
 	fs.BoolVar(&cfg.FollowPolicy, "follow-policy", cfg.FollowPolicy, "act with the newest policy snapshot of the experiment")
 	fs.IntVar(&cfg.Partitions, "partitions", cfg.Partitions, "partitions of the topic when it is created")
 	return fs, func(ctx context.Context) error {
-		log, kcfg, err := sh.connect("simulate")
-		if err != nil {
-			return err
-		}
-		cfg.Kafka, cfg.Log = kcfg, log
-		if cfg.ShutdownTimeout, err = sh.shutdownTimeout(); err != nil {
-			return err
-		}
-		if err := cfg.Validate(); err != nil {
-			return configError(err)
-		}
-		srv, err := startServing(sh.http, log)
+		srv, err := sh.startRole("simulate", func(e roleEnv) { cfg.Kafka, cfg.Log, cfg.ShutdownTimeout = e.kafka, e.log, e.shutdown }, cfg.Validate)
 		if err != nil {
 			return err
 		}
@@ -165,18 +183,7 @@ func aggregateSetup() (*flagSet, action) {
 	fs.IntVar(&cfg.Limits.NumActions, "num-actions", cfg.Limits.NumActions, "number of actions; larger actions are invalid (0: unchecked)")
 	fs.IntVar(&cfg.Partitions, "partitions", cfg.Partitions, "partitions of the topics when they are created")
 	return fs, func(ctx context.Context) error {
-		log, kcfg, err := sh.connect("aggregate")
-		if err != nil {
-			return err
-		}
-		cfg.Kafka, cfg.Log = kcfg, log
-		if cfg.ShutdownTimeout, err = sh.shutdownTimeout(); err != nil {
-			return err
-		}
-		if err := cfg.Validate(); err != nil {
-			return configError(err)
-		}
-		srv, err := startServing(sh.http, log)
+		srv, err := sh.startRole("aggregate", func(e roleEnv) { cfg.Kafka, cfg.Log, cfg.ShutdownTimeout = e.kafka, e.log, e.shutdown }, cfg.Validate)
 		if err != nil {
 			return err
 		}
