@@ -141,7 +141,7 @@ func exitStatus(ctx context.Context, name string, err error, stderr io.Writer) i
 	case signalled && errors.Is(err, context.Canceled) && !errors.Is(err, lifecycle.ErrShutdownTimeout):
 		// A command without a drain of its own (a tool) returns the
 		// cancellation: the stop was clean.
-		fmt.Fprintf(stderr, "aelp %s: stopped by %s\n", name, sig)
+		fmt.Fprintf(stderr, "aelp %s: stopped by %s\n", name, sig.String())
 		return 0
 	default:
 		fmt.Fprintf(stderr, "aelp %s: %v\n", name, err)
@@ -194,7 +194,7 @@ func signalContext(stderr io.Writer) (context.Context, func()) {
 	go func() {
 		select {
 		case s := <-ch:
-			fmt.Fprintf(stderr, "aelp: %s received, shutting down (again to force)\n", stopSignal{s})
+			fmt.Fprintf(stderr, "aelp: %s received, shutting down (again to force)\n", stopSignal{s}.String())
 			cancel(stopSignal{s})
 		case <-done:
 			return

@@ -227,6 +227,9 @@ func TestSignalledStopExitsZero(t *testing.T) {
 		if code := c.stop(t, syscall.SIGTERM); code != 0 {
 			t.Errorf("aelp %s stopped by SIGTERM: exit status %d, want 0\n%s", c.name, code, tail(c.stderr.String(), 2000))
 		}
+		if !strings.Contains(c.stderr.String(), "aelp: SIGTERM received, shutting down (again to force)\n") {
+			t.Errorf("aelp %s did not say it received SIGTERM", c.name)
+		}
 	}
 	for c, msg := range map[*child]string{simulate: "simulate finished", aggregate: "aggregate stopped", learn: "learn stopped"} {
 		if logLine(c.stderr.String(), msg) == nil {
