@@ -304,10 +304,11 @@ func (sh *shared) connect(role string) (zerolog.Logger, kafkax.Config, error) {
 	return log, kcfg, err
 }
 
-// shutdownTimeout returns --shutdown-timeout (a usage error when negative).
+// shutdownTimeout returns --shutdown-timeout (a usage error unless
+// positive: a zero in the configurations means the default).
 func (sh *shared) shutdownTimeout() (time.Duration, error) {
-	if sh.shutdown < 0 {
-		return 0, usagef("--shutdown-timeout %s: must not be negative", sh.shutdown)
+	if sh.shutdown <= 0 {
+		return 0, usagef("--shutdown-timeout %s: must be positive", sh.shutdown)
 	}
 	return sh.shutdown, nil
 }

@@ -45,6 +45,8 @@ func TestToolsUsageErrors(t *testing.T) {
 		{"evaluate", "--policy", "snapshots"},
 		{"evaluate", "--policy", "latest"},
 		{"learn", "--experiment", "e", "--fresh", "--ground-truth-key", ""},
+		{"simulate", "--experiment", "e", "--users", "1", "--shutdown-timeout", "0s"},
+		{"broker", "--shutdown-timeout", "-1s"},
 	}
 	for _, args := range tests {
 		var stdout, stderr bytes.Buffer
