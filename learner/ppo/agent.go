@@ -16,13 +16,13 @@ const (
 
 // Agent is the trainable PPO agent: policy and value networks, Adam state,
 // observation normalisation and version counters. An Agent is not safe for
-// concurrent use: the caller serialises Update, ObserveObs and the other
-// methods (the learner loop owns it); hand a [Policy] from [Agent.Snapshot]
-// to other goroutines. With Config.Workers > 1, Update spreads its
-// per-sample work over Workers − 1 goroutines of its own besides the
-// caller's and releases them before it returns (even when it panics); they
-// keep spinning for 2 ms in case another Update follows and then return,
-// so an Agent needs no Close.
+// concurrent use: the caller serialises Update, ObserveObs and the
+// other methods (the learner loop owns it); hand a [Policy] from
+// [Agent.Snapshot] to other goroutines. With Config.Workers > 1, Update
+// spreads its work over Workers − 1 goroutines of its own besides the
+// caller's and releases them before it returns (even when it panics);
+// they keep spinning for 2 ms in case another Update follows and then
+// return, so an Agent needs no Close.
 type Agent struct {
 	cfg      Config
 	rng      *rand.Rand
@@ -33,36 +33,91 @@ type Agent struct {
 	norm                       runningNorm
 	version, updates           int64
 
-	// single-sample workspaces, shared with workers[0]
-	pw, vw *mlpWork
+	// wt holds the transposed weights of params (see transposeWeights),
+	// rebuilt before every batched forward pass, and den the denominators
+	// √(var + 1e-8) of the normalisation (see normDen).
+	wt, den []float64
+	// Single-row workspace of LogProbs and Value.
 	x      []float64
+	single *rowsWork
+	probs  []float64
 
-	// workers[0] runs on the caller's goroutine with pw, vw and grad;
-	// workers[1:] are created by the first prepare that needs them.
+	// workers[0] runs on the caller's goroutine; workers[1:] are created
+	// by the first task that needs them.
 	workers []*worker
-	running int // number of worker goroutines started (workers[1:1+running])
+	running int // number of worker goroutines reserved (workers[1:1+running])
 	wg      sync.WaitGroup
 	batch   *Batch // the batch being prepared, nil otherwise
 
 	// per-update sample arrays, compacted over the usable samples
 	n                       int
-	xs, xn                  []float64 // normalised s and s′, row-major
+	xs                      []float64 // normalised s, row-major
 	act                     []int
 	w, refLogp, adv, target []float64
-	vold                    []float64
-	rows                    []int // rows[k]: batch row of compacted sample k
-	perm                    []int // sample order of the current epoch
-	slot                    []int // slot[k]: position in the first minibatch, or −1
+	vold, lpOld, vnext      []float64 // V_old(s), log π_θold(a|s), V_old(s′)
+	rows                    []int     // rows[k]: batch row of compacted sample k
+	perm                    []int     // sample order of the current epoch
+	next                    []int     // compacted samples that bootstrap from s′
 
-	// Activations of the first minibatch of epoch 0, kept from the
-	// pre-update pass (its parameters are still θ_old) so that minibatch's
-	// backward pass needs no second forward pass.
-	pcache, vcache []float64
+	// The minibatch being evaluated: its rows' inputs, activations and
+	// deltas (shared by the workers: each writes its own rows, then reads
+	// all of them), the per-row loss terms and the number of rows. After
+	// prepare it holds the first minibatch of epoch 0, computed with the
+	// pre-update parameters θ_old, so that minibatch needs no second
+	// forward pass.
+	mb     *rowsWork
+	mbRows int
+	rowRes []rowResult
+	zeros  []float64 // the zero start of gemm's chains, max width long
 
-	// gradSS is ‖a.grad‖² as summed by the last lossAndGrad; the adam*
-	// fields are the constants of the step being applied by the workers.
-	gradSS                              float64
-	adamScale, adamStep, adamInvSqrtBC2 float64
+	// gradSS is ‖a.grad‖² as summed by the last lossAndGrad; adamK holds
+	// the constants of the step being applied by the workers.
+	gradSS float64
+	adamK  adamConsts
+
+	// perRow selects the per-row path of legacy.go for Update (the
+	// benchmark's baseline, the tests' reference); lg is its state.
+	perRow bool
+	lg     *legacyAgent
+}
+
+// rowsWork holds, for up to rows samples, the network input and, for each
+// network, the activations and (when allocated) deltas of a batched pass.
+type rowsWork struct {
+	rows     int
+	x        []float64 // rows × ObsDim
+	pol, val netRows
+}
+
+// netRows are the per-layer buffers of one network for a rowsWork.
+type netRows struct {
+	act, delta [][]float64 // [layer], rows × width, row-major
+}
+
+func newNetRows(m *mlp, rows int, deltas bool) netRows {
+	var nr netRows
+	for _, s := range m.sizes[1:] {
+		nr.act = append(nr.act, make([]float64, rows*s))
+		if deltas {
+			nr.delta = append(nr.delta, make([]float64, rows*s))
+		}
+	}
+	return nr
+}
+
+func (a *Agent) newRowsWork(rows int, deltas bool) *rowsWork {
+	return &rowsWork{
+		rows: rows,
+		x:    make([]float64, rows*a.cfg.ObsDim),
+		pol:  newNetRows(&a.pol, rows, deltas),
+		val:  newNetRows(&a.val, rows, deltas),
+	}
+}
+
+// rowResult holds one sample's terms of the minibatch loss figures.
+type rowResult struct {
+	w, pg, vl, h, kl float64
+	clip             bool
 }
 
 // Stats reports one [Agent.Update]. Loss figures are means over the
@@ -139,9 +194,18 @@ func newAgent(cfg Config, rng *rand.Rand) *Agent {
 	a.adamM = make([]float64, n)
 	a.adamV = make([]float64, n)
 	a.norm = newRunningNorm(cfg.ObsDim)
-	a.pw, a.vw = a.pol.newWork(), a.val.newWork()
+	a.wt = make([]float64, n)
+	a.den = make([]float64, cfg.ObsDim)
 	a.x = make([]float64, cfg.ObsDim)
-	a.workers = []*worker{a.newWorker(a.pw, a.vw, a.grad)}
+	a.single = a.newRowsWork(1, false)
+	a.probs = make([]float64, cfg.NumActions)
+	width := max(cfg.ObsDim, cfg.NumActions)
+	for _, h := range cfg.Hidden {
+		width = max(width, h)
+	}
+	a.zeros = make([]float64, width)
+	a.mb = a.newRowsWork(0, true)
+	a.workers = []*worker{a.newWorker()}
 	return a
 }
 
@@ -173,6 +237,34 @@ func (a *Agent) normStats() (mean, variance []float64) {
 	return a.norm.mean, a.norm.variance
 }
 
+// normMean returns the normalisation mean and refreshes a.den from the
+// variance (nil when off).
+func (a *Agent) normMean() []float64 {
+	if !a.cfg.NormalizeObs {
+		return nil
+	}
+	normDen(a.den, a.norm.variance)
+	return a.norm.mean
+}
+
+// normMeanFixed returns the normalisation mean (nil when off) without
+// touching a.den: for the workers, after refresh.
+func (a *Agent) normMeanFixed() []float64 {
+	if !a.cfg.NormalizeObs {
+		return nil
+	}
+	return a.norm.mean
+}
+
+// refresh rebuilds the transposed weights of both networks and the
+// normalisation denominators from the current parameters and statistics,
+// and returns the normalisation mean (nil when off).
+func (a *Agent) refresh() []float64 {
+	a.pol.transposeWeights(a.polParams(), a.wt[:a.pol.n])
+	a.val.transposeWeights(a.valParams(), a.wt[a.pol.n:])
+	return a.normMean()
+}
+
 // ObserveObs merges raw observations (row-major, a multiple of ObsDim
 // values) into the running normalisation statistics. The learner calls it on
 // ingest; it is a no-op when NormalizeObs is off. Rows holding a NaN or
@@ -201,8 +293,8 @@ func (a *Agent) LogProbs(obs, dst []float64) {
 	if len(obs) != a.cfg.ObsDim || len(dst) != a.cfg.NumActions {
 		panic(fmt.Sprintf("ppo: obs %d/dst %d, want %d/%d", len(obs), len(dst), a.cfg.ObsDim, a.cfg.NumActions))
 	}
-	mean, variance := a.normStats()
-	policyLogProbs(&a.pol, a.polParams(), mean, variance, obs, a.x, a.pw, dst)
+	a.pol.transposeWeights(a.polParams(), a.wt[:a.pol.n])
+	policyLogProbs(&a.pol, a.polParams(), a.wt[:a.pol.n], a.normMean(), a.den, obs, a.x, a.single.pol.act, a.probs, dst)
 }
 
 // Value returns V(obs) for a raw observation.
@@ -210,9 +302,11 @@ func (a *Agent) Value(obs []float64) float64 {
 	if len(obs) != a.cfg.ObsDim {
 		panic(fmt.Sprintf("ppo: obs %d, want %d", len(obs), a.cfg.ObsDim))
 	}
-	mean, variance := a.normStats()
-	normalizeObs(a.x, obs, mean, variance)
-	return a.val.forward(a.valParams(), a.x, a.vw)[0]
+	a.val.transposeWeights(a.valParams(), a.wt[a.pol.n:])
+	normalizeDen(a.x, obs, a.normMean(), a.den)
+	act := a.single.val.act
+	a.val.forwardRows(a.valParams(), a.wt[a.pol.n:], a.x, act, 0, 1)
+	return act[len(act)-1][0]
 }
 
 // Snapshot returns a Policy with a copy of the current policy parameters
@@ -272,12 +366,13 @@ func (a *Agent) checkBatch(b *Batch) {
 //	Â = ρ·δ,  V_target = V_old(s) + ρ·δ,
 //
 // and the reference log-probability of the clipped ratio (log π_θold(a|s)
-// for RatioProximal, log μ(a|s) for RatioBehavior). The activations of the
-// samples in the first minibatch (a.perm[:n/M]) are kept for its backward
-// pass. The samples are cut into min(Workers, n) contiguous parts computed
-// in parallel (see [worker.prepareRows]); each sample's figures are
-// computed alone, so they do not depend on Workers. It fills st.Samples,
-// st.Dropped, st.Invalid and st.ExplainedVariance.
+// for RatioProximal, log μ(a|s) for RatioBehavior). The forward passes
+// run batched over the samples, split among min(Workers, n) workers (see
+// [worker.prepareBatch]); each sample's figures are computed alone, so
+// they do not depend on Workers. The first minibatch (a.perm[:n/M]) is
+// evaluated last, into a.mb, whose activations its backward pass then
+// reuses. It fills st.Samples, st.Dropped, st.Invalid and
+// st.ExplainedVariance.
 func (a *Agent) prepare(b *Batch, st *Stats) {
 	a.checkBatch(b)
 	n, d := b.N(), a.cfg.ObsDim
@@ -303,52 +398,81 @@ func (a *Agent) prepare(b *Batch, st *Stats) {
 	n = len(a.rows)
 	a.n = n
 	st.Samples = n
-	for _, p := range []*[]float64{&a.xs, &a.xn} {
-		*p = grow(*p, n*d)
-	}
-	for _, p := range []*[]float64{&a.w, &a.refLogp, &a.adv, &a.target, &a.vold} {
+	a.xs = grow(a.xs, n*d)
+	for _, p := range []*[]float64{&a.w, &a.refLogp, &a.adv, &a.target, &a.vold, &a.lpOld, &a.vnext} {
 		*p = grow(*p, n)
 	}
 	a.act = grow(a.act, n)
 	a.perm = grow(a.perm, n)
-	a.slot = grow(a.slot, n)
-	for k := range a.perm {
+	a.next = grow(a.next, n)[:0]
+	for k, i := range a.rows {
 		a.perm[k] = k
-		a.slot[k] = -1
+		a.act[k] = b.Actions[i]
+		a.w[k] = 1
+		if b.Weights != nil {
+			a.w[k] = b.Weights[i]
+		}
+		a.vnext[k] = 0
+		if !b.Dones[i] {
+			a.next = append(a.next, k)
+		}
 	}
 	a.shuffle()
-	first := n / a.cfg.Minibatches
-	for p, k := range a.perm[:first] {
-		a.slot[k] = p
-	}
-	a.pcache = grow(a.pcache, first*actLen(&a.pol))
-	a.vcache = grow(a.vcache, first*actLen(&a.val))
-
 	if n > 0 {
 		a.ensureWorkers()
-		a.batch = b
-		nw := a.numWorkers(n)
-		for c, w := range a.workers[:nw] {
-			w.task, w.lo, w.hi = taskPrepare, c*n/nw, (c+1)*n/nw
+		if a.perRow {
+			a.prepareLegacy(b)
+		} else {
+			a.prepareBatched(b)
 		}
-		a.dispatch(nw)
-		a.batch = nil
 	}
 	st.ExplainedVariance = explainedVariance(a.target[:n], a.vold[:n])
+}
+
+// prepareBatched runs the pre-update forward passes of prepare on the
+// batched path and derives the update's constants from them.
+func (a *Agent) prepareBatched(b *Batch) {
+	n := a.n
+	a.refresh()
+	a.ensureRows(n / a.cfg.Minibatches)
+	a.mbRows = n / a.cfg.Minibatches
+	a.batch = b
+	nw := a.numWorkers(n)
+	for c, w := range a.workers[:nw] {
+		w.task, w.part, w.parts = taskPrepare, c, nw
+	}
+	a.dispatch(nw)
+	a.batch = nil
+	gamma, rhoBar := a.cfg.Gamma, a.cfg.RhoBar
+	for k, i := range a.rows {
+		blp, v := b.BehaviorLogProb[i], a.vold[k]
+		rho := math.Min(rhoBar, math.Exp(a.lpOld[k]-blp))
+		boot := 0.0
+		if !b.Dones[i] {
+			boot = gamma * a.vnext[k]
+		}
+		delta := b.Rewards[i] + boot - v
+		a.adv[k] = rho * delta
+		a.target[k] = v + rho*delta
+		if a.cfg.Ratio == RatioBehavior {
+			a.refLogp[k] = blp
+		} else {
+			a.refLogp[k] = a.lpOld[k]
+		}
+	}
+}
+
+// ensureRows makes a.mb and a.rowRes hold at least rows samples.
+func (a *Agent) ensureRows(rows int) {
+	if a.mb.rows < rows {
+		a.mb = a.newRowsWork(rows, true)
+	}
+	a.rowRes = grow(a.rowRes, max(rows, len(a.rowRes)))
 }
 
 // shuffle permutes a.perm with the agent's rand source.
 func (a *Agent) shuffle() {
 	a.rng.Shuffle(len(a.perm), func(i, j int) { a.perm[i], a.perm[j] = a.perm[j], a.perm[i] })
-}
-
-// actLen returns the number of activations of one forward pass of m.
-func actLen(m *mlp) int {
-	n := 0
-	for _, s := range m.sizes[1:] {
-		n += s
-	}
-	return n
 }
 
 // explainedVariance returns 1 − Var(y − ŷ)/Var(y), or 0 when Var(y) = 0.
@@ -380,6 +504,16 @@ type mbResult struct {
 	loss, policyLoss, valueLoss, entropy, approxKL, clipFrac float64
 }
 
+// add adds the sums of o to r.
+func (r *mbResult) add(o *mbResult) {
+	r.loss += o.loss
+	r.policyLoss += o.policyLoss
+	r.valueLoss += o.valueLoss
+	r.entropy += o.entropy
+	r.approxKL += o.approxKL
+	r.clipFrac += o.clipFrac
+}
+
 // lossAndGrad evaluates the minibatch loss L = (1/m)·Σ_i L_i over the
 // prepared samples mb (indices into the compacted arrays) and writes ∂L/∂θ
 // into a.grad. Advantages are normalised with the IS-weighted mean and
@@ -399,14 +533,18 @@ type mbResult struct {
 //
 // z the policy logits; each term is divided by m. With cached set, mb must
 // be the first minibatch laid out by prepare and the parameters must still
-// be θ_old: the forward activations are then taken from the cache.
+// be θ_old: the forward activations are then those prepare left in a.mb.
 //
-// The samples are cut into W = min(max(1, Workers), m) contiguous parts;
-// part c is evaluated by worker c (worker 0 on the calling goroutine) into
-// its own gradient buffer and loss sums, which are then added in the
-// order c = 0, 1, …, W−1. With W = 1 that is a single sum over mb in
-// order; with W > 1 the result is deterministic for a given W and differs
-// from W = 1 by rounding only.
+// Order of computation (the batched path): the rows of the minibatch are
+// cut into min(max(1, Workers), m) contiguous parts, and each worker runs
+// the forward pass, the per-sample loss terms and the backward deltas of
+// its rows (each row on its own); then the parameters' rows are cut into
+// max(1, Workers) parts and each worker sums the gradient of its part
+// over all m samples in increasing sample order (see [mlp.gradPart]); the
+// loss figures are summed over the samples in order and ‖∂L/∂θ‖² by
+// [sumSquares]. No sum depends on the split, so the loss, the gradient
+// and everything an Update computes are bit-identical for every Workers
+// value.
 func (a *Agent) lossAndGrad(mb []int, cached bool) mbResult {
 	m := len(mb)
 	if m == 0 {
@@ -432,26 +570,58 @@ func (a *Agent) lossAndGrad(mb []int, cached bool) mbResult {
 		}
 	}
 	a.ensureWorkers()
-	nw := a.numWorkers(m)
-	for c, w := range a.workers[:nw] {
-		lo, hi := c*m/nw, (c+1)*m/nw
-		w.task, w.mb, w.pos0, w.cached = taskGrad, mb[lo:hi], lo, cached
-		w.mu, w.sd, w.inv = mu, sd, inv
+	var res mbResult
+	if a.perRow {
+		res = a.lossAndGradLegacy(mb, cached, mu, sd, inv)
+	} else {
+		res = a.lossAndGradBatched(mb, cached, mu, sd, inv)
 	}
-	a.dispatch(nw)
-	res := a.workers[0].res
-	for _, w := range a.workers[1:nw] {
-		res.add(&w.res)
-		w.mb = nil
-	}
-	a.workers[0].mb = nil
-	a.gradSS = a.reduceGrads(nw)
 	res.loss *= inv
 	res.policyLoss *= inv
 	res.valueLoss *= inv
 	res.entropy *= inv
 	res.approxKL *= inv
 	res.clipFrac *= inv
+	return res
+}
+
+// lossAndGradBatched is lossAndGrad on the batched path; it returns the
+// loss sums, not yet divided by m.
+func (a *Agent) lossAndGradBatched(mb []int, cached bool, mu, sd, inv float64) mbResult {
+	m := len(mb)
+	if !cached {
+		a.refresh()
+		a.ensureRows(m)
+	}
+	a.mbRows = m
+	nw := a.numWorkers(m)
+	for c, w := range a.workers[:nw] {
+		w.task, w.lo, w.hi, w.mb, w.cached = taskRows, c*m/nw, (c+1)*m/nw, mb, cached
+		w.mu, w.sd, w.inv = mu, sd, inv
+	}
+	a.dispatch(nw)
+	for _, w := range a.workers[:nw] {
+		w.mb = nil
+	}
+	np := max(1, a.cfg.Workers)
+	for c, w := range a.workers[:np] {
+		w.task, w.part, w.parts = taskGrads, c, np
+	}
+	a.dispatch(np)
+	a.gradSS = sumSquares(a.grad)
+	var res mbResult
+	cv, ce := a.cfg.ValueCoef, a.cfg.EntropyCoef
+	for i := range m {
+		r := &a.rowRes[i]
+		res.loss += r.w * (r.pg + cv*r.vl - ce*r.h)
+		res.policyLoss += r.w * r.pg
+		res.valueLoss += r.w * r.vl
+		res.entropy += r.h
+		res.approxKL += r.kl
+		if r.clip {
+			res.clipFrac++
+		}
+	}
 	return res
 }
 
@@ -474,7 +644,7 @@ func (a *Agent) step(lr float64) (norm float64, ok bool) {
 	t := float64(a.adamT)
 	bc1 := 1 - math.Pow(adamBeta1, t)
 	bc2 := 1 - math.Pow(adamBeta2, t)
-	a.adamScale, a.adamStep, a.adamInvSqrtBC2 = scale, lr/bc1, 1/math.Sqrt(bc2)
+	a.adamK = newAdamConsts(scale, lr/bc1, 1/math.Sqrt(bc2), a.cfg.AdamEps)
 	a.dispatchParams(taskAdam)
 	return norm, true
 }

@@ -25,13 +25,48 @@ func randomBatch(cfg Config, n int, rng *rand.Rand) *Batch {
 	return b
 }
 
+// updateFLOPs returns the floating-point operations of the matrix
+// products of one Update over b with cfg's schedule (without early stop):
+// 2 per multiply-add of the pre-update forward passes (policy and value
+// on s, value on s′ where not done) and, per minibatch, of the forward
+// passes (except the first minibatch's, kept from the pre-update pass),
+// the backward deltas and the weight gradients. Both paths execute the
+// same products; tanh, softmax, Adam and the rest are not counted.
+func updateFLOPs(cfg Config, b *Batch) float64 {
+	macs := func(m *mlp, from int) float64 {
+		s := 0
+		for l := from; l < m.layers(); l++ {
+			s += m.sizes[l] * m.sizes[l+1]
+		}
+		return float64(s)
+	}
+	pol := newMLP(layerSizes(cfg.ObsDim, cfg.Hidden, cfg.NumActions))
+	val := newMLP(layerSizes(cfg.ObsDim, cfg.Hidden, 1))
+	n, next := float64(b.N()), 0.0
+	for _, d := range b.Dones {
+		if !d {
+			next++
+		}
+	}
+	fwd, bwd := macs(&pol, 0)+macs(&val, 0), macs(&pol, 1)+macs(&val, 1)
+	first := float64(b.N() / cfg.Minibatches)
+	pre := n*fwd + next*macs(&val, 0)
+	train := float64(cfg.Epochs)*n*(fwd+bwd+fwd) - first*fwd
+	return 2 * (pre + train)
+}
+
 // BenchmarkUpdate measures Agent.Update with 16 inputs, 2×64 hidden and 12
-// actions for Workers = 1 (the baseline: everything on the calling
-// goroutine) and Workers = 2: one minibatch of 64 or 256 (1 epoch × 1
-// minibatch), and the learner's default schedule (learner.DefaultPPO: a
-// batch of 256, 2 epochs × 4 minibatches of 64). samples/s is the batch
-// size per wall-clock update time, the rate at which the learner can
-// train on (and so, at one sample drawn per insert, ingest) experiences.
+// actions for Workers = 1 (everything on the calling goroutine) and
+// Workers = 2: one minibatch of 64 or 256 (1 epoch × 1 minibatch), and
+// the learner's default schedule (learner.DefaultPPO: a batch of 256, 2
+// epochs × 4 minibatches of 64). path=batched is the agent's code;
+// path=rows is the per-row path of legacy.go (the implementation before
+// the batched kernels), the baseline. samples/s is the batch size per
+// wall-clock update time, the rate at which the learner can train on
+// (and so, at one sample drawn per insert, ingest) experiences;
+// samples/cpu-s divides by the process's CPU time instead; GFLOP/s counts
+// the matrix products' operations (see updateFLOPs) per wall-clock
+// second.
 func BenchmarkUpdate(b *testing.B) {
 	schedules := []struct {
 		name               string
@@ -43,41 +78,49 @@ func BenchmarkUpdate(b *testing.B) {
 	}
 	for _, s := range schedules {
 		for _, workers := range []int{1, 2} {
-			b.Run(fmt.Sprintf("%s/workers=%d", s.name, workers), func(b *testing.B) {
-				cfg := DefaultConfig(16, 12)
-				cfg.Epochs, cfg.Minibatches = s.epochs, s.mbs
-				cfg.Workers = workers
-				rng := rand.New(rand.NewPCG(1, 2))
-				a, err := New(cfg, rng)
-				if err != nil {
-					b.Fatal(err)
-				}
-				batch := randomBatch(cfg, s.batch, rng)
-				a.ObserveObs(batch.Obs)
-				a.Update(batch)
-				b.ReportAllocs()
-				cpu0, cpuOK := processCPUTime()
-				for b.Loop() {
+			for _, path := range []string{"batched", "rows"} {
+				b.Run(fmt.Sprintf("%s/workers=%d/path=%s", s.name, workers, path), func(b *testing.B) {
+					cfg := DefaultConfig(16, 12)
+					cfg.Epochs, cfg.Minibatches = s.epochs, s.mbs
+					cfg.Workers = workers
+					rng := rand.New(rand.NewPCG(1, 2))
+					a, err := New(cfg, rng)
+					if err != nil {
+						b.Fatal(err)
+					}
+					a.perRow = path == "rows"
+					batch := randomBatch(cfg, s.batch, rng)
+					a.ObserveObs(batch.Obs)
 					a.Update(batch)
-				}
-				samples := float64(s.batch) * float64(b.N)
-				b.ReportMetric(samples/b.Elapsed().Seconds(), "samples/s")
-				// CPU seconds summed over all goroutines: with one worker
-				// and a busy machine this is the single-core throughput;
-				// with two workers it shows the parallel overhead.
-				if cpu1, ok := processCPUTime(); cpuOK && ok && cpu1 > cpu0 {
-					b.ReportMetric(samples/(cpu1-cpu0).Seconds(), "samples/cpu-s")
-				}
-			})
+					flops := updateFLOPs(cfg, batch)
+					b.ReportAllocs()
+					cpu0, cpuOK := processCPUTime()
+					for b.Loop() {
+						a.Update(batch)
+					}
+					samples := float64(s.batch) * float64(b.N)
+					b.ReportMetric(samples/b.Elapsed().Seconds(), "samples/s")
+					b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					// CPU seconds summed over all goroutines: with one worker
+					// and a busy machine this is the single-core throughput;
+					// with two workers it shows the parallel overhead.
+					if cpu1, ok := processCPUTime(); cpuOK && ok && cpu1 > cpu0 {
+						b.ReportMetric(samples/(cpu1-cpu0).Seconds(), "samples/cpu-s")
+					}
+				})
+			}
 		}
 	}
 }
 
-// BenchmarkPolicyForward compares the forward pass used by the agent (one
-// sample at a time, floats.Dot per output unit) with a batched gonum/mat
-// version (H = tanh(X·Wᵀ + b) per layer) over a minibatch of 64, 16
-// inputs, 2×64 hidden, 12 actions; the batched one is the baseline that
-// justifies the per-sample loops.
+// BenchmarkPolicyForward compares forward passes of the policy network
+// (16 inputs, 2×64 hidden, 12 actions) over 64 samples: rows-floats, the
+// per-row path's (one sample at a time, floats.Dot per output unit);
+// batched-mat, gonum/mat's Dense.Mul (its pure-Go BLAS, Dgemm) per layer
+// with math.Tanh; batched-gemm, the agent's batched pass over the 64 rows
+// at once; rows-gemm, the same code one row at a time (what a Policy
+// runs per decision); and policy, Policy.LogProbs per sample (with the
+// normalisation and the softmax).
 func BenchmarkPolicyForward(b *testing.B) {
 	const m = 64
 	cfg := DefaultConfig(16, 12)
@@ -90,17 +133,21 @@ func BenchmarkPolicyForward(b *testing.B) {
 	for i := range xs {
 		xs[i] = rng.NormFloat64()
 	}
+	a.ObserveObs(xs)
+	net, p := &a.pol, a.polParams()
+	wt := make([]float64, len(p))
+	net.transposeWeights(p, wt)
 	b.Run("rows-floats", func(b *testing.B) {
+		w := net.newWork()
 		b.ReportAllocs()
 		for b.Loop() {
 			for i := range m {
-				a.pol.forward(a.polParams(), xs[i*16:(i+1)*16], a.pw)
+				net.forwardRow(p, xs[i*16:(i+1)*16], w)
 			}
 		}
 		b.ReportMetric(float64(m*b.N)/b.Elapsed().Seconds(), "samples/s")
 	})
 	b.Run("batched-mat", func(b *testing.B) {
-		net, p := &a.pol, a.polParams()
 		ws := make([]*mat.Dense, net.layers())
 		bs := make([][]float64, net.layers())
 		outs := make([]*mat.Dense, net.layers())
@@ -128,6 +175,35 @@ func BenchmarkPolicyForward(b *testing.B) {
 					}
 				}
 				in = h
+			}
+		}
+		b.ReportMetric(float64(m*b.N)/b.Elapsed().Seconds(), "samples/s")
+	})
+	b.Run("batched-gemm", func(b *testing.B) {
+		act := newNetRows(net, m, false).act
+		b.ReportAllocs()
+		for b.Loop() {
+			net.forwardRows(p, wt, xs, act, 0, m)
+		}
+		b.ReportMetric(float64(m*b.N)/b.Elapsed().Seconds(), "samples/s")
+	})
+	b.Run("rows-gemm", func(b *testing.B) {
+		act := newNetRows(net, 1, false).act
+		b.ReportAllocs()
+		for b.Loop() {
+			for i := range m {
+				net.forwardRows(p, wt, xs[i*16:(i+1)*16], act, 0, 1)
+			}
+		}
+		b.ReportMetric(float64(m*b.N)/b.Elapsed().Seconds(), "samples/s")
+	})
+	b.Run("policy", func(b *testing.B) {
+		pol := a.Snapshot()
+		dst := make([]float64, cfg.NumActions)
+		b.ReportAllocs()
+		for b.Loop() {
+			for i := range m {
+				pol.LogProbs(xs[i*16:(i+1)*16], dst)
 			}
 		}
 		b.ReportMetric(float64(m*b.N)/b.Elapsed().Seconds(), "samples/s")

@@ -96,20 +96,17 @@ type Config struct {
 	// Ratio selects the reference policy of the clipped ratio:
 	// RatioProximal (default) or RatioBehavior.
 	Ratio string
-	// Workers is the number of goroutines [Agent.Update] spreads its
-	// per-sample forward and backward passes over: the pre-update pass and
-	// each minibatch's loss and gradient are cut into min(Workers, m)
-	// contiguous parts of the m samples, evaluated in parallel, and the
-	// parts' gradients and loss sums are added in part order. 0 or 1
-	// (default 0) computes everything on the calling goroutine. Results are
-	// deterministic for a given Workers value; values above 1 differ from 1
-	// by rounding only (the sum order differs). Each worker beyond the first
-	// keeps a gradient buffer the size of the parameters. The gradient sum
-	// and the Adam step are split over the workers by parameter range. The
-	// extra goroutines busy-wait (yielding with runtime.Gosched) between
-	// tasks, so each keeps a core busy for the whole Update and for 2 ms
-	// after it (so that back-to-back Updates do not wait for a thread to
-	// wake); then they return. At most
+	// Workers is the number of goroutines [Agent.Update] spreads its work
+	// over: the pre-update pass and each minibatch's forward pass, loss
+	// and backward deltas are cut into min(Workers, m) contiguous parts of
+	// the m samples, the weight gradients and the Adam step into parts of
+	// the parameters, evaluated in parallel. 0 or 1 (default 0) computes
+	// everything on the calling goroutine. No sum depends on the split
+	// (see the package documentation), so the results are bit-identical
+	// for every Workers value. The extra goroutines busy-wait (yielding
+	// with runtime.Gosched) between tasks, so each keeps a core busy for
+	// the whole Update and for 2 ms after it (so that back-to-back Updates
+	// do not wait for a thread to wake); then they return. At most
 	// MaxWorkers. It is saved in checkpoints like every other field; see
 	// [Agent.SetWorkers] to change it after [Restore].
 	Workers int

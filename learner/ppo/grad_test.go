@@ -12,11 +12,18 @@ import (
 // that the ratios r are away from 1 and the clipped branches are exercised.
 func gradFixture(t *testing.T, cfg Config, seed uint64, n int) *Agent {
 	t.Helper()
+	return gradFixtureWith(t, cfg, seed, n, false)
+}
+
+// gradFixtureWith is gradFixture on the per-row path when perRow is set.
+func gradFixtureWith(t *testing.T, cfg Config, seed uint64, n int, perRow bool) *Agent {
+	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 99))
 	a, err := New(cfg, rng)
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.perRow = perRow
 	for i := range a.params {
 		a.params[i] += 0.3 * rng.NormFloat64()
 	}
@@ -42,14 +49,14 @@ func gradFixture(t *testing.T, cfg Config, seed uint64, n int) *Agent {
 func kinkDistance(a *Agent, mb []int) float64 {
 	d, eps := a.cfg.ObsDim, a.cfg.ClipEps
 	dist := math.Inf(1)
-	lp := make([]float64, a.cfg.NumActions)
+	lp, probs := make([]float64, a.cfg.NumActions), make([]float64, a.cfg.NumActions)
 	for _, k := range mb {
 		x := a.xs[k*d : (k+1)*d]
-		logSoftmax(lp, a.pw.probs, a.pol.forward(a.polParams(), x, a.pw))
+		logSoftmax(lp, probs, netOut(&a.pol, a.polParams(), x))
 		r := math.Exp(lp[a.act[k]] - a.refLogp[k])
 		dist = math.Min(dist, math.Min(math.Abs(r-(1-eps)), math.Abs(r-(1+eps))))
 		if a.cfg.ClipValue {
-			v := a.val.forward(a.valParams(), x, a.vw)[0]
+			v := netOut(&a.val, a.valParams(), x)[0]
 			vo, t := a.vold[k], a.target[k]
 			dist = math.Min(dist, math.Abs(math.Abs(v-vo)-eps))
 			if math.Abs(v-vo) > eps { // outside, the two branches differ
@@ -59,6 +66,16 @@ func kinkDistance(a *Agent, mb []int) float64 {
 		}
 	}
 	return dist
+}
+
+// netOut runs the network m with parameters p on one normalised input x
+// and returns its output.
+func netOut(m *mlp, p, x []float64) []float64 {
+	wt := make([]float64, len(p))
+	m.transposeWeights(p, wt)
+	act := newNetRows(m, 1, false).act
+	m.forwardRows(p, wt, x, act, 0, 1)
+	return act[len(act)-1]
 }
 
 func allIdx(n int) []int {

@@ -54,149 +54,222 @@ func (m *mlp) layers() int { return len(m.sizes) - 1 }
 func (m *mlp) in() int     { return m.sizes[0] }
 func (m *mlp) out() int    { return m.sizes[len(m.sizes)-1] }
 
-// mlpWork holds the activations of one forward pass and the backpropagated
-// deltas; one per goroutine.
-type mlpWork struct {
-	act   [][]float64 // act[l]: output of layer l (tanh for hidden, linear last)
-	delta [][]float64 // delta[l]: ∂L/∂(pre-activation of layer l)
-	probs []float64   // softmax of the output (see logSoftmax)
-}
+// Batched passes. A pass over m rows keeps, per layer l, the activations
+// act[l] (m × sizes[l+1], row-major: tanh for hidden layers, linear for
+// the last) and the deltas delta[l] = ∂L/∂(pre-activation of layer l), of
+// the same shape; x is the input (m × sizes[0]). The forward pass uses
+// the transposed weights wt (Wᵀ_l, in × out, at the offset of W_l in p;
+// see transposeWeights), so that every product is a [gemm] whose rows are
+// the samples. Each row is computed on its own, by the same operations
+// whatever m, the row's position or the split of the rows among workers;
+// the gradients sum over the rows in increasing row order.
 
-func (m *mlp) newWork() *mlpWork {
-	w := &mlpWork{}
+// transposeWeights writes Wᵀ_l (in × out, row-major) for every layer of m
+// into wt at the offsets of W_l; the bias slots of wt are not used.
+func (m *mlp) transposeWeights(p, wt []float64) {
 	for l := 0; l < m.layers(); l++ {
-		w.act = append(w.act, make([]float64, m.sizes[l+1]))
-		w.delta = append(w.delta, make([]float64, m.sizes[l+1]))
+		nin, nout := m.sizes[l], m.sizes[l+1]
+		transpose(wt[m.woff[l]:m.woff[l]+nin*nout], p[m.woff[l]:m.woff[l]+nout*nin], nout, nin)
 	}
-	w.probs = make([]float64, m.out())
-	return w
 }
 
-// forward computes the network output for input x and returns it (a slice
-// of w, valid until the next forward with w):
+// transpose writes the transpose of the rows×cols matrix src into dst
+// (cols×rows), in 4×4 blocks.
+func transpose(dst, src []float64, rows, cols int) {
+	src, dst = src[:rows*cols], dst[:rows*cols]
+	i := 0
+	for ; i+4 <= rows; i += 4 {
+		r0, r1, r2, r3 := src[i*cols:(i+1)*cols], src[(i+1)*cols:(i+2)*cols], src[(i+2)*cols:(i+3)*cols], src[(i+3)*cols:(i+4)*cols]
+		for j := range cols {
+			d := dst[j*rows+i : j*rows+i+4]
+			d[0], d[1], d[2], d[3] = r0[j], r1[j], r2[j], r3[j]
+		}
+	}
+	for ; i < rows; i++ {
+		for j, v := range src[i*cols : (i+1)*cols] {
+			dst[j*rows+i] = v
+		}
+	}
+}
+
+// forwardRows runs the rows [lo, hi) of x through the network:
 //
-//	h_0 = x,  h_l = tanh(W_l·h_{l−1} + b_l) for hidden layers,
-//	out = W_L·h_{L−1} + b_L.
+//	h_0 = x,  h_l = tanh(h_{l−1}·W_lᵀ + b_l) for hidden layers,
+//	out = h_{L−1}·W_Lᵀ + b_L,
 //
-// The agent and every Policy run exactly this code, so equal parameters and
+// each output element a fused multiply-add chain that starts from the
+// bias and runs over the inputs in increasing order (see [gemm]). The
+// agent and every Policy run exactly this code, so equal parameters and
 // inputs give bit-identical outputs.
-func (m *mlp) forward(p, x []float64, w *mlpWork) []float64 {
+func (m *mlp) forwardRows(p, wt, x []float64, act [][]float64, lo, hi int) {
+	rows := hi - lo
+	if rows <= 0 {
+		return
+	}
 	in := x
 	last := m.layers() - 1
 	for l := 0; l <= last; l++ {
 		nin, nout := m.sizes[l], m.sizes[l+1]
-		wl := p[m.woff[l] : m.woff[l]+nout*nin]
-		bl := p[m.boff[l] : m.boff[l]+nout]
-		h := w.act[l]
-		for j := range nout {
-			h[j] = bl[j] + floats.Dot(wl[j*nin:(j+1)*nin], in)
-		}
+		h := act[l][lo*nout : hi*nout]
+		gemm(rows, nout, nin, in[lo*nin:], nin, 1, wt[m.woff[l]:m.woff[l]+nin*nout], nout,
+			h, nout, p[m.boff[l]:m.boff[l]+nout], 0)
 		if l < last {
 			tanhInPlace(h)
 		}
-		in = h
+		in = act[l]
 	}
-	return in
 }
 
-// backward accumulates into g (same layout as p) the gradient of a scalar
-// loss whose derivative with respect to the network output is dout, for
-// the forward pass last run with x and w:
+// backwardRows propagates the deltas of the last layer, delta[L−1] (set by
+// the caller), back through the network for the rows [lo, hi):
 //
-//	∂L/∂W_l += δ_l ⊗ h_{l−1},  ∂L/∂b_l += δ_l,
-//	δ_{l−1} = (W_lᵀ·δ_l) ⊙ (1 − h_{l−1}²).
+//	δ_{l−1} = (δ_l·W_l) ⊙ (1 − h_{l−1}²),
 //
-// dout may alias w.delta of the last layer.
-func (m *mlp) backward(p, g, x, dout []float64, w *mlpWork) {
-	last := m.layers() - 1
-	if &dout[0] != &w.delta[last][0] {
-		copy(w.delta[last], dout)
+// each product element a fused multiply-add chain over the outputs of
+// layer l in increasing order, then one multiplication by 1 − h² (itself
+// rounded once).
+func (m *mlp) backwardRows(p []float64, act, delta [][]float64, lo, hi int, zeros []float64) {
+	rows := hi - lo
+	if rows <= 0 {
+		return
 	}
-	for l := last; l >= 0; l-- {
+	for l := m.layers() - 1; l > 0; l-- {
 		nin, nout := m.sizes[l], m.sizes[l+1]
-		in := x
-		if l > 0 {
-			in = w.act[l-1]
-		}
-		d := w.delta[l]
-		gw := g[m.woff[l] : m.woff[l]+nout*nin]
-		gb := g[m.boff[l] : m.boff[l]+nout]
-		for j, dj := range d {
-			if dj == 0 {
-				continue
-			}
-			floats.AddScaled(gw[j*nin:(j+1)*nin], dj, in)
-			gb[j] += dj
-		}
-		if l == 0 {
-			break
-		}
-		prev := w.delta[l-1]
-		clear(prev)
-		wl := p[m.woff[l] : m.woff[l]+nout*nin]
-		for j, dj := range d {
-			if dj == 0 {
-				continue
-			}
-			floats.AddScaled(prev, dj, wl[j*nin:(j+1)*nin])
-		}
-		h := w.act[l-1]
-		for k := range prev {
-			prev[k] *= 1 - h[k]*h[k]
-		}
+		prev := delta[l-1][lo*nin : hi*nin]
+		gemm(rows, nin, nout, delta[l][lo*nout:], nout, 1, p[m.woff[l]:m.woff[l]+nout*nin], nin,
+			prev, nin, zeros, 0)
+		tanhGradMul(prev, prev, act[l-1][lo*nin:hi*nin])
 	}
 }
+
+// gradPart writes into g (the layout of p) the gradient of the loss whose
+// deltas delta the last backwardRows left, over the rows [0, rows), for
+// part c of nparts of every layer's output units (units
+// [c·out/nparts, (c+1)·out/nparts) of each layer, weights and biases):
+//
+//	∂L/∂W_l = δ_lᵀ·h_{l−1},  ∂L/∂b_l = Σ_i δ_l[i],
+//
+// each element a fused multiply-add chain over the rows in increasing
+// order starting from 0 (the bias as a product with 1). The parts are
+// disjoint and together cover every parameter, and no element depends on
+// the split.
+func (m *mlp) gradPart(g, x []float64, act, delta [][]float64, rows, c, nparts int, zeros []float64) {
+	in := x
+	for l := 0; l < m.layers(); l++ {
+		nin, nout := m.sizes[l], m.sizes[l+1]
+		j0, j1 := c*nout/nparts, (c+1)*nout/nparts
+		if j0 < j1 && rows > 0 {
+			d := delta[l][j0:]
+			gemm(j1-j0, nin, rows, d, 1, nout, in, nin, g[m.woff[l]+j0*nin:m.woff[l]+j1*nin], nin, zeros, 0)
+			gemm(1, j1-j0, rows, one[:], 0, 0, d, nout, g[m.boff[l]+j0:m.boff[l]+j1], 0, zeros, 0)
+		} else if j0 < j1 {
+			clear(g[m.woff[l]+j0*nin : m.woff[l]+j1*nin])
+			clear(g[m.boff[l]+j0 : m.boff[l]+j1])
+		}
+		in = act[l]
+	}
+}
+
+// one is the constant factor of the bias gradient's chain.
+var one = [1]float64{1}
 
 // tanh's lookup table: tanhTable[k] = tanh((k − tanhMid)/tanhGrid) over
-// [−tanhMax, tanhMax]. Beyond ±tanhMax, tanh rounds to ±1 in float64 (from
-// |x| = 19.06).
+// [−tanhMax, tanhMax] (5 KB, so that it stays in the L1 cache beside a
+// layer's weights and activations). Beyond ±tanhMax, tanh rounds to ±1
+// in float64 (from |x| = 19.06).
 const (
-	tanhGrid = 64
+	tanhGrid = 16
 	tanhMax  = 20
 	tanhMid  = tanhMax * tanhGrid
 )
 
-var tanhTable = func() []float64 {
-	t := make([]float64, 2*tanhMid+1)
+var tanhTable = tanhTableFor(tanhGrid)
+
+func tanhTableFor(grid int) []float64 {
+	mid := tanhMax * grid
+	t := make([]float64, 2*mid+1)
 	for k := range t {
-		t[k] = math.Tanh(float64(k-tanhMid) / tanhGrid)
+		t[k] = math.Tanh(float64(k-mid) / float64(grid))
 	}
 	return t
-}()
+}
 
-// tanh returns tanh(x) within 3 ulp of math.Tanh (tests check this) in
-// about half its time, which matters because the hidden activations are
-// about a third of an update's work: with x = c + d, c = k/64 the nearest
-// table point and |d| ≤ 1/128 (d is exact),
+// The coefficients of tanh's series, tanh d = d + c3·d³ + c5·d⁵ + ….
+const (
+	tanhC3  = -1.0 / 3
+	tanhC5  = 2.0 / 15
+	tanhC7  = -17.0 / 315
+	tanhC9  = 62.0 / 2835
+	tanhC11 = -1382.0 / 155925
+)
+
+// tanh returns tanh(x) within 3 ulp of math.Tanh (tests check this) at a
+// fraction of its cost, which matters because the hidden activations are
+// a large part of an update's work: with x = c + d, c = k/16 the nearest
+// table point (k = x·16 rounded to even) and |d| ≤ 1/32 (d is exact),
 //
 //	tanh(x) = (tanh c + tanh d)/(1 + tanh c·tanh d),
 //
-// tanh c from the table and tanh d = d − d³/3 + 2d⁵/15 − 17d⁷/315 +
-// 62d⁹/2835 (the next term is below 2⁻⁶⁰·|d|). There is no branch on the
-// sign. ±0 gives ±0, NaN NaN, ±Inf ±1.
+// tanh c from the table and tanh d = d + d³·p(d²),
+// p(u) = (c3 + c5·u) + u²·((c7 + c9·u) + u²·c11), the series to d¹¹ (the
+// next term is below 2⁻⁶⁸·|d|), with fused multiply-adds in exactly this
+// order; tanhAVX computes the same bits four at a time. ±0 gives ±0, NaN
+// NaN, ±Inf ±1, and |x| ≥ 20 gives ±1.
 func tanh(x float64) float64 {
 	if !(x > -tanhMax && x < tanhMax) || x == 0 {
-		switch {
-		case x > 0:
-			return 1
-		case x < 0:
-			return -1
-		}
-		return x // ±0 or NaN
+		return tanhEdge(x)
 	}
-	// x·64 + tanhMid + ½ is in (½, 2·tanhMid + ½): truncating rounds x·64.
-	k := int(x*tanhGrid + (tanhMid + 0.5))
-	d := x - float64(k-tanhMid)*(1.0/tanhGrid)
+	kf := math.RoundToEven(x * tanhGrid) // x·16 is exact, |kf| ≤ tanhMid
+	d := math.FMA(-kf, 1.0/tanhGrid, x)
+	u := d * d
+	u2 := u * u
+	p := math.FMA(u2, math.FMA(u2, tanhC11, math.FMA(u, tanhC9, tanhC7)), math.FMA(u, tanhC5, tanhC3))
+	td := math.FMA(d*u, p, d)
+	tc := tanhTable[int(kf)+tanhMid]
+	return (tc + td) / math.FMA(tc, td, 1)
+}
+
+// tanhEdge returns tanh of x = ±0, NaN or |x| ≥ tanhMax: ±1 for the
+// saturated and infinite values, x itself for ±0 and NaN.
+func tanhEdge(x float64) float64 {
+	switch {
+	case x > 0:
+		return 1
+	case x < 0:
+		return -1
+	}
+	return x
+}
+
+// The per-row path's tanh table (legacy.go): a grid of 1/64.
+const (
+	perRowGrid = 64
+	perRowMid  = tanhMax * perRowGrid
+)
+
+var perRowTable = tanhTableFor(perRowGrid)
+
+// tanhPerRow is tanh as the per-row path computed it (legacy.go): a grid
+// of 1/64, k from x·64 + 1280 + ½ truncated, the series to d⁹ by Horner's
+// rule without fused multiply-adds; within 3 ulp of math.Tanh too.
+func tanhPerRow(x float64) float64 {
+	if !(x > -tanhMax && x < tanhMax) || x == 0 {
+		return tanhEdge(x)
+	}
+	// x·64 + perRowMid + ½ is in (½, 2·perRowMid + ½): truncating rounds x·64.
+	k := int(x*perRowGrid + (perRowMid + 0.5))
+	d := x - float64(k-perRowMid)*(1.0/perRowGrid)
 	d2 := d * d
 	td := d + d*d2*(-1.0/3+d2*(2.0/15+d2*(-17.0/315+d2*(62.0/2835))))
-	tc := tanhTable[k]
+	tc := perRowTable[k]
 	return (tc + td) / (1 + tc*td)
 }
 
-// tanhInPlace replaces every h[j] by tanh(h[j]).
-func tanhInPlace(h []float64) {
+// tanhScalar replaces every h[j] by tanhPerRow(h[j]): the per-row path's
+// loop (see legacy.go).
+func tanhScalar(h []float64) {
 	for j, v := range h {
-		h[j] = tanh(v)
+		h[j] = tanhPerRow(v)
 	}
 }
 
@@ -255,9 +328,11 @@ func orthogonal(dst []float64, rows, cols int, gain float64, rng *rand.Rand) {
 // p_j = e_j/Σ_k e_k and log p_j = (z_j − max z) − log Σ_k e_k (one exp per
 // action; the shift is subtracted first, so large logits lose no digits).
 func logSoftmax(dst, probs, z []float64) (entropy float64) {
-	mx := math.Inf(-1)
-	for _, v := range z {
-		mx = math.Max(mx, v)
+	mx := z[0] // a NaN in z makes every output NaN through the exps
+	for _, v := range z[1:] {
+		if v > mx {
+			mx = v
+		}
 	}
 	probs = probs[:len(z)]
 	s := 0.0
@@ -294,6 +369,36 @@ func normalizeObs(dst, x, mean, variance []float64) {
 	for k, v := range x {
 		z := (v - mean[k]) / math.Sqrt(variance[k]+obsVarEps)
 		dst[k] = math.Max(-obsClip, math.Min(obsClip, z))
+	}
+}
+
+// normDen writes √(var + 1e-8) into den, the denominators of
+// normalizeDen.
+func normDen(den, variance []float64) {
+	for k, v := range variance {
+		den[k] = math.Sqrt(v + obsVarEps)
+	}
+}
+
+// normalizeDen is normalizeObs with the square roots computed beforehand
+// by normDen: clip((x − mean)/den, ±10), the same bits; it copies x when
+// mean is nil.
+func normalizeDen(dst, x, mean, den []float64) {
+	if mean == nil {
+		copy(dst, x)
+		return
+	}
+	x, mean, den = x[:len(dst)], mean[:len(dst)], den[:len(dst)]
+	for k, v := range x {
+		// math.Max(−10, math.Min(10, z)) without the calls: the same for
+		// every z, NaN included.
+		z := (v - mean[k]) / den[k]
+		if z < -obsClip {
+			z = -obsClip
+		} else if z > obsClip {
+			z = obsClip
+		}
+		dst[k] = z
 	}
 }
 

@@ -21,17 +21,20 @@ func parallelFixture(t *testing.T, workers int, clipValue bool) *Agent {
 	return gradFixture(t, cfg, 3, 40)
 }
 
-// TestWorkersMatchSerial checks that the prepared constants are
-// bit-identical for every Workers value (each sample is computed alone),
-// and that the minibatch loss figures and gradient with Workers = 2, 3 and
-// 7 equal those with Workers = 1 up to the rounding of the different sum
-// order: |x_W − x_1| ≤ 1e-12·|x_1| for the loss figures and, per gradient
-// component, ≤ 1e-12·max_i |g_1,i| (a component that nearly cancels has no
-// meaningful relative error of its own).
+// TestWorkersMatchSerial checks that the prepared constants, the first
+// minibatch's activations kept by prepare, the minibatch loss figures and
+// the gradient are bit-identical for Workers = 1, 2, 3 and 7 (no sum
+// depends on the split), and that the per-row reference path, with its
+// own order of summation, agrees with them to rounding: 1e-12 relative
+// for the prepared constants and loss figures, and per gradient component
+// 1e-12·max_i |g_i| (a component that nearly cancels has no meaningful
+// relative error of its own).
 func TestWorkersMatchSerial(t *testing.T) {
 	for _, clipValue := range []bool{false, true} {
 		a1 := parallelFixture(t, 1, clipValue)
 		mb := a1.perm[:a1.n]
+		first := a1.n / a1.cfg.Minibatches
+		acts1 := firstMinibatchActs(a1, first)
 		r1 := a1.lossAndGrad(mb, false)
 		g1 := append([]float64(nil), a1.grad...)
 		gmax := 0.0
@@ -45,14 +48,45 @@ func TestWorkersMatchSerial(t *testing.T) {
 					name      string
 					got, want []float64
 				}{
-					{"xs", a.xs, a1.xs}, {"xn", a.xn, a1.xn}, {"adv", a.adv, a1.adv},
+					{"xs", a.xs, a1.xs}, {"adv", a.adv, a1.adv},
 					{"target", a.target, a1.target}, {"vold", a.vold, a1.vold},
-					{"refLogp", a.refLogp, a1.refLogp}, {"pcache", a.pcache, a1.pcache},
-					{"vcache", a.vcache, a1.vcache}, {"params", a.params, a1.params},
+					{"refLogp", a.refLogp, a1.refLogp}, {"lpOld", a.lpOld, a1.lpOld},
+					{"vnext", a.vnext, a1.vnext}, {"params", a.params, a1.params},
+					{"first minibatch activations", firstMinibatchActs(a, first), acts1},
+				} {
+					if len(arr.got) != len(arr.want) {
+						t.Fatalf("prepared %s: %d values, want %d", arr.name, len(arr.got), len(arr.want))
+					}
+					for i := range arr.want {
+						if math.Float64bits(arr.got[i]) != math.Float64bits(arr.want[i]) {
+							t.Fatalf("prepared %s[%d] = %v, want %v bit for bit", arr.name, i, arr.got[i], arr.want[i])
+						}
+					}
+				}
+				if r := a.lossAndGrad(mb, false); r != r1 {
+					t.Errorf("minibatch figures %+v, want %+v (workers 1) bit for bit", r, r1)
+				}
+				for i := range g1 {
+					if math.Float64bits(a.grad[i]) != math.Float64bits(g1[i]) {
+						t.Fatalf("grad[%d] = %v, want %v (workers 1) bit for bit", i, a.grad[i], g1[i])
+					}
+				}
+			})
+		}
+		for _, workers := range []int{1, 3} {
+			t.Run(fmt.Sprintf("clipValue=%v/per-row/workers=%d", clipValue, workers), func(t *testing.T) {
+				a := parallelFixtureRows(t, workers, clipValue)
+				for _, arr := range []struct {
+					name      string
+					got, want []float64
+				}{
+					{"xs", a.xs, a1.xs}, {"adv", a.adv, a1.adv},
+					{"target", a.target, a1.target}, {"vold", a.vold, a1.vold},
+					{"refLogp", a.refLogp, a1.refLogp},
 				} {
 					for i := range arr.want {
-						if arr.got[i] != arr.want[i] {
-							t.Fatalf("prepared %s[%d] = %v, want %v bit for bit", arr.name, i, arr.got[i], arr.want[i])
+						if math.Abs(arr.got[i]-arr.want[i]) > 1e-12*math.Abs(arr.want[i]) {
+							t.Fatalf("per-row prepared %s[%d] = %.17g, want %.17g (batched)", arr.name, i, arr.got[i], arr.want[i])
 						}
 					}
 				}
@@ -66,17 +100,43 @@ func TestWorkersMatchSerial(t *testing.T) {
 					{"approx kl", r.approxKL, r1.approxKL}, {"clip frac", r.clipFrac, r1.clipFrac},
 				} {
 					if math.Abs(f.got-f.want) > 1e-12*math.Abs(f.want) {
-						t.Errorf("%s %.17g, want %.17g (workers 1)", f.name, f.got, f.want)
+						t.Errorf("per-row %s %.17g, want %.17g (batched)", f.name, f.got, f.want)
 					}
 				}
 				for i := range g1 {
 					if math.Abs(a.grad[i]-g1[i]) > 1e-12*gmax {
-						t.Fatalf("grad[%d] = %.17g, want %.17g (workers 1)", i, a.grad[i], g1[i])
+						t.Fatalf("per-row grad[%d] = %.17g, want %.17g (batched)", i, a.grad[i], g1[i])
 					}
 				}
 			})
 		}
 	}
+}
+
+// parallelFixtureRows is parallelFixture on the per-row path.
+func parallelFixtureRows(t *testing.T, workers int, clipValue bool) *Agent {
+	t.Helper()
+	cfg := DefaultConfig(5, 4)
+	cfg.Hidden = []int{8, 7}
+	cfg.EntropyCoef = 0.05
+	cfg.ClipValue = clipValue
+	cfg.Workers = workers
+	return gradFixtureWith(t, cfg, 3, 40, true)
+}
+
+// firstMinibatchActs returns a copy of the inputs and activations that
+// prepare left in a.mb for the first rows samples of the first minibatch.
+func firstMinibatchActs(a *Agent, rows int) []float64 {
+	out := append([]float64(nil), a.mb.x[:rows*a.cfg.ObsDim]...)
+	for _, nr := range []struct {
+		m    *mlp
+		acts [][]float64
+	}{{&a.pol, a.mb.pol.act}, {&a.val, a.mb.val.act}} {
+		for l, s := range nr.m.sizes[1:] {
+			out = append(out, nr.acts[l][:rows*s]...)
+		}
+	}
+	return out
 }
 
 // TestWorkersDeterministic checks that two agents with the same seed and

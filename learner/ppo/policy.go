@@ -27,24 +27,32 @@ var ErrBadSnapshot = errors.New("bad policy snapshot")
 type Policy struct {
 	net            mlp
 	params         []float64
+	wt             []float64 // transposed weights (see transposeWeights)
 	mean, variance []float64 // nil when normalisation is off
+	den            []float64 // √(variance + 1e-8)
 	count          float64
 	pool           sync.Pool // *policyWork
 }
 
 type policyWork struct {
-	x    []float64
-	net  *mlpWork
-	logp []float64
+	x, probs, logp []float64
+	act            [][]float64
 }
 
 func newPolicy(net mlp, params, mean, variance []float64, count float64) *Policy {
 	p := &Policy{net: net, params: params, mean: mean, variance: variance, count: count}
+	p.wt = make([]float64, len(params))
+	net.transposeWeights(params, p.wt)
+	if mean != nil {
+		p.den = make([]float64, len(variance))
+		normDen(p.den, variance)
+	}
 	p.pool.New = func() any {
 		return &policyWork{
-			x:    make([]float64, net.in()),
-			net:  net.newWork(),
-			logp: make([]float64, net.out()),
+			x:     make([]float64, net.in()),
+			probs: make([]float64, net.out()),
+			logp:  make([]float64, net.out()),
+			act:   newNetRows(&p.net, 1, false).act,
 		}
 	}
 	return p
@@ -60,12 +68,15 @@ func (p *Policy) NumActions() int { return p.net.out() }
 // statistics (0 when normalisation is off).
 func (p *Policy) ObsCount() float64 { return p.count }
 
-// policyLogProbs normalises the raw observation, runs the policy network and
-// writes log π(·|obs) into w.logp; it returns the entropy. It is the single
-// forward path shared by Policy and Agent.
-func policyLogProbs(net *mlp, params, mean, variance, obs []float64, x []float64, nw *mlpWork, logp []float64) float64 {
-	normalizeObs(x, obs, mean, variance)
-	return logSoftmax(logp, nw.probs, net.forward(params, x, nw))
+// policyLogProbs normalises the raw observation (den from normDen), runs
+// the policy network over it as a batch of one row and writes
+// log π(·|obs) into logp; it returns the entropy. It is the single
+// forward path shared by Policy and Agent, and a row of the agent's
+// batched passes computes the same bits.
+func policyLogProbs(net *mlp, params, wt, mean, den, obs []float64, x []float64, act [][]float64, probs, logp []float64) float64 {
+	normalizeDen(x, obs, mean, den)
+	net.forwardRows(params, wt, x, act, 0, 1)
+	return logSoftmax(logp, probs, act[len(act)-1])
 }
 
 func (p *Policy) check(obs, dst []float64) {
@@ -83,7 +94,7 @@ func (p *Policy) check(obs, dst []float64) {
 func (p *Policy) LogProbs(obs, dst []float64) {
 	p.check(obs, dst)
 	w := p.pool.Get().(*policyWork)
-	policyLogProbs(&p.net, p.params, p.mean, p.variance, obs, w.x, w.net, dst)
+	policyLogProbs(&p.net, p.params, p.wt, p.mean, p.den, obs, w.x, w.act, w.probs, dst)
 	p.pool.Put(w)
 }
 
@@ -104,7 +115,7 @@ func (p *Policy) Sample(obs []float64, rng *rand.Rand) (action int, logProb floa
 	p.check(obs, nil)
 	w := p.pool.Get().(*policyWork)
 	defer p.pool.Put(w)
-	policyLogProbs(&p.net, p.params, p.mean, p.variance, obs, w.x, w.net, w.logp)
+	policyLogProbs(&p.net, p.params, p.wt, p.mean, p.den, obs, w.x, w.act, w.probs, w.logp)
 	u := rng.Float64()
 	action = len(w.logp) - 1
 	c := 0.0

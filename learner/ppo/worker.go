@@ -5,47 +5,45 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
-
-	"gonum.org/v1/gonum/floats"
 )
 
 // Tasks a worker runs.
 const (
-	taskPrepare = iota // worker.prepareRows
-	taskGrad           // worker.accumulate
-	taskReduce         // worker.reduce
-	taskAdam           // worker.adam
+	taskPrepare    = iota // worker.prepareBatch
+	taskRows              // worker.rowsTask
+	taskGrads             // worker.gradsTask
+	taskAdam              // worker.adam
+	taskRowPrepare        // worker.prepareRows (per-row path)
+	taskRowGrad           // worker.accumulateRows (per-row path)
+	taskRowReduce         // worker.reduceRows (per-row path)
 )
 
-// worker evaluates a contiguous part of the per-sample work of an update:
-// the pre-update forward passes of prepare or the forward/backward passes
-// of one minibatch. Worker 0 runs on the caller's goroutine with the
-// agent's own workspaces and accumulates into a.grad; every other worker
-// has its own workspaces and a private gradient buffer and runs its tasks
-// on a goroutine of its own (see [Agent.startWorkers]). Workers share
-// read-only inputs (parameters, prepared arrays, the activation cache) and
-// write only their own buffers and disjoint indices of the agent's
-// per-sample arrays.
+// preChunk is the number of samples the pre-update pass of a worker
+// evaluates at once (outside the first minibatch).
+const preChunk = 64
+
+// worker evaluates a part of the work of an update. Worker 0 runs on the
+// caller's goroutine; every other worker runs its tasks on a goroutine of
+// its own (see [Agent.startWorkers]). Workers share read-only inputs
+// (parameters, prepared arrays) and write disjoint rows of the shared
+// minibatch buffers, disjoint indices of the per-sample arrays and
+// disjoint parameter ranges.
 type worker struct {
-	a              *Agent
-	pw, vw         *mlpWork
-	pown, vown     [][]float64 // the workspaces' own activation buffers
-	logp, dlog, dv []float64
-	grad           []float64 // a.grad for worker 0
+	a           *Agent
+	pre         *rowsWork // the pre-update pass's chunks (created on first use)
+	logp, probs []float64
 
 	// The task of the current dispatch.
-	task   int
-	lo, hi int   // taskPrepare: compacted samples [lo, hi)
-	mb     []int // taskGrad: this worker's part of the minibatch
-	pos0   int   // taskGrad: position of mb[0] in the minibatch
-	cached bool  // taskGrad: activations come from the cache
-	mu, sd float64
-	inv    float64 // 1/m, m the whole minibatch's size
-	res    mbResult
-	plo    int // taskReduce, taskAdam: parameters [plo, phi)
-	phi    int
-	parts  int     // taskReduce: gradient buffers to add (workers[:parts])
-	ss     float64 // taskReduce: Σ g² over the worker's parameters
+	task        int
+	part, parts int     // taskPrepare, taskGrads: this worker's part of parts
+	lo, hi      int     // taskRows: minibatch rows [lo, hi); per-row tasks: samples
+	mb          []int   // taskRows, taskRowGrad: the minibatch (its part, per-row)
+	cached      bool    // taskRows, taskRowGrad: activations come from prepare
+	mu, sd      float64 // advantage normalisation
+	inv         float64 // 1/m, m the whole minibatch's size
+	plo, phi    int     // taskAdam, taskRowReduce: parameters [plo, phi)
+
+	lg *legacyWorker // per-row path state, nil until used
 
 	// Hand-off with the dispatching goroutine: it sets the task fields and
 	// then increments start; the worker runs the task and then stores the
@@ -59,17 +57,11 @@ type worker struct {
 	loopFn func()
 }
 
-func (a *Agent) newWorker(pw, vw *mlpWork, grad []float64) *worker {
+func (a *Agent) newWorker() *worker {
 	w := &worker{
-		a:    a,
-		pw:   pw,
-		vw:   vw,
-		pown: append([][]float64(nil), pw.act...),
-		vown: append([][]float64(nil), vw.act...),
-		logp: make([]float64, a.cfg.NumActions),
-		dlog: make([]float64, a.cfg.NumActions),
-		dv:   make([]float64, 1),
-		grad: grad,
+		a:     a,
+		logp:  make([]float64, a.cfg.NumActions),
+		probs: make([]float64, a.cfg.NumActions),
 	}
 	w.loopFn = w.loop
 	return w
@@ -85,7 +77,10 @@ func (a *Agent) numWorkers(n int) int {
 // exist yet (after this, Update does not allocate).
 func (a *Agent) ensureWorkers() {
 	for len(a.workers) < max(1, a.cfg.Workers) {
-		a.workers = append(a.workers, a.newWorker(a.pol.newWork(), a.val.newWork(), make([]float64, len(a.params))))
+		a.workers = append(a.workers, a.newWorker())
+	}
+	if a.perRow {
+		a.ensureLegacy()
 	}
 }
 
@@ -208,196 +203,27 @@ func (w *worker) loop() {
 func (w *worker) run() {
 	switch w.task {
 	case taskPrepare:
-		w.prepareRows()
-	case taskGrad:
-		w.accumulate()
-	case taskReduce:
-		w.reduce()
+		w.prepareBatch()
+	case taskRows:
+		w.rowsTask()
+	case taskGrads:
+		w.gradsTask()
 	case taskAdam:
-		w.adam()
-	}
-}
-
-// bindCache points the activation buffers of the worker's workspaces at
-// the cache rows of first-minibatch position slot, or back at their own
-// buffers when slot < 0.
-func (w *worker) bindCache(slot int) {
-	a := w.a
-	bind := func(ws *mlpWork, own [][]float64, cache []float64, m *mlp) {
-		if slot < 0 {
-			copy(ws.act, own)
-			return
-		}
-		off := slot * actLen(m)
-		for l, s := range m.sizes[1:] {
-			ws.act[l] = cache[off : off+s : off+s]
-			off += s
-		}
-	}
-	bind(w.pw, w.pown, a.pcache, &a.pol)
-	bind(w.vw, w.vown, a.vcache, &a.val)
-}
-
-// prepareRows computes, for the compacted samples [w.lo, w.hi) of
-// a.batch, the constants of the update described at [Agent.prepare]. Each
-// sample is computed on its own, so the result does not depend on how the
-// samples are split among workers.
-func (w *worker) prepareRows() {
-	a, b := w.a, w.a.batch
-	d := a.cfg.ObsDim
-	mean, variance := a.normStats()
-	polP, valP := a.polParams(), a.valParams()
-	gamma, rhoBar := a.cfg.Gamma, a.cfg.RhoBar
-	for k := w.lo; k < w.hi; k++ {
-		i := a.rows[k]
-		act, blp := b.Actions[i], b.BehaviorLogProb[i]
-		x := a.xs[k*d : (k+1)*d]
-		normalizeObs(x, b.Obs[i*d:(i+1)*d], mean, variance)
-		w.bindCache(a.slot[k])
-		logSoftmax(w.logp, w.pw.probs, a.pol.forward(polP, x, w.pw))
-		v := a.val.forward(valP, x, w.vw)[0]
-		w.bindCache(-1)
-		lpOld := w.logp[act]
-		rho := math.Min(rhoBar, math.Exp(lpOld-blp))
-		boot := 0.0
-		if !b.Dones[i] {
-			xn := a.xn[k*d : (k+1)*d]
-			normalizeObs(xn, b.NextObs[i*d:(i+1)*d], mean, variance)
-			boot = gamma * a.val.forward(valP, xn, w.vw)[0]
-		}
-		delta := b.Rewards[i] + boot - v
-		a.act[k], a.vold[k] = act, v
-		a.w[k] = 1
-		if b.Weights != nil {
-			a.w[k] = b.Weights[i]
-		}
-		a.adv[k] = rho * delta
-		a.target[k] = v + rho*delta
-		if a.cfg.Ratio == RatioBehavior {
-			a.refLogp[k] = blp
+		if w.a.perRow {
+			w.adamRows()
 		} else {
-			a.refLogp[k] = lpOld
+			w.adam()
 		}
+	case taskRowPrepare:
+		w.prepareRows()
+	case taskRowGrad:
+		w.accumulateRows()
+	case taskRowReduce:
+		w.reduceRows()
 	}
 }
 
-// accumulate clears w.grad, adds to it the gradient terms of the samples
-// w.mb (see [Agent.lossAndGrad]; each already divided by the minibatch
-// size) and leaves in w.res the sums of the per-sample loss figures, not
-// yet divided by the minibatch size.
-func (w *worker) accumulate() {
-	a := w.a
-	clear(w.grad)
-	w.res = mbResult{}
-	res := &w.res
-	d := a.cfg.ObsDim
-	eps, ce, cv := a.cfg.ClipEps, a.cfg.EntropyCoef, a.cfg.ValueCoef
-	polP, valP := a.polParams(), a.valParams()
-	polG, valG := w.grad[:a.pol.n], w.grad[a.pol.n:]
-	inv, mu, sd := w.inv, w.mu, w.sd
-	cached := w.cached
-	if cached {
-		defer w.bindCache(-1)
-	}
-	for i, k := range w.mb {
-		x := a.xs[k*d : (k+1)*d]
-		var logits, vout []float64
-		if cached {
-			w.bindCache(w.pos0 + i)
-			logits, vout = w.pw.act[len(w.pw.act)-1], w.vw.act[len(w.vw.act)-1]
-		} else {
-			logits = a.pol.forward(polP, x, w.pw)
-		}
-		A := a.adv[k]
-		if a.cfg.NormalizeAdvantage {
-			A = (A - mu) / (sd + advEps)
-		}
-		wk := a.w[k]
-		scale := wk * inv
-
-		// Policy.
-		H := logSoftmax(w.logp, w.pw.probs, logits)
-		act := a.act[k]
-		logRatio := w.logp[act] - a.refLogp[k]
-		r := math.Exp(logRatio)
-		res.approxKL += (r - 1) - logRatio
-		if math.Abs(r-1) > eps {
-			res.clipFrac++
-		}
-		rc := math.Max(1-eps, math.Min(1+eps, r))
-		var pg, gr float64
-		if s1, s2 := r*A, rc*A; s1 <= s2 {
-			pg, gr = -s1, -A*r
-		} else {
-			pg = -s2
-		}
-		if scale != 0 {
-			for j, lp := range w.logp {
-				p := w.pw.probs[j]
-				g := ce * p * (lp + H)
-				if j == act {
-					g += gr * (1 - p)
-				} else {
-					g -= gr * p
-				}
-				w.dlog[j] = scale * g
-			}
-			a.pol.backward(polP, polG, x, w.dlog, w.pw)
-		}
-
-		// Value.
-		if !cached {
-			vout = a.val.forward(valP, x, w.vw)
-		}
-		v := vout[0]
-		t := a.target[k]
-		vl, dv := 0.5*(v-t)*(v-t), v-t
-		if a.cfg.ClipValue {
-			vo := a.vold[k]
-			vc := vo + math.Max(-eps, math.Min(eps, v-vo))
-			if l2 := 0.5 * (vc - t) * (vc - t); l2 > vl {
-				vl, dv = l2, 0
-			}
-		}
-		if scale != 0 {
-			w.dv[0] = scale * cv * dv
-			a.val.backward(valP, valG, x, w.dv, w.vw)
-		}
-
-		res.loss += wk * (pg + cv*vl - ce*H)
-		res.policyLoss += wk * pg
-		res.valueLoss += wk * vl
-		res.entropy += H
-	}
-}
-
-// add adds the sums of o to r.
-func (r *mbResult) add(o *mbResult) {
-	r.loss += o.loss
-	r.policyLoss += o.policyLoss
-	r.valueLoss += o.valueLoss
-	r.entropy += o.entropy
-	r.approxKL += o.approxKL
-	r.clipFrac += o.clipFrac
-}
-
-// reduceGrads adds the private gradients of workers[1:parts] to a.grad,
-// in worker order, and returns the squared norm of the sum. Each element
-// is summed in the same order whatever the split (see dispatchParams), and
-// the ranges' sums of squares are added in range order (with one range
-// that is a single sum in parameter order).
-func (a *Agent) reduceGrads(parts int) float64 {
-	for _, w := range a.workers {
-		w.parts = parts
-	}
-	ss := 0.0
-	for _, w := range a.workers[:a.dispatchParams(taskReduce)] {
-		ss += w.ss
-	}
-	return ss
-}
-
-// dispatchParams runs task (taskReduce or taskAdam) over the parameters,
+// dispatchParams runs task (taskAdam or taskRowReduce) over the parameters,
 // cut into min(Workers, len) contiguous ranges, one per worker, and
 // returns the number of workers used.
 func (a *Agent) dispatchParams(task int) int {
@@ -410,35 +236,178 @@ func (a *Agent) dispatchParams(task int) int {
 	return nw
 }
 
-// reduce adds the gradients of workers[1:w.parts] into a.grad over the
-// worker's parameter range and leaves the sum of squares in w.ss.
-func (w *worker) reduce() {
-	a := w.a
-	g := a.grad[w.plo:w.phi]
-	for _, o := range a.workers[1:w.parts] {
-		floats.Add(g, o.grad[w.plo:w.phi])
-	}
-	ss := 0.0
-	for _, v := range g {
-		ss += v * v
-	}
-	w.ss = ss
-}
-
 // adam applies the Adam step set up by [Agent.step] to the worker's
 // parameter range; each parameter is updated on its own, so the result
 // does not depend on the split.
 func (w *worker) adam() {
 	a := w.a
-	scale, stepSize, invSqrtBC2, eps := a.adamScale, a.adamStep, a.adamInvSqrtBC2, a.cfg.AdamEps
-	g := a.grad[w.plo:w.phi]
-	p, m, v := a.params[w.plo:w.phi], a.adamM[w.plo:w.phi], a.adamV[w.plo:w.phi]
-	p, m, v = p[:len(g)], m[:len(g)], v[:len(g)]
-	for i, gi := range g {
-		gi *= scale
-		mi := adamBeta1*m[i] + (1-adamBeta1)*gi
-		vi := adamBeta2*v[i] + (1-adamBeta2)*gi*gi
-		m[i], v[i] = mi, vi
-		p[i] -= stepSize * mi / (math.Sqrt(vi)*invSqrtBC2 + eps)
+	adamUpdate(a.params[w.plo:w.phi], a.adamM[w.plo:w.phi], a.adamV[w.plo:w.phi], a.grad[w.plo:w.phi], &a.adamK)
+}
+
+// prepareBatch is part w.part of w.parts of the pre-update pass of
+// [Agent.prepare] over a.batch, each sample computed on its own: an equal
+// share of the samples that bootstrap (V_old(s′) into a.vnext), of the
+// samples outside the first minibatch (log π_θold(a|s) into a.lpOld,
+// V_old(s) into a.vold, the normalised s into a.xs), both in chunks of
+// preChunk through the worker's own buffers, and last of the first
+// minibatch, whose rows it evaluates in a.mb and leaves there.
+func (w *worker) prepareBatch() {
+	a, b := w.a, w.a.batch
+	c, nw := w.part, w.parts
+	if w.pre == nil {
+		w.pre = a.newRowsWork(preChunk, false)
 	}
+	mean := a.normMeanFixed()
+	d := a.cfg.ObsDim
+	polP, valP := a.polParams(), a.valParams()
+	polT, valT := a.wt[:a.pol.n], a.wt[a.pol.n:]
+	vl := a.val.layers() - 1
+
+	// Next states: the value network alone.
+	next := a.next[c*len(a.next)/nw : (c+1)*len(a.next)/nw]
+	for len(next) > 0 {
+		chunk := next[:min(preChunk, len(next))]
+		next = next[len(chunk):]
+		for p, k := range chunk {
+			i := a.rows[k]
+			normalizeDen(w.pre.x[p*d:(p+1)*d], b.NextObs[i*d:(i+1)*d], mean, a.den)
+		}
+		a.val.forwardRows(valP, valT, w.pre.x, w.pre.val.act, 0, len(chunk))
+		for p, k := range chunk {
+			a.vnext[k] = w.pre.val.act[vl][p]
+		}
+	}
+
+	// States outside the first minibatch, then the first minibatch.
+	first := a.mbRows
+	rest := a.perm[first:]
+	rest = rest[c*len(rest)/nw : (c+1)*len(rest)/nw]
+	for len(rest) > 0 {
+		chunk := rest[:min(preChunk, len(rest))]
+		rest = rest[len(chunk):]
+		w.preStates(chunk, w.pre, 0, len(chunk), mean, polP, valP, polT, valT)
+	}
+	lo, hi := c*first/nw, (c+1)*first/nw
+	w.preStates(a.perm[lo:hi], a.mb, lo, hi, mean, polP, valP, polT, valT)
+}
+
+// preStates normalises the states of samples ks into rows [lo, hi) of r
+// (and into a.xs), runs both networks over those rows and records
+// log π_θold(a|s) and V_old(s) of each sample.
+func (w *worker) preStates(ks []int, r *rowsWork, lo, hi int, mean, polP, valP, polT, valT []float64) {
+	a, b := w.a, w.a.batch
+	d, na := a.cfg.ObsDim, a.cfg.NumActions
+	for p, k := range ks {
+		i := a.rows[k]
+		x := r.x[(lo+p)*d : (lo+p+1)*d]
+		normalizeDen(x, b.Obs[i*d:(i+1)*d], mean, a.den)
+		copy(a.xs[k*d:(k+1)*d], x)
+	}
+	a.pol.forwardRows(polP, polT, r.x, r.pol.act, lo, hi)
+	a.val.forwardRows(valP, valT, r.x, r.val.act, lo, hi)
+	logits, vout := r.pol.act[a.pol.layers()-1], r.val.act[a.val.layers()-1]
+	for p, k := range ks {
+		row := lo + p
+		logSoftmax(w.logp, w.probs, logits[row*na:(row+1)*na])
+		a.lpOld[k] = w.logp[a.act[k]]
+		a.vold[k] = vout[row]
+	}
+}
+
+// rowsTask evaluates the rows [w.lo, w.hi) of the minibatch w.mb in a.mb:
+// unless cached, it gathers their normalised states and runs both
+// networks forward; then, per sample, the loss terms (into a.rowRes) and
+// the output deltas of [Agent.lossAndGrad]; then it propagates the deltas
+// back through both networks.
+func (w *worker) rowsTask() {
+	a, r := w.a, w.a.mb
+	lo, hi, mb := w.lo, w.hi, w.mb
+	if lo >= hi {
+		return
+	}
+	d, na := a.cfg.ObsDim, a.cfg.NumActions
+	polP, valP := a.polParams(), a.valParams()
+	if !w.cached {
+		for p := lo; p < hi; p++ {
+			k := mb[p]
+			copy(r.x[p*d:(p+1)*d], a.xs[k*d:(k+1)*d])
+		}
+		a.pol.forwardRows(polP, a.wt[:a.pol.n], r.x, r.pol.act, lo, hi)
+		a.val.forwardRows(valP, a.wt[a.pol.n:], r.x, r.val.act, lo, hi)
+	}
+	eps, ce, cv := a.cfg.ClipEps, a.cfg.EntropyCoef, a.cfg.ValueCoef
+	inv, mu, sd := w.inv, w.mu, w.sd
+	pl, vl := a.pol.layers()-1, a.val.layers()-1
+	logits, vout := r.pol.act[pl], r.val.act[vl]
+	pdelta, vdelta := r.pol.delta[pl], r.val.delta[vl]
+	for p := lo; p < hi; p++ {
+		k := mb[p]
+		A := a.adv[k]
+		if a.cfg.NormalizeAdvantage {
+			A = (A - mu) / (sd + advEps)
+		}
+		wk := a.w[k]
+		scale := wk * inv
+
+		// Policy.
+		H := logSoftmax(w.logp, w.probs, logits[p*na:(p+1)*na])
+		act := a.act[k]
+		logRatio := w.logp[act] - a.refLogp[k]
+		ratio := math.Exp(logRatio)
+		rc := math.Max(1-eps, math.Min(1+eps, ratio))
+		var pg, gr float64
+		if s1, s2 := ratio*A, rc*A; s1 <= s2 {
+			pg, gr = -s1, -A*ratio
+		} else {
+			pg = -s2
+		}
+		dz := pdelta[p*na : (p+1)*na]
+		if scale == 0 {
+			// Adds nothing (as a skipped sample) even where the
+			// terms are not finite.
+			clear(dz)
+		}
+		for j, lp := range w.logp {
+			if scale == 0 {
+				break
+			}
+			pj := w.probs[j]
+			g := ce * pj * (lp + H)
+			if j == act {
+				g += gr * (1 - pj)
+			} else {
+				g -= gr * pj
+			}
+			dz[j] = scale * g
+		}
+
+		// Value.
+		v := vout[p]
+		t := a.target[k]
+		vloss, dv := 0.5*(v-t)*(v-t), v-t
+		if a.cfg.ClipValue {
+			vo := a.vold[k]
+			vc := vo + math.Max(-eps, math.Min(eps, v-vo))
+			if l2 := 0.5 * (vc - t) * (vc - t); l2 > vloss {
+				vloss, dv = l2, 0
+			}
+		}
+		vdelta[p] = 0
+		if scale != 0 {
+			vdelta[p] = scale * cv * dv
+		}
+
+		a.rowRes[p] = rowResult{w: wk, pg: pg, vl: vloss, h: H, kl: (ratio - 1) - logRatio, clip: math.Abs(ratio-1) > eps}
+	}
+	a.pol.backwardRows(polP, r.pol.act, r.pol.delta, lo, hi, a.zeros)
+	a.val.backwardRows(valP, r.val.act, r.val.delta, lo, hi, a.zeros)
+}
+
+// gradsTask writes part w.part of w.parts of the minibatch gradient into
+// a.grad (see [mlp.gradPart]), from the deltas the rows tasks left in
+// a.mb.
+func (w *worker) gradsTask() {
+	a, r := w.a, w.a.mb
+	a.pol.gradPart(a.polGrad(), r.x, r.pol.act, r.pol.delta, a.mbRows, w.part, w.parts, a.zeros)
+	a.val.gradPart(a.valGrad(), r.x, r.val.act, r.val.delta, a.mbRows, w.part, w.parts, a.zeros)
 }
