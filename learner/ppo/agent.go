@@ -16,13 +16,13 @@ const (
 
 // Agent is the trainable PPO agent: policy and value networks, Adam state,
 // observation normalisation and version counters. An Agent is not safe for
-// concurrent use: the caller serialises Update, ObserveObs and the
+// concurrent use: the caller serialises Update, ObserveObs, Close and the
 // other methods (the learner loop owns it); hand a [Policy] from
 // [Agent.Snapshot] to other goroutines. With Config.Workers > 1, Update
 // spreads its work over Workers − 1 goroutines of its own besides the
 // caller's and releases them before it returns (even when it panics);
 // they keep spinning for 2 ms in case another Update follows and then
-// return, so an Agent needs no Close.
+// return. [Agent.Close] stops them at once.
 type Agent struct {
 	cfg      Config
 	rng      *rand.Rand
@@ -720,6 +720,25 @@ epochs:
 	}
 	a.updates++
 	return st
+}
+
+// Close stops the agent's worker goroutines (Config.Workers > 1) and waits
+// for them to return, instead of letting them spin for their 2 ms after
+// the last Update; it holds nothing else. The learner calls it on
+// shutdown. Close is idempotent, and it does not end the agent: a later
+// Update (or any method that needs the workers) starts them again, so
+// Close may be called whenever no other method of the agent is running.
+// It returns no error; the signature matches io.Closer.
+func (a *Agent) Close() error {
+	a.stopWorkers()
+	for _, w := range a.workers[1:] {
+		// Between Updates a worker is idle (spinning) or gone; only its
+		// goroutine changes it from idle to gone, and only Close from
+		// idle to stopping.
+		w.state.CompareAndSwap(workerIdle, workerStopping)
+	}
+	a.wg.Wait()
+	return nil
 }
 
 // SetWorkers sets Config.Workers, for example after [Restore] (which keeps

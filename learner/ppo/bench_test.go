@@ -88,6 +88,7 @@ func BenchmarkUpdate(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
+					defer a.Close()
 					a.perRow = path == "rows"
 					batch := randomBatch(cfg, s.batch, rng)
 					a.ObserveObs(batch.Obs)

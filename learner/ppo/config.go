@@ -106,9 +106,10 @@ type Config struct {
 	// for every Workers value. The extra goroutines busy-wait (yielding
 	// with runtime.Gosched) between tasks, so each keeps a core busy for
 	// the whole Update and for 2 ms after it (so that back-to-back Updates
-	// do not wait for a thread to wake); then they return. At most
-	// MaxWorkers. It is saved in checkpoints like every other field; see
-	// [Agent.SetWorkers] to change it after [Restore].
+	// do not wait for a thread to wake); then they return, or at once on
+	// [Agent.Close]. At most MaxWorkers. It is saved in checkpoints like
+	// every other field; see [Agent.SetWorkers] to change it after
+	// [Restore].
 	Workers int
 }
 

@@ -400,6 +400,7 @@ func TestFallbackBitIdentical(t *testing.T) {
 			cfg.Epochs, cfg.Minibatches = 2, 4
 			cfg.Workers = workers
 			a := testAgent(t, cfg, 17)
+			defer a.Close()
 			rng := rand.New(rand.NewPCG(18, 19))
 			for _, n := range []int{256, 7, 256, 61} {
 				b := randomBatch(cfg, n, rng)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -270,5 +271,60 @@ func TestWorkersManyUpdates(t *testing.T) {
 	case <-left:
 	case <-time.After(5 * time.Second):
 		t.Error("worker goroutines still running 5 s after the last Update")
+	}
+}
+
+// TestCloseStopsWorkers checks that Close stops the worker goroutines and
+// waits for them: when it returns every worker is gone and the process's
+// goroutine count comes back to at most what it was before the agent
+// started them (polled, yielding, until it does; the deadline only ends a
+// hung test). Close is idempotent, and an Update after Close starts the
+// workers again and computes bit for bit what an agent that was never
+// closed computes.
+func TestCloseStopsWorkers(t *testing.T) {
+	before := runtime.NumGoroutine()
+	cfg := smallConfig()
+	cfg.Workers = 3
+	a, ref := testAgent(t, cfg, 51), testAgent(t, cfg, 51)
+	defer ref.Close()
+	b := randomBatch(cfg, 48, rand.New(rand.NewPCG(51, 52)))
+	a.ObserveObs(b.Obs)
+	ref.ObserveObs(b.Obs)
+	a.Update(b)
+	ref.Update(b)
+	for range 2 {
+		if err := a.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		for i, w := range a.workers[1:] {
+			if s := w.state.Load(); s != workerGone {
+				t.Fatalf("worker %d in state %d after Close, want gone (%d)", i+1, s, workerGone)
+			}
+		}
+		// A worker's goroutine is done with the agent when Close returns;
+		// it may still be on its way out of the runtime.
+		deadline := time.Now().Add(time.Minute)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d goroutines a minute after Close, %d before the agent", runtime.NumGoroutine(), before)
+			}
+			runtime.Gosched()
+		}
+	}
+	sa, sr := a.Update(b), ref.Update(b)
+	if sa != sr {
+		t.Fatalf("stats after Close %+v, want %+v", sa, sr)
+	}
+	for i := range a.params {
+		if a.params[i] != ref.params[i] {
+			t.Fatalf("param %d after Close and Update: %v, want %v", i, a.params[i], ref.params[i])
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	// Close on an agent without worker goroutines is a no-op.
+	if err := testAgent(t, smallConfig(), 1).Close(); err != nil {
+		t.Fatalf("Close without workers: %v", err)
 	}
 }

@@ -49,7 +49,7 @@ type worker struct {
 	// then increments start; the worker runs the task and then stores the
 	// value of start it ran in done. The atomics order the plain fields.
 	start, done atomic.Uint64
-	// state is workerGone, workerIdle or workerHeld.
+	// state is workerGone, workerIdle, workerHeld or workerStopping.
 	state atomic.Int32
 
 	// loopFn is w.loop, bound once so that `go w.loopFn()` does not
@@ -86,9 +86,10 @@ func (a *Agent) ensureWorkers() {
 
 // Worker goroutine states (worker.state).
 const (
-	workerGone = iota // no goroutine: the next startWorkers starts one
-	workerIdle        // running, between Updates; leaves after workerLinger
-	workerHeld        // running, reserved by an Update: does not leave
+	workerGone     = iota // no goroutine: the next startWorkers starts one
+	workerIdle            // running, between Updates; leaves after workerLinger
+	workerHeld            // running, reserved by an Update: does not leave
+	workerStopping        // running, told by Close to leave at once
 )
 
 // workerLinger is how long a worker goroutine keeps spinning after an
@@ -187,8 +188,11 @@ func (w *worker) loop() {
 		}
 		// The clock is read every 64th check only: the check itself is a
 		// few nanoseconds, a clock read tens.
-		switch {
-		case w.state.Load() != workerIdle:
+		switch st := w.state.Load(); {
+		case st == workerStopping:
+			w.state.Store(workerGone)
+			return
+		case st != workerIdle:
 			idleSince = time.Time{}
 		case spins%64 != 0:
 		case idleSince.IsZero():
