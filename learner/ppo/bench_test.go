@@ -120,8 +120,9 @@ func BenchmarkUpdate(b *testing.B) {
 // batched-mat, gonum/mat's Dense.Mul (its pure-Go BLAS, Dgemm) per layer
 // with math.Tanh; batched-gemm, the agent's batched pass over the 64 rows
 // at once; rows-gemm, the same code one row at a time (what a Policy
-// runs per decision); and policy, Policy.LogProbs per sample (with the
-// normalisation and the softmax).
+// runs per decision); policy, Policy.LogProbs per sample (with the
+// normalisation and the softmax); and policy-rows, the same on the
+// per-row path (what Policy.LogProbs computed before).
 func BenchmarkPolicyForward(b *testing.B) {
 	const m = 64
 	cfg := DefaultConfig(16, 12)
@@ -194,6 +195,20 @@ func BenchmarkPolicyForward(b *testing.B) {
 		for b.Loop() {
 			for i := range m {
 				net.forwardRows(p, wt, xs[i*16:(i+1)*16], act, 0, 1)
+			}
+		}
+		b.ReportMetric(float64(m*b.N)/b.Elapsed().Seconds(), "samples/s")
+	})
+	b.Run("policy-rows", func(b *testing.B) {
+		// What Policy.LogProbs ran before the batched kernels: the
+		// per-row forward pass with its normalisation and softmax.
+		w := net.newWork()
+		x, dst := make([]float64, cfg.ObsDim), make([]float64, cfg.NumActions)
+		b.ReportAllocs()
+		for b.Loop() {
+			for i := range m {
+				normalizeObs(x, xs[i*16:(i+1)*16], a.norm.mean, a.norm.variance)
+				logSoftmaxPerRow(dst, w.probs, net.forwardRow(p, x, w))
 			}
 		}
 		b.ReportMetric(float64(m*b.N)/b.Elapsed().Seconds(), "samples/s")

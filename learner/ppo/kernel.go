@@ -103,6 +103,25 @@ var tanhVec4 = func() *tanhVecConsts {
 	return &k
 }()
 
+// expVecConsts are the constants of expAVX, each repeated in four lanes:
+// log₂e, ln2hi, ln2lo, the flush bound, c0 … c13 (1/j!), and 1023 as four
+// int64.
+type expVecConsts [76]float64
+
+var expVec4 = func() *expVecConsts {
+	var k expVecConsts
+	vals := append([]float64{expLog2e, expLn2Hi, expLn2Lo, expFlush}, expCoef[:]...)
+	for i, v := range vals {
+		for l := range 4 {
+			k[4*i+l] = v
+		}
+	}
+	for l := range 4 {
+		k[72+l] = math.Float64frombits(1023)
+	}
+	return &k
+}()
+
 // tanhInPlace replaces every h[j] by tanh(h[j]), bit for bit the scalar
 // [tanh] (four at a time in assembly).
 func tanhInPlace(h []float64) {

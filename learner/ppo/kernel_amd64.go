@@ -106,3 +106,17 @@ func adamVec(p, m, v, g []float64, k *adamConsts) int {
 	adamAVX(&p[0], &m[0], &v[0], &g[0], n4, k)
 	return n4
 }
+
+//go:noescape
+func expAVX(x *float64, n int, k *expVecConsts)
+
+// expVec applies expNonPos to x[:len(x)&^3] in assembly when useAsm is
+// set and returns how many elements it did.
+func expVec(x []float64) int {
+	n4 := len(x) &^ 3
+	if !useAsm || n4 == 0 {
+		return 0
+	}
+	expAVX(&x[0], n4, expVec4)
+	return n4
+}

@@ -672,3 +672,56 @@ adamloop:
 	JNZ  adamloop
 	VZEROUPPER
 	RET
+
+// func expAVX(x *float64, n int, k *expVecConsts)
+// x[i] = expNonPos(x[i]) for i < n, n a positive multiple of 4: the same
+// operations on four lanes. k holds the constants, each four times (see
+// expVecConsts); c_j is at 128 + 32·j.
+TEXT ·expAVX(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ k+16(FP), DX
+	SHRQ $2, CX
+
+exploop:
+	VMOVUPD (SI), Y0
+	VMULPD  0(DX), Y0, Y1
+	VROUNDPD $0, Y1, Y1               // k = x·log₂e rounded to even
+	VMOVAPD Y0, Y2
+	VFNMADD231PD 32(DX), Y1, Y2       // r = −k·ln2hi + x
+	VFNMADD231PD 64(DX), Y1, Y2       // r = −k·ln2lo + r
+	VMULPD  Y2, Y2, Y3                // r²
+	VMULPD  Y3, Y3, Y4                // r⁴
+	VMULPD  Y4, Y4, Y5                // r⁸
+	VMOVUPD 192(DX), Y6
+	VFMADD231PD 224(DX), Y2, Y6       // a0 = r·c3 + c2
+	VMOVUPD 256(DX), Y7
+	VFMADD231PD 288(DX), Y2, Y7       // a1
+	VMOVUPD 320(DX), Y8
+	VFMADD231PD 352(DX), Y2, Y8       // a2
+	VMOVUPD 384(DX), Y9
+	VFMADD231PD 416(DX), Y2, Y9       // a3
+	VMOVUPD 448(DX), Y10
+	VFMADD231PD 480(DX), Y2, Y10      // a4
+	VMOVUPD 512(DX), Y11
+	VFMADD231PD 544(DX), Y2, Y11      // a5
+	VFMADD231PD Y7, Y3, Y6            // b0 = r²·a1 + a0
+	VFMADD231PD Y9, Y3, Y8            // b1 = r²·a3 + a2
+	VFMADD231PD Y11, Y3, Y10          // b2 = r²·a5 + a4
+	VFMADD231PD Y8, Y4, Y6            // e0 = r⁴·b1 + b0
+	VFMADD231PD Y10, Y5, Y6           // P = r⁸·b2 + e0
+	VFMADD213PD Y2, Y3, Y6            // r²·P + r
+	VADDPD  128(DX), Y6, Y6           // p = 1 + (r + r²·P)  (c0 = 1)
+	VCVTPD2DQY Y1, X13
+	VPMOVSXDQ X13, Y13
+	VPADDQ  576(DX), Y13, Y13
+	VPSLLQ  $52, Y13, Y13             // 2^k
+	VMULPD  Y13, Y6, Y6
+	VCMPPD  $0x11, 96(DX), Y0, Y14    // x < −708 (false for NaN)
+	VANDNPD Y6, Y14, Y6
+	VMOVUPD Y6, (SI)
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  exploop
+	VZEROUPPER
+	RET

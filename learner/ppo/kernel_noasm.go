@@ -14,3 +14,5 @@ func tanhVec(h []float64) int                         { return 0 }
 func tanhGradVec(dst, g, h []float64) int             { return 0 }
 func sumSquaresVec(x []float64, t *float64) bool      { return false }
 func adamVec(p, m, v, g []float64, k *adamConsts) int { return 0 }
+
+func expVec(x []float64) int { return 0 }

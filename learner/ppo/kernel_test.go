@@ -3,6 +3,7 @@ package ppo
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"testing"
 
@@ -222,6 +223,99 @@ func TestTanhVecMatchesScalar(t *testing.T) {
 					for i, x := range src {
 						if want := tanh(x); math.Float64bits(h[i]) != math.Float64bits(want) {
 							t.Fatalf("%s: tanh(%v) = %v, want %v bit for bit (length %d)", pathName(asm), x, h[i], want, len(src))
+						}
+					}
+				}
+				check(xs[n : 2*n])
+				if n == 40 {
+					check(xs)
+				}
+			}
+		})
+	}
+}
+
+// exactExp returns e^x to 200 bits: e^(x/2¹⁰) by its Taylor series,
+// squared ten times.
+func exactExp(x float64) *big.Float {
+	const prec = 200
+	y := new(big.Float).SetPrec(prec).SetFloat64(math.Ldexp(x, -10))
+	sum := new(big.Float).SetPrec(prec).SetInt64(1)
+	term := new(big.Float).SetPrec(prec).SetInt64(1)
+	for k := int64(1); k < 60; k++ {
+		term.Mul(term, y)
+		term.Quo(term, new(big.Float).SetPrec(prec).SetInt64(k))
+		sum.Add(sum, term)
+	}
+	for range 10 {
+		sum.Mul(sum, sum)
+	}
+	return sum
+}
+
+// expInputs returns arguments of expNonPos: exponential, uniform and tiny
+// values, the flush bound and the special values.
+func expInputs(rng *rand.Rand, n int) []float64 {
+	xs := []float64{0, math.Copysign(0, -1), -5e-324, -1e-300, expFlush, math.Nextafter(expFlush, 0),
+		math.Nextafter(expFlush, -1000), -745, -1e308, math.Inf(-1), math.NaN(), -math.Ln2 / 2, -math.Ln2}
+	for len(xs) < n {
+		switch len(xs) % 3 {
+		case 0:
+			xs = append(xs, -rng.ExpFloat64()*3)
+		case 1:
+			xs = append(xs, -rng.Float64()*708)
+		default:
+			xs = append(xs, -math.Ldexp(rng.Float64(), -rng.IntN(60)))
+		}
+	}
+	return xs
+}
+
+// TestExpNonPosAccuracy checks expNonPos against e^x computed to 200 bits:
+// within 1 ulp of the exact value on [−708, 0], +0 below −708 and for
+// −∞, NaN for NaN.
+func TestExpNonPosAccuracy(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, x := range expInputs(rng, 8000) {
+		got := expNonPos(x)
+		switch {
+		case math.IsNaN(x):
+			if !math.IsNaN(got) {
+				t.Errorf("expNonPos(NaN) = %v", got)
+			}
+			continue
+		case x < expFlush:
+			if math.Float64bits(got) != 0 {
+				t.Errorf("expNonPos(%v) = %v, want +0 (flushed)", x, got)
+			}
+			continue
+		}
+		exact := exactExp(x)
+		want, _ := exact.Float64()
+		ulp := math.Nextafter(want, math.Inf(1)) - want
+		e, _ := new(big.Float).Sub(new(big.Float).SetFloat64(got), exact).Float64()
+		if math.Abs(e) > ulp {
+			t.Errorf("expNonPos(%v) = %v, exact %v: error %.3f ulp, want ≤ 1", x, got, want, math.Abs(e)/ulp)
+		}
+	}
+}
+
+// TestExpVecMatchesScalar checks expNonPosInPlace (four lanes at a time in
+// assembly, the scalar tail) against expNonPos on every element, bit for
+// bit (NaN for NaN), for slices of every length from 0 to 40 and a long
+// one.
+func TestExpVecMatchesScalar(t *testing.T) {
+	xs := expInputs(rand.New(rand.NewPCG(11, 12)), 100_000)
+	for _, asm := range kernelPaths() {
+		withAsm(asm, func() {
+			for n := 0; n <= 40; n++ {
+				check := func(src []float64) {
+					h := append([]float64(nil), src...)
+					expNonPosInPlace(h)
+					for i, x := range src {
+						want := expNonPos(x)
+						if math.Float64bits(h[i]) != math.Float64bits(want) && !(math.IsNaN(h[i]) && math.IsNaN(want)) {
+							t.Fatalf("%s: exp(%v) = %v, want %v bit for bit (length %d)", pathName(asm), x, h[i], want, len(src))
 						}
 					}
 				}

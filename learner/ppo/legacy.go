@@ -8,7 +8,7 @@ import (
 
 // The per-row path: the update as it was computed before the batched
 // kernels (one sample at a time, a matrix–vector product per layer with
-// gonum's floats.Dot and floats.AddScaled, scalar tanh and Adam, private
+// gonum's floats.Dot and floats.AddScaled, scalar tanh, softmax and Adam, private
 // gradient buffers per worker added in worker order). It is kept,
 // unexported, as the baseline of BenchmarkUpdate and as an independent
 // reference for the tests of the batched path (the two agree to
@@ -160,6 +160,32 @@ func (m *mlp) backwardRow(p, g, x, dout []float64, w *mlpWork) {
 	}
 }
 
+// logSoftmaxPerRow is logSoftmax as the per-row path computed it, with
+// math.Max and math.Exp.
+func logSoftmaxPerRow(dst, probs, z []float64) (entropy float64) {
+	mx := math.Inf(-1)
+	for _, v := range z {
+		mx = math.Max(mx, v)
+	}
+	probs = probs[:len(z)]
+	s := 0.0
+	for j, v := range z {
+		e := math.Exp(v - mx)
+		probs[j] = e
+		s += e
+	}
+	logS := math.Log(s)
+	inv := 1 / s
+	for j, v := range z {
+		lp := (v - mx) - logS
+		dst[j] = lp
+		p := probs[j] * inv
+		probs[j] = p
+		entropy -= p * lp
+	}
+	return entropy
+}
+
 // actLen returns the number of activations of one forward pass of m.
 func actLen(m *mlp) int {
 	n := 0
@@ -271,7 +297,7 @@ func (w *worker) prepareRows() {
 		x := a.xs[k*d : (k+1)*d]
 		normalizeObs(x, b.Obs[i*d:(i+1)*d], mean, variance)
 		w.bindCache(a.lg.slot[k])
-		logSoftmax(lw.logp, lw.pw.probs, a.pol.forwardRow(polP, x, lw.pw))
+		logSoftmaxPerRow(lw.logp, lw.pw.probs, a.pol.forwardRow(polP, x, lw.pw))
 		v := a.val.forwardRow(valP, x, lw.vw)[0]
 		w.bindCache(-1)
 		lpOld := lw.logp[act]
@@ -333,7 +359,7 @@ func (w *worker) accumulateRows() {
 		scale := wk * inv
 
 		// Policy.
-		H := logSoftmax(lw.logp, lw.pw.probs, logits)
+		H := logSoftmaxPerRow(lw.logp, lw.pw.probs, logits)
 		act := a.act[k]
 		logRatio := lw.logp[act] - a.refLogp[k]
 		r := math.Exp(logRatio)

@@ -324,9 +324,10 @@ func orthogonal(dst []float64, rows, cols int, gain float64, rng *rand.Rand) {
 }
 
 // logSoftmax writes log softmax(z) into dst and softmax(z) into probs and
-// returns the entropy H = −Σ_j p_j·log p_j, with e_j = exp(z_j − max z),
-// p_j = e_j/Σ_k e_k and log p_j = (z_j − max z) − log Σ_k e_k (one exp per
-// action; the shift is subtracted first, so large logits lose no digits).
+// returns the entropy H = −Σ_j p_j·log p_j, with e_j = exp(z_j − max z)
+// by [expNonPos] (vectorised), p_j = e_j/Σ_k e_k (the sum in increasing
+// j) and log p_j = (z_j − max z) − log Σ_k e_k (one exp per action; the
+// shift is subtracted first, so large logits lose no digits).
 func logSoftmax(dst, probs, z []float64) (entropy float64) {
 	mx := z[0] // a NaN in z makes every output NaN through the exps
 	for _, v := range z[1:] {
@@ -335,14 +336,17 @@ func logSoftmax(dst, probs, z []float64) (entropy float64) {
 		}
 	}
 	probs = probs[:len(z)]
-	s := 0.0
 	for j, v := range z {
-		e := math.Exp(v - mx)
-		probs[j] = e
+		probs[j] = v - mx
+	}
+	expNonPosInPlace(probs)
+	s := 0.0
+	for _, e := range probs {
 		s += e
 	}
 	logS := math.Log(s)
 	inv := 1 / s
+	dst = dst[:len(z)]
 	for j, v := range z {
 		lp := (v - mx) - logS
 		dst[j] = lp
@@ -351,6 +355,70 @@ func logSoftmax(dst, probs, z []float64) (entropy float64) {
 		entropy -= p * lp
 	}
 	return entropy
+}
+
+// The constants of expNonPos: log₂e, ln 2 split in a high part and the
+// rest, and the Taylor coefficients 1/k! of e^r.
+const (
+	expLog2e = 1.4426950408889634
+	expLn2Hi = 0.6931471805599453
+	expLn2Lo = 2.3190468138462996e-17
+	expFlush = -708 // below, e^x < 2^−1021: the result is +0
+)
+
+var expCoef = func() (c [14]float64) {
+	f := 1.0
+	for k := range c {
+		if k > 0 {
+			f *= float64(k)
+		}
+		c[k] = 1 / f
+	}
+	return c
+}()
+
+// expNonPos returns e^x for x ≤ 0 within 1 ulp of the exact value (tests
+// check this; math.Exp is within 1.6), with no call and no branch but the flush: x < −708 (−∞ included)
+// gives +0, NaN gives NaN. With k = x·log₂e rounded to even and
+// r = (x − k·ln2hi) − k·ln2lo (two fused multiply-adds, |r| ≤ 0.347),
+//
+//	e^x = 2^k·e^r,  e^r = 1 + (r + r²·P(r)),  P(r) = Σ_{2 ≤ j ≤ 13} r^(j−2)/j!
+//
+// (the next term is below 2⁻⁵⁷), P by Estrin's scheme and every step in
+// exactly the order written below; expAVX computes the same bits four at
+// a time. For x > 0 it is not defined (logSoftmax never asks).
+func expNonPos(x float64) float64 {
+	if x < expFlush {
+		return 0
+	}
+	k := math.RoundToEven(x * expLog2e)
+	r := math.FMA(-k, expLn2Hi, x)
+	r = math.FMA(-k, expLn2Lo, r)
+	c := &expCoef
+	r2 := r * r
+	r4 := r2 * r2
+	r8 := r4 * r4
+	a0 := math.FMA(r, c[3], c[2])
+	a1 := math.FMA(r, c[5], c[4])
+	a2 := math.FMA(r, c[7], c[6])
+	a3 := math.FMA(r, c[9], c[8])
+	a4 := math.FMA(r, c[11], c[10])
+	a5 := math.FMA(r, c[13], c[12])
+	b0 := math.FMA(r2, a1, a0)
+	b1 := math.FMA(r2, a3, a2)
+	b2 := math.FMA(r2, a5, a4)
+	e0 := math.FMA(r4, b1, b0)
+	pr := math.FMA(r8, b2, e0)
+	p := 1 + math.FMA(r2, pr, r)
+	return p * math.Float64frombits(uint64(int64(k)+1023)<<52)
+}
+
+// expNonPosInPlace replaces every x[j] ≤ 0 by expNonPos(x[j]) (four at a
+// time in assembly).
+func expNonPosInPlace(x []float64) {
+	for j := expVec(x); j < len(x); j++ {
+		x[j] = expNonPos(x[j])
+	}
 }
 
 // Observation normalisation constants.
