@@ -53,14 +53,37 @@ func gemm(m, n, r int, a []float64, ars, arc int, b []float64, ldb int, c []floa
 	}
 }
 
-// gemmGo is the reference definition of [gemm] (no bounds checks of its
-// own beyond Go's). Rows are taken four at a time so that four independent
-// chains overlap in the processor; each element's chain is unchanged.
+// gemmGo is the pure-Go gemm (no bounds checks of its own beyond Go's):
+// tiles of 4 rows × 2 columns whose eight chains stay in registers and
+// overlap in the processor, then the remaining rows and columns one
+// element at a time; each element's chain is the definition's.
 func gemmGo(m, n, r int, a []float64, ars, arc int, b []float64, ldb int, c []float64, ldc int, init []float64, ist int) {
 	i := 0
 	for ; i+4 <= m; i += 4 {
 		a0, a1, a2, a3 := i*ars, (i+1)*ars, (i+2)*ars, (i+3)*ars
-		for j := range n {
+		j := 0
+		for ; j+2 <= n; j += 2 {
+			i0, i1, i2, i3 := i*ist+j, (i+1)*ist+j, (i+2)*ist+j, (i+3)*ist+j
+			s00, s01 := init[i0], init[i0+1]
+			s10, s11 := init[i1], init[i1+1]
+			s20, s21 := init[i2], init[i2+1]
+			s30, s31 := init[i3], init[i3+1]
+			for q := range r {
+				bq := b[q*ldb+j : q*ldb+j+2]
+				b0, b1 := bq[0], bq[1]
+				o := q * arc
+				x0, x1, x2, x3 := a[a0+o], a[a1+o], a[a2+o], a[a3+o]
+				s00, s01 = math.FMA(x0, b0, s00), math.FMA(x0, b1, s01)
+				s10, s11 = math.FMA(x1, b0, s10), math.FMA(x1, b1, s11)
+				s20, s21 = math.FMA(x2, b0, s20), math.FMA(x2, b1, s21)
+				s30, s31 = math.FMA(x3, b0, s30), math.FMA(x3, b1, s31)
+			}
+			c[i*ldc+j], c[i*ldc+j+1] = s00, s01
+			c[(i+1)*ldc+j], c[(i+1)*ldc+j+1] = s10, s11
+			c[(i+2)*ldc+j], c[(i+2)*ldc+j+1] = s20, s21
+			c[(i+3)*ldc+j], c[(i+3)*ldc+j+1] = s30, s31
+		}
+		for ; j < n; j++ {
 			s0, s1, s2, s3 := init[i*ist+j], init[(i+1)*ist+j], init[(i+2)*ist+j], init[(i+3)*ist+j]
 			for q := range r {
 				bq := b[q*ldb+j]
