@@ -392,16 +392,7 @@ func (w *worker) accumulateRows() {
 		if !cached {
 			vout = a.val.forwardRow(valP, x, lw.vw)
 		}
-		v := vout[0]
-		t := a.target[k]
-		vl, dv := 0.5*(v-t)*(v-t), v-t
-		if a.cfg.ClipValue {
-			vo := a.vold[k]
-			vc := vo + math.Max(-eps, math.Min(eps, v-vo))
-			if l2 := 0.5 * (vc - t) * (vc - t); l2 > vl {
-				vl, dv = l2, 0
-			}
-		}
+		vl, dv := a.valueLoss(vout[0], k)
 		if scale != 0 {
 			lw.dv[0] = scale * cv * dv
 			a.val.backwardRow(valP, valG, x, lw.dv, lw.vw)

@@ -339,7 +339,7 @@ func (w *worker) rowsTask() {
 		a.pol.forwardRows(polP, a.wt[:a.pol.n], r.x, r.pol.act, lo, hi)
 		a.val.forwardRows(valP, a.wt[a.pol.n:], r.x, r.val.act, lo, hi)
 	}
-	eps, ce, cv := a.cfg.ClipEps, a.cfg.EntropyCoef, a.cfg.ValueCoef
+	eps, cv := a.cfg.ClipEps, a.cfg.ValueCoef
 	inv, mu, sd := w.inv, w.mu, w.sd
 	pl, vl := a.pol.layers()-1, a.val.layers()-1
 	logits, vout := r.pol.act[pl], r.val.act[vl]
@@ -353,49 +353,8 @@ func (w *worker) rowsTask() {
 		wk := a.w[k]
 		scale := wk * inv
 
-		// Policy.
-		H := logSoftmax(w.logp, w.probs, logits[p*na:(p+1)*na])
-		act := a.act[k]
-		logRatio := w.logp[act] - a.refLogp[k]
-		ratio := math.Exp(logRatio)
-		rc := math.Max(1-eps, math.Min(1+eps, ratio))
-		var pg, gr float64
-		if s1, s2 := ratio*A, rc*A; s1 <= s2 {
-			pg, gr = -s1, -A*ratio
-		} else {
-			pg = -s2
-		}
-		dz := pdelta[p*na : (p+1)*na]
-		if scale == 0 {
-			// Adds nothing (as a skipped sample) even where the
-			// terms are not finite.
-			clear(dz)
-		}
-		for j, lp := range w.logp {
-			if scale == 0 {
-				break
-			}
-			pj := w.probs[j]
-			g := ce * pj * (lp + H)
-			if j == act {
-				g += gr * (1 - pj)
-			} else {
-				g -= gr * pj
-			}
-			dz[j] = scale * g
-		}
-
-		// Value.
-		v := vout[p]
-		t := a.target[k]
-		vloss, dv := 0.5*(v-t)*(v-t), v-t
-		if a.cfg.ClipValue {
-			vo := a.vold[k]
-			vc := vo + math.Max(-eps, math.Min(eps, v-vo))
-			if l2 := 0.5 * (vc - t) * (vc - t); l2 > vloss {
-				vloss, dv = l2, 0
-			}
-		}
+		H, logRatio, ratio, pg := w.policyDelta(pdelta[p*na:(p+1)*na], logits[p*na:(p+1)*na], a.act[k], a.refLogp[k], A, scale)
+		vloss, dv := a.valueLoss(vout[p], k)
 		vdelta[p] = 0
 		if scale != 0 {
 			vdelta[p] = scale * cv * dv
@@ -405,6 +364,57 @@ func (w *worker) rowsTask() {
 	}
 	a.pol.backwardRows(polP, r.pol.act, r.pol.delta, lo, hi, a.zeros)
 	a.val.backwardRows(valP, r.val.act, r.val.delta, lo, hi, a.zeros)
+}
+
+// policyDelta computes one sample's policy terms from its logits: the
+// entropy H of π(·|s), the log-ratio and ratio r = π_θ(a|s)/π_θold(a|s), the
+// clipped surrogate loss pg = −min(r·Â, clip(r, 1±ε)·Â), and writes into dz
+// the loss's gradient with respect to the logits, scaled by scale (zeros
+// when scale is 0, whatever the terms, as a skipped sample adds nothing).
+func (w *worker) policyDelta(dz, logits []float64, act int, refLogp, A, scale float64) (H, logRatio, ratio, pg float64) {
+	eps, ce := w.a.cfg.ClipEps, w.a.cfg.EntropyCoef
+	H = logSoftmax(w.logp, w.probs, logits)
+	logRatio = w.logp[act] - refLogp
+	ratio = math.Exp(logRatio)
+	rc := math.Max(1-eps, math.Min(1+eps, ratio))
+	var gr float64
+	if s1, s2 := ratio*A, rc*A; s1 <= s2 {
+		pg, gr = -s1, -A*ratio
+	} else {
+		pg = -s2
+	}
+	if scale == 0 {
+		clear(dz)
+		return H, logRatio, ratio, pg
+	}
+	for j, lp := range w.logp {
+		pj := w.probs[j]
+		g := ce * pj * (lp + H)
+		if j == act {
+			g += gr * (1 - pj)
+		} else {
+			g -= gr * pj
+		}
+		dz[j] = scale * g
+	}
+	return H, logRatio, ratio, pg
+}
+
+// valueLoss returns sample k's value loss ½(V(s) − target)² at value v, or
+// with Config.ClipValue the larger of it and the clipped one, and its
+// derivative with respect to v (0 where the clipped term is the larger).
+func (a *Agent) valueLoss(v float64, k int) (vloss, dv float64) {
+	t := a.target[k]
+	vloss, dv = 0.5*(v-t)*(v-t), v-t
+	if a.cfg.ClipValue {
+		eps := a.cfg.ClipEps
+		vo := a.vold[k]
+		vc := vo + math.Max(-eps, math.Min(eps, v-vo))
+		if l2 := 0.5 * (vc - t) * (vc - t); l2 > vloss {
+			vloss, dv = l2, 0
+		}
+	}
+	return vloss, dv
 }
 
 // gradsTask writes part w.part of w.parts of the minibatch gradient into
