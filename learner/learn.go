@@ -299,6 +299,9 @@ func (l *Learner) drain(ctx context.Context, stopped bool) error {
 	if cerr := l.checkpoint(); cerr != nil && err == nil {
 		err = cerr
 	}
+	// No update follows the final checkpoint: stop the PPO workers and wait
+	// for them (a later Update, as none comes, would start them again).
+	_ = l.tr.Agent().Close()
 	if cerr := l.w.close(cfg.Kafka); cerr != nil && err == nil {
 		err = cerr
 	}

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,6 +91,10 @@ func TestLearnBoundedTrainsAndDeadLetters(t *testing.T) {
 	if err := l.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Run's drain closed the agent, which waits for its PPO workers.
+	if n := ppoWorkersRunning(); n != 0 {
+		t.Fatalf("%d PPO worker goroutines still running after Run returned", n)
+	}
 	s := l.Stats()
 	if s.Ingested != int64(n) || s.DeadLettered != 2 {
 		t.Fatalf("ingested %d (want %d), dead-lettered %d (want 2)", s.Ingested, n, s.DeadLettered)
@@ -139,6 +145,13 @@ func TestLearnBoundedTrainsAndDeadLetters(t *testing.T) {
 }
 
 func (c Config) withBounded() Config { c.Bounded = true; return c }
+
+// ppoWorkersRunning counts the goroutines in the PPO agent's worker loop.
+func ppoWorkersRunning() int {
+	var b strings.Builder
+	_ = pprof.Lookup("goroutine").WriteTo(&b, 2)
+	return strings.Count(b.String(), "learner/ppo.(*worker).loop")
+}
 
 // TestLearnKilledResumesFromCheckpoint: a learner killed without its
 // graceful path restarts from its last checkpoint with the same

@@ -344,6 +344,8 @@ func runArm(ctx context.Context, cfg Config, seed uint64, uniform bool) (Run, er
 	if err != nil {
 		return Run{}, err
 	}
+	// The agent's PPO workers (Config.Workers > 1) stop with the arm.
+	defer a.tr.Agent().Close()
 	stream, err := sim.New(cfg.Sim, seed, 0)
 	if err != nil {
 		return Run{}, fmt.Errorf("experiment: %w", err)
