@@ -27,9 +27,9 @@ test-real:
 	bash scripts/kafka/fetch.sh >/dev/null
 	AELP_TEST_KAFKA=real $(GO) test -race -count=1 -timeout 25m ./...
 
-## bench: aelp bench (pipeline stages beside raw kafka-go, micro-benchmarks),
-## then the Go benchmarks: the cores at -benchtime 1s, the Kafka-side ones
-## (each op a whole multi-second workload) at 3 iterations
+## bench: aelp bench (pipeline stages beside raw kafka-go), then the Go
+## benchmarks: the cores' micro-benchmarks at -benchtime 1s, the Kafka-side
+## ones (each op a whole multi-second workload) at 3 iterations
 bench: build
 	./$(BIN) bench
 	$(GO) test -run '^$$' -bench . -benchmem ./schemas ./learner/replay ./learner/ppo ./producers/sim ./consumers/classify

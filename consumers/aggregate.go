@@ -1,6 +1,7 @@
 package consumers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,26 +79,18 @@ func DefaultAggregateConfig() AggregateConfig {
 
 func (c *AggregateConfig) setDefaults() {
 	d := DefaultAggregateConfig()
-	setZero(&c.InTopic, d.InTopic)
-	setZero(&c.OutTopic, d.OutTopic)
-	setZero(&c.DeadLetterTopic, d.DeadLetterTopic)
-	setZero(&c.Group, d.Group)
+	c.InTopic = cmp.Or(c.InTopic, d.InTopic)
+	c.OutTopic = cmp.Or(c.OutTopic, d.OutTopic)
+	c.DeadLetterTopic = cmp.Or(c.DeadLetterTopic, d.DeadLetterTopic)
+	c.Group = cmp.Or(c.Group, d.Group)
 	if c.Classifier.LabelKey == "" && c.Classifier.Keywords == nil {
 		c.Classifier = d.Classifier
 	}
-	setZero(&c.Partitions, d.Partitions)
-	setZero(&c.BatchMax, d.BatchMax)
-	setZero(&c.BatchWait, d.BatchWait)
-	setZero(&c.ProgressEvery, d.ProgressEvery)
-	setZero(&c.ShutdownTimeout, d.ShutdownTimeout)
-}
-
-// setZero sets *p to v when *p is its type's zero value.
-func setZero[T comparable](p *T, v T) {
-	var zero T
-	if *p == zero {
-		*p = v
-	}
+	c.Partitions = cmp.Or(c.Partitions, d.Partitions)
+	c.BatchMax = cmp.Or(c.BatchMax, d.BatchMax)
+	c.BatchWait = cmp.Or(c.BatchWait, d.BatchWait)
+	c.ProgressEvery = cmp.Or(c.ProgressEvery, d.ProgressEvery)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
 }
 
 // Validate reports the first invalid field.

@@ -1,6 +1,7 @@
 package learner
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -129,13 +130,13 @@ func DefaultConfig() Config {
 
 func (c *Config) setDefaults() {
 	d := DefaultConfig()
-	setZero(&c.TaggedTopic, d.TaggedTopic)
-	setZero(&c.MetricsTopic, d.MetricsTopic)
-	setZero(&c.PolicyTopic, d.PolicyTopic)
-	setZero(&c.DeadLetterTopic, d.DeadLetterTopic)
-	setZero(&c.LearnerID, d.LearnerID)
-	setZero(&c.StateDim, d.StateDim)
-	setZero(&c.NumActions, d.NumActions)
+	c.TaggedTopic = cmp.Or(c.TaggedTopic, d.TaggedTopic)
+	c.MetricsTopic = cmp.Or(c.MetricsTopic, d.MetricsTopic)
+	c.PolicyTopic = cmp.Or(c.PolicyTopic, d.PolicyTopic)
+	c.DeadLetterTopic = cmp.Or(c.DeadLetterTopic, d.DeadLetterTopic)
+	c.LearnerID = cmp.Or(c.LearnerID, d.LearnerID)
+	c.StateDim = cmp.Or(c.StateDim, d.StateDim)
+	c.NumActions = cmp.Or(c.NumActions, d.NumActions)
 	if c.PPO.ObsDim == 0 && c.PPO.NumActions == 0 {
 		c.PPO = DefaultPPO(c.StateDim, c.NumActions)
 	}
@@ -143,19 +144,11 @@ func (c *Config) setDefaults() {
 	t := c.TrainConfig().WithDefaults()
 	c.Replay, c.MinBuffer, c.BatchSize, c.SamplesPerInsert = t.Replay, t.MinBuffer, t.BatchSize, t.SamplesPerInsert
 	c.GroundTruthKey = t.GroundTruthKey
-	setZero(&c.MetricsEvery, d.MetricsEvery)
-	setZero(&c.SnapshotEvery, d.SnapshotEvery)
-	setZero(&c.CheckpointEvery, d.CheckpointEvery)
-	setZero(&c.ProgressEvery, d.ProgressEvery)
-	setZero(&c.ShutdownTimeout, d.ShutdownTimeout)
-}
-
-// setZero sets *p to v when *p is its type's zero value.
-func setZero[T comparable](p *T, v T) {
-	var zero T
-	if *p == zero {
-		*p = v
-	}
+	c.MetricsEvery = cmp.Or(c.MetricsEvery, d.MetricsEvery)
+	c.SnapshotEvery = cmp.Or(c.SnapshotEvery, d.SnapshotEvery)
+	c.CheckpointEvery = cmp.Or(c.CheckpointEvery, d.CheckpointEvery)
+	c.ProgressEvery = cmp.Or(c.ProgressEvery, d.ProgressEvery)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
 }
 
 // DefaultReplay is the buffer configuration the learner uses by default,

@@ -1,6 +1,7 @@
 package producers
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -93,22 +94,14 @@ func DefaultSimulateConfig() SimulateConfig {
 
 func (c *SimulateConfig) setDefaults() {
 	d := DefaultSimulateConfig()
-	setZero(&c.Topic, d.Topic)
-	setZero(&c.PolicyTopic, d.PolicyTopic)
-	setZero(&c.Workers, d.Workers)
-	setZero(&c.Sim, d.Sim)
-	setZero(&c.Partitions, d.Partitions)
-	setZero(&c.BatchRecords, d.BatchRecords)
-	setZero(&c.ProgressEvery, d.ProgressEvery)
-	setZero(&c.ShutdownTimeout, d.ShutdownTimeout)
-}
-
-// setZero sets *p to v when *p is its type's zero value.
-func setZero[T comparable](p *T, v T) {
-	var zero T
-	if *p == zero {
-		*p = v
-	}
+	c.Topic = cmp.Or(c.Topic, d.Topic)
+	c.PolicyTopic = cmp.Or(c.PolicyTopic, d.PolicyTopic)
+	c.Workers = cmp.Or(c.Workers, d.Workers)
+	c.Sim = cmp.Or(c.Sim, d.Sim)
+	c.Partitions = cmp.Or(c.Partitions, d.Partitions)
+	c.BatchRecords = cmp.Or(c.BatchRecords, d.BatchRecords)
+	c.ProgressEvery = cmp.Or(c.ProgressEvery, d.ProgressEvery)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
 }
 
 // ErrUnbounded is returned by SimulateConfig.Validate when neither Users
