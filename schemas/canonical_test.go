@@ -189,6 +189,7 @@ var shippedFingerprints = map[string]uint64{
 	"avro/experience.v2.avsc":        0x2fed1dc141c6e202,
 	"avro/policy_snapshot.v1.avsc":   0x790f0342ee9cc810,
 	"avro/recorded_message.v1.avsc":  0xd3db2a2b60a52d69,
+	"avro/recorded_message.v2.avsc":  0x2a45910bf14d8af7,
 	"avro/tagged_experience.v1.avsc": 0x3b567128dd569b90,
 	"avro/tagged_experience.v2.avsc": 0x030457be12d1ac8a,
 	"avro/training_metrics.v1.avsc":  0x516f1c738a2c3bb8,
@@ -221,7 +222,7 @@ func TestShippedSchemas(t *testing.T) {
 			t.Errorf("Lookup(%#x) = %v, %v", s.Fingerprint, got, ok)
 		}
 	}
-	wantCurrent := map[string]int{NameExperience: 2, NameTaggedExperience: 2, NameTrainingMetrics: 1, NamePolicySnapshot: 1, NameRecordedMessage: 1}
+	wantCurrent := map[string]int{NameExperience: 2, NameTaggedExperience: 2, NameTrainingMetrics: 1, NamePolicySnapshot: 1, NameRecordedMessage: 2}
 	for name, v := range wantCurrent {
 		if s := Current(name); s == nil || s.Version != v {
 			t.Errorf("Current(%s) = %+v, want version %d", name, s, v)

@@ -8,7 +8,7 @@
 // decoded experiences, and the typed errors a consumer turns into
 // dead-letter reasons. It also holds the recording format of `aelp record`
 // and `aelp replay` (an Avro object container file of RecordedMessage
-// entries, avro/recorded_message.v1.avsc, with its reader and writer) and
+// entries, avro/recorded_message.v2.avsc, with its reader and writer) and
 // JSONValue, the conversion of decoded values to JSON for tools.
 //
 // The package knows nothing of Kafka, topics or the learner: it turns values

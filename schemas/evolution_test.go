@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -186,6 +187,41 @@ func checkResolved(t *testing.T, path string, w, r *node, wv, rv any) {
 			}
 			checkResolved(t, path+"."+rf.name, w.fields[i].typ, rf.typ, wm[rf.name], rm[rf.name])
 		}
+		return
+	}
+	if w.kind == kArray && r.kind == kArray {
+		wa, ra := wv.([]any), rv.([]any)
+		if len(wa) != len(ra) {
+			t.Errorf("%s: %d items, want the written %d", path, len(ra), len(wa))
+			return
+		}
+		for i := range wa {
+			checkResolved(t, fmt.Sprintf("%s[%d]", path, i), w.items, r.items, wa[i], ra[i])
+		}
+		return
+	}
+	if w.kind != kUnion && r.kind == kUnion {
+		// A value promoted into a union: the reader's branch of the
+		// writer's type holds it.
+		for _, b := range r.branches {
+			if b.kind != w.kind || b.name != w.name {
+				continue
+			}
+			if b.kind == kNull {
+				if rv != nil {
+					t.Errorf("%s = %#v, want null", path, rv)
+				}
+				return
+			}
+			rm, ok := rv.(map[string]any)
+			if !ok || len(rm) != 1 {
+				t.Errorf("%s = %#v, want the union branch %s", path, rv, branchName(b))
+				return
+			}
+			checkResolved(t, path+"."+branchName(b), w, b, wv, rm[branchName(b)])
+			return
+		}
+		t.Errorf("%s: no reader branch for the writer's %v", path, w.kind)
 		return
 	}
 	if !reflect.DeepEqual(wv, rv) {

@@ -13,8 +13,10 @@ import (
 
 // Recordings: `aelp record` writes the records of a topic to an Avro
 // object container file (OCF) of RecordedMessage entries
-// (avro/recorded_message.v1.avsc), which `aelp replay` and any Avro tool
-// read back.
+// (avro/recorded_message.v2.avsc), which `aelp replay` and any Avro tool
+// read back. Version 2 keeps null and empty apart for keys, values and
+// header values; files of version 1 (whose value and header values could
+// not be null) stay readable.
 
 // Metadata keys of a recording's container file header.
 const (
@@ -34,51 +36,75 @@ type RecordedMessage struct {
 	Offset    int64
 	// Time is the record's timestamp (millisecond precision).
 	Time time.Time
-	// Key is nil for a null key. Value is never null in version 1 of the
-	// schema: a null value is written as an empty one.
+	// Key and Value are nil when null (a null value is a tombstone) and
+	// non-nil when empty. Entries of version-1 files never have a null
+	// Value: that version wrote a null value as an empty one.
 	Key, Value []byte
-	// Headers are the record's headers in order (a null header value is
-	// written as an empty one).
+	// Headers are the record's headers in order.
 	Headers []RecordedHeader
 }
 
 // RecordedHeader is one header of a RecordedMessage.
 type RecordedHeader struct {
-	Key   string
+	Key string
+	// Value is nil when null, non-nil when empty (never nil in entries of
+	// version-1 files).
 	Value []byte
 }
 
-// Native returns m in goavro's native form of RecordedMessage.
-func (m *RecordedMessage) Native() map[string]any {
-	var key any
-	if m.Key != nil {
-		key = goavro.Union("bytes", m.Key)
+// nullableBytes returns b as goavro's native form of ["null", "bytes"].
+func nullableBytes(b []byte) any {
+	if b == nil {
+		return nil
 	}
-	hs := make([]any, len(m.Headers))
-	for i, h := range m.Headers {
-		v := h.Value
+	return goavro.Union("bytes", b)
+}
+
+// fromNullableBytes reads a bytes field of any version: ["null", "bytes"]
+// in goavro's native form (nil, or {"bytes": b}) or plain bytes. An empty
+// value comes back non-nil.
+func fromNullableBytes(v any) ([]byte, bool) {
+	switch v := v.(type) {
+	case nil:
+		return nil, true
+	case []byte:
 		if v == nil {
 			v = []byte{}
 		}
-		hs[i] = map[string]any{"key": h.Key, "value": v}
+		return v, true
+	case map[string]any:
+		b, ok := v["bytes"].([]byte)
+		if !ok || len(v) != 1 {
+			return nil, false
+		}
+		if b == nil {
+			b = []byte{}
+		}
+		return b, true
 	}
-	val := m.Value
-	if val == nil {
-		val = []byte{}
+	return nil, false
+}
+
+// Native returns m in goavro's native form of the current RecordedMessage.
+func (m *RecordedMessage) Native() map[string]any {
+	hs := make([]any, len(m.Headers))
+	for i, h := range m.Headers {
+		hs[i] = map[string]any{"key": h.Key, "value": nullableBytes(h.Value)}
 	}
 	return map[string]any{
 		"topic":     m.Topic,
 		"partition": int32(m.Partition),
 		"offset":    m.Offset,
 		"timestamp": m.Time,
-		"key":       key,
-		"value":     val,
+		"key":       nullableBytes(m.Key),
+		"value":     nullableBytes(m.Value),
 		"headers":   hs,
 	}
 }
 
-// FromNative sets m from goavro's native form of RecordedMessage; a field
-// missing or of the wrong type is an error naming it.
+// FromNative sets m from goavro's native form of RecordedMessage, of any
+// version (or of another schema with its fields); a field missing or of
+// the wrong type is an error naming it.
 func (m *RecordedMessage) FromNative(v any) error {
 	n, ok := v.(map[string]any)
 	if !ok {
@@ -102,18 +128,14 @@ func (m *RecordedMessage) FromNative(v any) error {
 	if m.Time, ok = n["timestamp"].(time.Time); !ok {
 		return bad("timestamp")
 	}
-	switch k := n["key"].(type) {
-	case nil:
-	case map[string]any:
-		b, ok := k["bytes"].([]byte)
-		if !ok {
-			return bad("key")
-		}
-		m.Key = b
-	default:
+	if m.Key, ok = fromNullableBytes(n["key"]); !ok {
 		return bad("key")
 	}
-	if m.Value, ok = n["value"].([]byte); !ok {
+	// A missing key is a null key (its default), a missing value is not.
+	if _, ok = n["value"]; !ok {
+		return bad("value")
+	}
+	if m.Value, ok = fromNullableBytes(n["value"]); !ok {
 		return bad("value")
 	}
 	hs, ok := n["headers"].([]any)
@@ -129,8 +151,9 @@ func (m *RecordedMessage) FromNative(v any) error {
 			return bad("headers")
 		}
 		k, ok1 := hm["key"].(string)
-		val, ok2 := hm["value"].([]byte)
-		if !ok1 || !ok2 {
+		_, present := hm["value"]
+		val, ok2 := fromNullableBytes(hm["value"])
+		if !ok1 || !present || !ok2 {
 			return bad("headers")
 		}
 		m.Headers[i] = RecordedHeader{Key: k, Value: val}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +50,25 @@ var recordingFixture = []RecordedMessage{
 	{Topic: "aelp.policy", Partition: 2, Offset: 9, Time: recT0.Add(time.Hour), Key: []byte{}, Value: []byte{}},
 }
 
+// nullness says which of m's key, value and header values are null.
+func nullness(m *RecordedMessage) string {
+	b := []byte{'k', 'v'}
+	if m.Key == nil {
+		b[0] = '-'
+	}
+	if m.Value == nil {
+		b[1] = '-'
+	}
+	for _, h := range m.Headers {
+		if h.Value == nil {
+			b = append(b, '-')
+		} else {
+			b = append(b, 'h')
+		}
+	}
+	return string(b)
+}
+
 func readAllEntries(t *testing.T, b []byte) ([]RecordedMessage, *RecordingReader) {
 	t.Helper()
 	r, err := NewRecordingReader(bytes.NewReader(b))
@@ -69,7 +89,7 @@ func readAllEntries(t *testing.T, b []byte) ([]RecordedMessage, *RecordingReader
 }
 
 // sameEntries compares entries field by field; Time with Equal, and a nil
-// and an empty key differ (null is not empty).
+// and an empty key, value or header value differ (null is not empty).
 func sameEntries(t *testing.T, got, want []RecordedMessage) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -79,36 +99,19 @@ func sameEntries(t *testing.T, got, want []RecordedMessage) {
 		g, w := got[i], want[i]
 		gt, wt := g.Time, w.Time
 		g.Time, w.Time = time.Time{}, time.Time{}
-		if !gt.Equal(wt) || !reflect.DeepEqual(g, w) || (g.Key == nil) != (w.Key == nil) {
-			t.Errorf("entry %d = %+v at %v, want %+v at %v", i, g, gt, w, wt)
+		if !gt.Equal(wt) || !reflect.DeepEqual(g, w) || nullness(&g) != nullness(&w) {
+			t.Errorf("entry %d = %+v at %v (null: %s), want %+v at %v (null: %s)", i, g, gt, nullness(&g), w, wt, nullness(&w))
 		}
 	}
 }
 
-// TestRecordingV1Fixture reads a recording written before the schema moved
-// here, and checks that the writer still puts the same schema text in the
-// header: recordings stay byte-compatible both ways.
+// TestRecordingV1Fixture reads a recording written by the version-1
+// recorder (before the schema moved here): its entries come back as they
+// were recorded, and the current writer records them again under the
+// current schema with the same metadata otherwise.
 func TestRecordingV1Fixture(t *testing.T) {
 	old, err := os.ReadFile(filepath.Join("testdata", "recording.v1.avro"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	got, r := readAllEntries(t, old)
-	sameEntries(t, got, recordingFixture)
-	if r.SourceTopic() != "aelp.policy" || r.SourcePartitions() != 3 {
-		t.Errorf("metadata: topic %q, partitions %d", r.SourceTopic(), r.SourcePartitions())
-	}
-	var buf bytes.Buffer
-	w, err := NewRecordingWriter(&buf, RecordingOptions{SourceTopic: "aelp.policy", SourcePartitions: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range recordingFixture {
-		if err := w.Write(&recordingFixture[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	meta := func(b []byte) map[string][]byte {
@@ -118,14 +121,76 @@ func TestRecordingV1Fixture(t *testing.T) {
 		}
 		return r.MetaData()
 	}
-	if o, n := meta(old), meta(buf.Bytes()); !reflect.DeepEqual(o, n) {
+	if s := string(meta(old)["avro.schema"]); s != recordingV1Text {
+		t.Fatalf("the fixture's header schema is not the v1 text:\n%s", s)
+	}
+	got, r := readAllEntries(t, old)
+	sameEntries(t, got, recordingFixture)
+	if r.SourceTopic() != "aelp.policy" || r.SourcePartitions() != 3 {
+		t.Errorf("metadata: topic %q, partitions %d", r.SourceTopic(), r.SourcePartitions())
+	}
+	b := writeRecording(t, recordingFixture, RecordingOptions{SourceTopic: "aelp.policy", SourcePartitions: 3})
+	o, n := meta(old), meta(b)
+	if s := string(n["avro.schema"]); s != strings.TrimSpace(RecordingSchema().JSON) || RecordingSchema().Version != 2 {
+		t.Errorf("header schema is not recorded_message.v2.avsc:\n%s", s)
+	}
+	delete(o, "avro.schema")
+	delete(n, "avro.schema")
+	if !reflect.DeepEqual(o, n) {
 		t.Errorf("header metadata differs from the v1 recorder's:\n old %q\n new %q", o, n)
 	}
-	if s := string(meta(buf.Bytes())["avro.schema"]); s != recordingV1Text {
-		t.Errorf("header schema is not the v1 text:\n%s", s)
-	}
-	again, _ := readAllEntries(t, buf.Bytes())
+	again, _ := readAllEntries(t, b)
 	sameEntries(t, again, recordingFixture)
+}
+
+// recordingV2Fixture is what testdata/recording.v2.avro holds: null and
+// empty keys, values and header values, each kept apart.
+var recordingV2Fixture = []RecordedMessage{
+	{Topic: "aelp.policy", Partition: 0, Offset: 0, Time: recT0, Key: []byte("exp-a"), Value: []byte("v0"),
+		Headers: []RecordedHeader{{Key: "h1", Value: []byte("x")}, {Key: "empty", Value: []byte{}}, {Key: "null"}}},
+	{Topic: "aelp.policy", Partition: 0, Offset: 1, Time: recT0.Add(time.Second), Key: []byte("exp-a")},
+	{Topic: "aelp.policy", Partition: 1, Offset: 7, Time: recT0.Add(1500 * time.Millisecond), Value: []byte{}},
+	{Topic: "aelp.policy", Partition: 2, Offset: 9, Time: recT0.Add(time.Hour), Key: []byte{}},
+	{Topic: "aelp.policy", Partition: 2, Offset: 10, Time: recT0.Add(2 * time.Hour), Key: []byte{}, Value: []byte{}},
+}
+
+// TestRecordingV2Fixture reads the committed version-2 recording: a
+// tombstone stays a null value, an empty value empty, a null header value
+// null. Regenerate with go test ./schemas -run TestRecordingV2Fixture
+// -update.
+func TestRecordingV2Fixture(t *testing.T) {
+	path := filepath.Join("testdata", "recording.v2.avro")
+	if *update {
+		b := writeRecording(t, recordingV2Fixture, RecordingOptions{Codec: "null", SourceTopic: "aelp.policy", SourcePartitions: 3})
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := readAllEntries(t, b)
+	sameEntries(t, got, recordingV2Fixture)
+}
+
+// writeRecording returns the recording of entries.
+func writeRecording(t *testing.T, entries []RecordedMessage, opt RecordingOptions) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := NewRecordingWriter(&buf, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range entries {
+		if err := w.Write(&entries[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func TestRecordingRoundTrip(t *testing.T) {
@@ -136,8 +201,11 @@ func TestRecordingRoundTrip(t *testing.T) {
 		if i%5 == 0 {
 			m.Key = nil
 		}
+		if i%11 == 0 {
+			m.Value = nil // a tombstone; i%7 == 0 are empty values
+		}
 		if i%4 == 0 {
-			m.Headers = []RecordedHeader{{Key: "seq", Value: []byte{byte(i)}}}
+			m.Headers = []RecordedHeader{{Key: "seq", Value: []byte{byte(i)}}, {Key: "empty", Value: []byte{}}, {Key: "null"}}
 		}
 		want = append(want, m)
 	}
@@ -162,12 +230,6 @@ func TestRecordingRoundTrip(t *testing.T) {
 			t.Fatalf("%s: flush: %v, %d written, %d buffered", codec, err, w.Written(), w.Buffered())
 		}
 		got, _ := readAllEntries(t, buf.Bytes())
-		// Version 1 has no null value: nil values come back empty.
-		for i := range want {
-			if want[i].Value == nil {
-				want[i].Value = []byte{}
-			}
-		}
 		sameEntries(t, got, want)
 	}
 }
@@ -191,8 +253,11 @@ func TestRecordingOtherSchemas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := recordingFixture[0].Native()
-	n["extra"] = "ignored"
+	// recordingFixture[0] in the wider schema's form (plain bytes).
+	f := recordingFixture[0]
+	n := map[string]any{"topic": f.Topic, "partition": int32(f.Partition), "offset": f.Offset, "timestamp": f.Time,
+		"key": goavro.Union("bytes", f.Key), "value": f.Value, "extra": "ignored",
+		"headers": []any{map[string]any{"key": "h1", "value": []byte("x")}, map[string]any{"key": "h2", "value": []byte{}}}}
 	if err := ww.Append([]any{n}); err != nil {
 		t.Fatal(err)
 	}
