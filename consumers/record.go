@@ -147,8 +147,10 @@ type RecordStats struct {
 
 // Record writes the records of cfg.Topic between From and To (and never
 // past the end offsets seen at start) to w as a recording (an Avro object
-// container file of schemas.RecordedMessage entries), partition order kept.
-// The file's metadata names the topic and its partition count. Cancelling
+// container file of schemas.RecordedMessage entries), partition order kept:
+// keys, values and header values as they were, a null one null and an
+// empty one empty (a tombstone stays a tombstone). The file's metadata
+// names the topic and its partition count. Cancelling
 // ctx stops it with ctx's error; what was written so far is a valid file up
 // to the last flushed block.
 func Record(ctx context.Context, cfg RecordConfig, w io.Writer) (RecordStats, error) {
@@ -245,7 +247,8 @@ func resolvePosition(ctx context.Context, r *kafkax.Reader, offs kafkax.Offsets,
 }
 
 // recordedMessage sets e to m as a recording entry (e's header slice is
-// reused).
+// reused). Nil and empty keys, values and header values are kept apart:
+// kafkax.Reader's messages tell them apart.
 func recordedMessage(e *schemas.RecordedMessage, m *kafka.Message) {
 	hs := e.Headers[:0]
 	for _, h := range m.Headers {

@@ -85,8 +85,12 @@ type ReplayStats struct {
 
 // Replay republishes the recording read from in (written by
 // consumers.Record, see schemas.RecordingReader) to cfg.Topic: keys, values, headers and
-// timestamps unchanged, in file order, through a key-hash partitioner, so
-// every key's records stay on one partition in their recorded order. The
+// timestamps unchanged, a null key, value or header value null and an
+// empty one empty (a recorded tombstone is published as a tombstone; the
+// entries of a version-1 recording have no null value), in file order,
+// through a key-hash partitioner, so every key's records stay on one
+// partition in their recorded order (an empty key is a key like any other;
+// a null key is not hashed). The
 // topic is created when missing. Broker errors are retried with backoff
 // (kafkax.WriteAll); cancelling ctx stops it with ctx's error after the
 // records already handed to the writer are flushed or the flush fails.
@@ -204,7 +208,9 @@ func replayTarget(ctx context.Context, cfg ReplayConfig, sourcePartitions int) (
 }
 
 // replayMessage returns the record to publish for a recording entry: its
-// key, value, headers and timestamp (where it was read is left out).
+// key, value, headers and timestamp (where it was read is left out). Nil
+// stays nil and empty stays empty: kafka-go's writer sends a nil key,
+// value or header value as null and an empty one as empty.
 func replayMessage(e *schemas.RecordedMessage) kafka.Message {
 	m := kafka.Message{Key: e.Key, Value: e.Value, Time: e.Time}
 	if len(e.Headers) > 0 {

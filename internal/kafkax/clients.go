@@ -182,7 +182,9 @@ const (
 )
 
 // DeadLetter returns the message to publish on the dead-letter topic for
-// m: the same key, value and headers, unchanged, plus headers saying why
+// m: the same key, value and headers, unchanged (a null key, value or
+// header value stays null and an empty one empty, as long as m came from
+// a reader that tells them apart, as Reader does), plus headers saying why
 // and where it came from.
 func DeadLetter(m kafka.Message, reason string) kafka.Message {
 	h := make([]kafka.Header, 0, len(m.Headers)+4)

@@ -104,8 +104,10 @@ type Batch struct {
 	// Partition is the partition read.
 	Partition int
 	// Messages are the records returned, in offset order, with Topic,
-	// Partition, Offset, HighWaterMark, Key (nil when null), Value,
-	// Headers and Time set. They never include a control record
+	// Partition, Offset, HighWaterMark, Key, Value, Headers and Time set.
+	// A null key, value (a tombstone) or header value is nil and an empty
+	// one is non-nil and empty (kafka-go's own readers return nil for
+	// both). They never include a control record
 	// (a transaction's commit or abort marker) and, under ReadCommitted,
 	// never a record of an aborted transaction. Messages may be empty, and
 	// the caller may keep them.

@@ -1,0 +1,14 @@
+// Package systemtest runs the aelp binary against a broker started by
+// kafkatest and checks what it does with tools aelp did not write:
+// record/replay fidelity read back with franz-go's kgo and kcat (null and
+// empty keys, values and header values), and a real Prometheus scraping
+// every long-running role, querying back each metric docs/operations.md
+// documents and every panel of the Grafana dashboard in deploy/grafana.
+// The package has no code of its own: it knows the roles only through the
+// binary's flags and its HTTP endpoints.
+//
+// The outside tools come from Debian (apt-get install prometheus kcat);
+// a test whose tool is missing skips, saying so, unless
+// AELP_TEST_TOOLS=require (set by .ci/run), which makes a missing tool a
+// failure.
+package systemtest
