@@ -20,7 +20,8 @@ import (
 type Checkpoint struct {
 	// ExperimentID and LearnerID identify the run.
 	ExperimentID, LearnerID string
-	// TaggedTopic is the topic the offsets refer to.
+	// TaggedTopic is the topic the offsets refer to. A learner resumes
+	// only a checkpoint of its own experiment and tagged topic.
 	TaggedTopic string
 	// Offsets is the next offset to read, per partition.
 	Offsets map[int]int64
@@ -129,11 +130,11 @@ func UnmarshalCheckpoint(b []byte) (*Checkpoint, error) {
 }
 
 // ReadCheckpoint reads and decodes the checkpoint at path. A missing file
-// is an error that says so.
+// is an error that says so and wraps fs.ErrNotExist.
 func ReadCheckpoint(path string) (*Checkpoint, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("checkpoint %s does not exist", path)
+		return nil, &notExistError{path: path, err: err}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoint: %w", err)
@@ -144,6 +145,17 @@ func ReadCheckpoint(path string) (*Checkpoint, error) {
 	}
 	return c, nil
 }
+
+// notExistError is ReadCheckpoint's error for a missing file: it says so,
+// and unwraps to the *fs.PathError, so errors.Is(err, fs.ErrNotExist).
+type notExistError struct {
+	path string
+	err  error
+}
+
+func (e *notExistError) Error() string { return "checkpoint " + e.path + " does not exist" }
+
+func (e *notExistError) Unwrap() error { return e.err }
 
 // WriteCheckpoint writes c to path atomically: a temporary file in the same
 // directory, fsynced, renamed over path, and the directory fsynced, so a

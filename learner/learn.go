@@ -104,8 +104,44 @@ func (e *ResumeError) Error() string { return "learn: " + e.Err.Error() }
 // Unwrap returns the read error.
 func (e *ResumeError) Unwrap() error { return e.Err }
 
+// MismatchError is returned by New when the checkpoint to resume from was
+// written for another experiment or another tagged topic than cfg's: its
+// offsets are positions in the topic it names, and applied to another
+// they would skip or repeat records silently.
+type MismatchError struct {
+	// Path is the checkpoint file.
+	Path string
+	// Field is the Config field that differs: "ExperimentID" or
+	// "TaggedTopic".
+	Field string
+	// Saved is the checkpoint's value, Configured the Config's.
+	Saved, Configured string
+}
+
+func (e *MismatchError) Error() string {
+	what := "experiment"
+	if e.Field == "TaggedTopic" {
+		what = "tagged topic"
+	}
+	return fmt.Sprintf("learn: checkpoint %s was written for %s %q, not %q", e.Path, what, e.Saved, e.Configured)
+}
+
+// checkResume returns a *MismatchError when ck was not written for cfg's
+// experiment and tagged topic. A checkpoint without a tagged topic (none
+// that aelp writes) is not compared on it.
+func checkResume(cfg *Config, ck *Checkpoint) error {
+	switch {
+	case ck.ExperimentID != cfg.ExperimentID:
+		return &MismatchError{Path: cfg.CheckpointPath, Field: "ExperimentID", Saved: ck.ExperimentID, Configured: cfg.ExperimentID}
+	case ck.TaggedTopic != "" && ck.TaggedTopic != cfg.TaggedTopic:
+		return &MismatchError{Path: cfg.CheckpointPath, Field: "TaggedTopic", Saved: ck.TaggedTopic, Configured: cfg.TaggedTopic}
+	}
+	return nil
+}
+
 // New validates cfg, restores the checkpoint unless cfg.Fresh, and returns
-// the role, ready to Run. It reads no records yet.
+// the role, ready to Run. It reads no records yet. A checkpoint of another
+// experiment or tagged topic is refused with a *MismatchError.
 func New(cfg Config) (*Learner, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -139,8 +175,8 @@ func New(cfg Config) (*Learner, error) {
 	if err != nil {
 		return nil, &ResumeError{Path: cfg.CheckpointPath, Err: err}
 	}
-	if ck.ExperimentID != cfg.ExperimentID {
-		return nil, fmt.Errorf("learn: checkpoint %s is of experiment %q, not %q", cfg.CheckpointPath, ck.ExperimentID, cfg.ExperimentID)
+	if err := checkResume(&cfg, ck); err != nil {
+		return nil, err
 	}
 	// The restored agent keeps its checkpoint's PPO settings (the learning
 	// rate and its schedule among them), whatever the flags say; the worker

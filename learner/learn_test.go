@@ -278,7 +278,7 @@ func TestLearnCheckpointErrors(t *testing.T) {
 	}
 	state, _ := agent.MarshalCheckpoint()
 	good := filepath.Join(dir, "good.ckpt")
-	if err := WriteCheckpoint(good, &Checkpoint{ExperimentID: "exp", Offsets: map[int]int64{0: 5}, Agent: state}); err != nil {
+	if err := WriteCheckpoint(good, &Checkpoint{ExperimentID: "exp", TaggedTopic: "t", Offsets: map[int]int64{0: 5}, Agent: state}); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := ReadCheckpoint(good)

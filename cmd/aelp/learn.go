@@ -88,6 +88,10 @@ func learnSetup() (*flagSet, action) {
 		if errors.As(err, &re) {
 			return fmt.Errorf("%w (give --fresh to start without it)", err)
 		}
+		if me, ok := errors.AsType[*learner.MismatchError](err); ok {
+			flag := map[string]string{"ExperimentID": "--experiment", "TaggedTopic": "--tagged-topic"}[me.Field]
+			return fmt.Errorf("%w (resume it with %s %s, or give another --checkpoint, or --fresh to start over)", err, flag, me.Saved)
+		}
 		if err != nil {
 			return err
 		}

@@ -3,9 +3,11 @@
 // record/replay fidelity read back with franz-go's kgo and kcat (null and
 // empty keys, values and header values), and a real Prometheus scraping
 // every long-running role, querying back each metric docs/operations.md
-// documents and every panel of the Grafana dashboard in deploy/grafana.
-// The package has no code of its own: it knows the roles only through the
-// binary's flags and its HTTP endpoints.
+// documents and every panel of the Grafana dashboard in deploy/grafana;
+// and that `aelp learn` refuses a checkpoint of another experiment or
+// tagged topic. The package has no code of its own: it knows the roles
+// through the binary's flags, its output and HTTP endpoints, and writes a
+// checkpoint with the learner's exported API.
 //
 // The outside tools come from Debian (apt-get install prometheus kcat);
 // a test whose tool is missing skips, saying so, unless
