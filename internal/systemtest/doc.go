@@ -11,6 +11,6 @@
 //
 // The outside tools come from Debian (apt-get install prometheus kcat);
 // a test whose tool is missing skips, saying so, unless
-// AELP_TEST_TOOLS=require (set by .ci/run), which makes a missing tool a
-// failure.
+// AELP_TEST_PROMETHEUS=require or AELP_TEST_KCAT=require (both set by
+// .ci/run; AELP_TEST_TOOLS=require covers both) makes it a failure.
 package systemtest

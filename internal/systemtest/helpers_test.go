@@ -17,11 +17,14 @@ import (
 )
 
 // envTools, set to "require", makes a test whose outside tool (prometheus,
-// kcat) is not on PATH fail instead of skip: CI installs them.
+// kcat) is not on PATH fail instead of skip; AELP_TEST_<TOOL>=require
+// (AELP_TEST_PROMETHEUS, AELP_TEST_KCAT) does it for one tool. CI sets
+// them and installs the tools.
 const envTools = "AELP_TEST_TOOLS"
 
 // lookTool returns the path of the outside tool name, skipping the test
-// when it is not installed (failing it under AELP_TEST_TOOLS=require).
+// when it is not installed (failing it when envTools or the tool's own
+// variable is "require").
 func lookTool(t *testing.T, name, pkg string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
@@ -29,10 +32,13 @@ func lookTool(t *testing.T, name, pkg string) string {
 		return path
 	}
 	msg := fmt.Sprintf("%s is not on PATH (Debian: apt-get install -y %s)", name, pkg)
-	if strings.TrimSpace(os.Getenv(envTools)) == "require" {
-		t.Fatalf("%s, and %s=require", msg, envTools)
+	own := "AELP_TEST_" + strings.ToUpper(name)
+	for _, env := range []string{own, envTools} {
+		if strings.TrimSpace(os.Getenv(env)) == "require" {
+			t.Fatalf("%s, and %s=require", msg, env)
+		}
 	}
-	t.Skipf("%s; set %s=require to make this a failure", msg, envTools)
+	t.Skipf("%s; set %s=require to make this a failure", msg, own)
 	return ""
 }
 
