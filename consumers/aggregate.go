@@ -201,7 +201,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 // aggClients are the group reader and the writers of one Run.
 type aggClients struct {
 	r        *kafka.Reader
-	out, dlq *kafka.Writer
+	out, dlq *kafkax.Writer
 }
 
 // run opens the clients and runs the loop.
@@ -211,10 +211,10 @@ func (a *Aggregator) run(ctx context.Context, s *lifecycle.Scope, c *aggClients)
 	if c.r, err = kafkax.NewGroupReader(cfg.Kafka, cfg.InTopic, cfg.Group, kafkax.ReaderOptions{Logger: a.log}); err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
-	if c.out, err = kafkax.NewWriter(cfg.Kafka, cfg.OutTopic, kafkax.WriterOptions{}); err != nil {
+	if c.out, err = s.Kafka().NewWriter(ctx, cfg.OutTopic, kafkax.WriterOptions{Logger: a.log}); err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
-	if c.dlq, err = kafkax.NewWriter(cfg.Kafka, cfg.DeadLetterTopic, kafkax.WriterOptions{BatchSize: 100}); err != nil {
+	if c.dlq, err = s.Kafka().NewWriter(ctx, cfg.DeadLetterTopic, kafkax.WriterOptions{BatchSize: 100, Logger: a.log}); err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
 	a.log.Info().Str("group", cfg.Group).Str("in", cfg.InTopic).Str("out", cfg.OutTopic).Msg("aggregate started")

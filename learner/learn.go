@@ -275,7 +275,7 @@ func (l *Learner) run(ctx context.Context, s *lifecycle.Scope) error {
 			return err
 		}
 	}
-	w, err := newWriters(cfg)
+	w, err := newWriters(ctx, s.Kafka(), cfg, l.log)
 	if err != nil {
 		return err
 	}
@@ -529,7 +529,7 @@ func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 // each offset is ingested, skipped or dead-lettered, and the loop's
 // position, its lag and a bounded run's end (which may fall inside such a
 // run of offsets) move past them. It returns nil when ctx ends.
-func (l *Learner) readPartition(ctx, finishCtx context.Context, p int, offset int64, out chan<- *record, dlq *kafka.Writer) error {
+func (l *Learner) readPartition(ctx, finishCtx context.Context, p int, offset int64, out chan<- *record, dlq *kafkax.Writer) error {
 	cfg := l.cfg
 	r, err := kafkax.NewReader(cfg.Kafka, cfg.TaggedTopic, kafkax.ReadOptions{Logger: l.log})
 	if err != nil {

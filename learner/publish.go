@@ -9,23 +9,29 @@ import (
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/internal/stats"
 	"github.com/aelp/aelp/schemas"
+	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 )
 
 type writers struct {
-	metrics, policy, dlq *kafka.Writer
+	metrics, policy, dlq *kafkax.Writer
 }
 
-func newWriters(cfg Config) (*writers, error) {
+// newWriters makes the learner's writers on the role's client, each sized
+// by its topic's limit.
+func newWriters(ctx context.Context, client *kafkax.Client, cfg Config, log zerolog.Logger) (*writers, error) {
 	var w writers
 	var err error
-	if w.metrics, err = kafkax.NewWriter(cfg.Kafka, cfg.MetricsTopic, kafkax.WriterOptions{BatchSize: 10}); err != nil {
+	if w.metrics, err = client.NewWriter(ctx, cfg.MetricsTopic, kafkax.WriterOptions{BatchSize: 10, Logger: log}); err != nil {
 		return nil, fmt.Errorf("learn: %w", err)
 	}
-	if w.policy, err = kafkax.NewWriter(cfg.Kafka, cfg.PolicyTopic, kafkax.WriterOptions{BatchSize: 1}); err != nil {
+	if w.policy, err = client.NewWriter(ctx, cfg.PolicyTopic, kafkax.WriterOptions{BatchSize: 1, Logger: log}); err != nil {
+		_ = w.metrics.Close()
 		return nil, fmt.Errorf("learn: %w", err)
 	}
-	if w.dlq, err = kafkax.NewWriter(cfg.Kafka, cfg.DeadLetterTopic, kafkax.WriterOptions{BatchSize: 100}); err != nil {
+	if w.dlq, err = client.NewWriter(ctx, cfg.DeadLetterTopic, kafkax.WriterOptions{BatchSize: 100, Logger: log}); err != nil {
+		_ = w.metrics.Close()
+		_ = w.policy.Close()
 		return nil, fmt.Errorf("learn: %w", err)
 	}
 	return &w, nil
@@ -33,7 +39,7 @@ func newWriters(cfg Config) (*writers, error) {
 
 func (w *writers) close(kcfg kafkax.Config) error {
 	var errs []error
-	for _, x := range []*kafka.Writer{w.metrics, w.policy, w.dlq} {
+	for _, x := range []*kafkax.Writer{w.metrics, w.policy, w.dlq} {
 		if err := x.Close(); err != nil {
 			errs = append(errs, kcfg.Explain(err))
 		}

@@ -106,10 +106,15 @@ func Replay(ctx context.Context, cfg ReplayConfig, in io.Reader) (ReplayStats, e
 		return st, fmt.Errorf("replay: %w", err)
 	}
 	st.SourceTopic = rr.SourceTopic()
-	if st.Partitions, st.Created, err = replayTarget(ctx, cfg, rr.SourcePartitions()); err != nil {
+	client, err := kafkax.NewClient(cfg.Kafka)
+	if err != nil {
 		return st, fmt.Errorf("replay: %w", err)
 	}
-	w, err := kafkax.NewWriter(cfg.Kafka, cfg.Topic, kafkax.WriterOptions{BatchSize: cfg.BatchRecords})
+	defer client.Close()
+	if st.Partitions, st.Created, err = replayTarget(ctx, cfg, client, rr.SourcePartitions()); err != nil {
+		return st, fmt.Errorf("replay: %w", err)
+	}
+	w, err := client.NewWriter(ctx, cfg.Topic, kafkax.WriterOptions{BatchSize: cfg.BatchRecords, Logger: cfg.Log})
 	if err != nil {
 		return st, fmt.Errorf("replay: %w", err)
 	}
@@ -184,8 +189,8 @@ func paceTo(ctx context.Context, t0 time.Time, n int64, rate float64) error {
 
 // replayTarget returns the partition count of the target topic, creating
 // it (with cfg.Partitions, else the source's count, else 6) when missing.
-func replayTarget(ctx context.Context, cfg ReplayConfig, sourcePartitions int) (partitions int, created bool, err error) {
-	parts, err := kafkax.Partitions(ctx, cfg.Kafka, cfg.Topic)
+func replayTarget(ctx context.Context, cfg ReplayConfig, client *kafkax.Client, sourcePartitions int) (partitions int, created bool, err error) {
+	parts, err := client.Partitions(ctx, cfg.Topic)
 	switch {
 	case err == nil:
 		return len(parts), false, nil
@@ -200,7 +205,7 @@ func replayTarget(ctx context.Context, cfg ReplayConfig, sourcePartitions int) (
 		n = 6
 	}
 	if err := kafkax.Retry(ctx, cfg.Log, "create topic", func(ctx context.Context) error {
-		return kafkax.EnsureTopics(ctx, cfg.Kafka, kafkax.TopicSpec{Name: cfg.Topic, Partitions: n})
+		return client.EnsureTopics(ctx, kafkax.TopicSpec{Name: cfg.Topic, Partitions: n})
 	}); err != nil {
 		return 0, false, err
 	}

@@ -232,7 +232,7 @@ func (s *Simulator) Run(ctx context.Context) (SimulateReport, error) {
 	s.mu.Lock()
 	s.start = time.Now()
 	s.mu.Unlock()
-	var w *kafka.Writer
+	var w *kafkax.Writer
 	err := lifecycle.Run(ctx, lifecycle.Role{
 		Name: "simulate", Kafka: cfg.Kafka,
 		Topics: []kafkax.TopicSpec{
@@ -248,9 +248,9 @@ func (s *Simulator) Run(ctx context.Context) (SimulateReport, error) {
 
 // run starts the policy watcher and the progress log in the role's scope,
 // then the workers, and waits for the workers.
-func (s *Simulator) run(ctx context.Context, sc *lifecycle.Scope, wp **kafka.Writer) error {
+func (s *Simulator) run(ctx context.Context, sc *lifecycle.Scope, wp **kafkax.Writer) error {
 	cfg := s.cfg
-	w, err := kafkax.NewWriter(cfg.Kafka, cfg.Topic, kafkax.WriterOptions{})
+	w, err := sc.Kafka().NewWriter(ctx, cfg.Topic, kafkax.WriterOptions{Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("simulate: %w", err)
 	}
@@ -276,7 +276,7 @@ func (s *Simulator) run(ctx context.Context, sc *lifecycle.Scope, wp **kafka.Wri
 }
 
 // drain closes the writer (flushing it) and logs the report.
-func (s *Simulator) drain(w *kafka.Writer) error {
+func (s *Simulator) drain(w *kafkax.Writer) error {
 	var err error
 	if w != nil {
 		if cerr := w.Close(); cerr != nil {
@@ -293,7 +293,7 @@ func (s *Simulator) drain(w *kafka.Writer) error {
 // worker simulates journeys and writes them in batches. It returns when the
 // bound is reached, ctx ends, or a write fails for good; what it simulated
 // is flushed with flushCtx.
-func (s *Simulator) worker(ctx, flushCtx context.Context, w *kafka.Writer, idx int) error {
+func (s *Simulator) worker(ctx, flushCtx context.Context, w *kafkax.Writer, idx int) error {
 	cfg := s.cfg
 	wk, err := s.newWorker(w, idx)
 	if err != nil {
@@ -326,7 +326,7 @@ func (s *Simulator) worker(ctx, flushCtx context.Context, w *kafka.Writer, idx i
 // simWorker is the state of one simulator goroutine.
 type simWorker struct {
 	s     *Simulator
-	w     *kafka.Writer
+	w     *kafkax.Writer
 	model *sim.Sim
 
 	batch   []kafka.Message
@@ -348,7 +348,7 @@ type simWorker struct {
 	sent      int64
 }
 
-func (s *Simulator) newWorker(w *kafka.Writer, idx int) (*simWorker, error) {
+func (s *Simulator) newWorker(w *kafkax.Writer, idx int) (*simWorker, error) {
 	cfg := s.cfg
 	model, err := sim.New(cfg.Sim, cfg.Seed, uint64(idx))
 	if err != nil {

@@ -190,7 +190,7 @@ func RawLatency(ctx context.Context, cfg RawLatencyConfig) (Latency, Measure, er
 // start, each of cfg.Workers goroutines handing the writer cfg.Batch
 // records with the current time, then sleeping until its share of
 // cfg.Rate allows the next batch. It returns the records acknowledged.
-func sendAtRate(ctx context.Context, cfg RawLatencyConfig, w *kafka.Writer, start time.Time) (int64, error) {
+func sendAtRate(ctx context.Context, cfg RawLatencyConfig, w *kafkax.Writer, start time.Time) (int64, error) {
 	perWorker := cfg.Rate / float64(cfg.Workers)
 	sent := make([]int64, cfg.Workers)
 	g, gctx := errgroup.WithContext(ctx)

@@ -175,7 +175,7 @@ func PassThrough(ctx context.Context, cfg PassThroughConfig) (Measure, error) {
 	return m, err
 }
 
-func passLoop(ctx context.Context, cfg PassThroughConfig, r *kafka.Reader, w *kafka.Writer, in, committed *atomic.Int64) error {
+func passLoop(ctx context.Context, cfg PassThroughConfig, r *kafka.Reader, w *kafkax.Writer, in, committed *atomic.Int64) error {
 	batch := make([]kafka.Message, 0, cfg.BatchMax)
 	out := make([]kafka.Message, 0, cfg.BatchMax)
 	for {

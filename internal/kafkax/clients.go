@@ -7,69 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/compress"
 )
-
-// WriterOptions tunes NewWriter; the zero value gives the safe defaults.
-type WriterOptions struct {
-	// BatchSize is the most records sent in one produce request per
-	// partition. Default 1000.
-	BatchSize int
-	// BatchTimeout is how long a partial batch waits for more records.
-	// Default 5 ms (kafka-go's own default of 1 s makes a lone write slow).
-	BatchTimeout time.Duration
-	// Compression codec. Default lz4.
-	Compression compress.Compression
-	// NoCompression sends records uncompressed (overrides Compression).
-	NoCompression bool
-	// MaxAttempts is how often a failed produce is retried inside the
-	// writer before WriteMessages returns the error. Default 10.
-	MaxAttempts int
-}
-
-// NewWriter returns a Writer for topic with safe defaults: acks=all,
-// key-hash partitioning (one key stays on one partition, sarama-compatible
-// FNV-1a), millisecond batching, lz4, synchronous errors. Topics are never
-// auto-created: call EnsureTopics first. The caller closes the writer; Close
-// flushes pending records and waits for their acknowledgements.
-func NewWriter(cfg Config, topic string, opt WriterOptions) (*kafka.Writer, error) {
-	cfg.setDefaults()
-	tr, err := cfg.Transport()
-	if err != nil {
-		return nil, err
-	}
-	if opt.BatchSize == 0 {
-		opt.BatchSize = 1000
-	}
-	if opt.BatchTimeout == 0 {
-		opt.BatchTimeout = 5 * time.Millisecond
-	}
-	if opt.Compression == 0 {
-		opt.Compression = compress.Lz4
-	}
-	if opt.MaxAttempts == 0 {
-		opt.MaxAttempts = 10
-	}
-	w := &kafka.Writer{
-		Addr:            kafka.TCP(cfg.Brokers...),
-		Topic:           topic,
-		Balancer:        &kafka.Hash{},
-		MaxAttempts:     opt.MaxAttempts,
-		WriteBackoffMin: 100 * time.Millisecond,
-		WriteBackoffMax: 2 * time.Second,
-		BatchSize:       opt.BatchSize,
-		BatchBytes:      16 << 20,
-		BatchTimeout:    opt.BatchTimeout,
-		WriteTimeout:    30 * time.Second,
-		RequiredAcks:    kafka.RequireAll,
-		Compression:     opt.Compression,
-		Transport:       tr,
-	}
-	if opt.NoCompression {
-		w.Compression = 0
-	}
-	return w, nil
-}
 
 // ReaderOptions tunes the readers; the zero value gives the defaults.
 type ReaderOptions struct {
@@ -196,6 +134,40 @@ func DeadLetter(m kafka.Message, reason string) kafka.Message {
 		kafka.Header{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, m.Offset, 10)},
 	)
 	return kafka.Message{Key: m.Key, Value: m.Value, Headers: h, Time: m.Time}
+}
+
+// DeadLetterOrigin is what a dead letter's headers say of it.
+type DeadLetterOrigin struct {
+	// Reason is aelp.error.
+	Reason string
+	// Topic, Partition and Offset are where the record was read
+	// (Partition and Offset -1 when absent).
+	Topic     string
+	Partition int
+	Offset    int64
+}
+
+// DeadLetterSource returns the origin a dead letter made by DeadLetter
+// carries in its headers (the last ones of each name).
+func DeadLetterSource(m kafka.Message) DeadLetterOrigin {
+	o := DeadLetterOrigin{Partition: -1, Offset: -1}
+	for _, h := range m.Headers {
+		switch h.Key {
+		case HeaderError:
+			o.Reason = string(h.Value)
+		case HeaderSourceTopic:
+			o.Topic = string(h.Value)
+		case HeaderSourcePartition:
+			if p, err := strconv.Atoi(string(h.Value)); err == nil {
+				o.Partition = p
+			}
+		case HeaderSourceOffset:
+			if off, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+				o.Offset = off
+			}
+		}
+	}
+	return o
 }
 
 // LastPerPartition returns, of msgs, the last message of every partition

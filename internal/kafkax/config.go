@@ -69,16 +69,33 @@ type Config struct {
 	SASL SASLConfig
 	// DialTimeout bounds connection set-up (TCP, TLS, SASL). Default 10 s.
 	DialTimeout time.Duration
+	// AdminTimeout bounds every admin call of a Client (metadata, topic
+	// creation, topic configs), each call as a whole. Default 15 s.
+	AdminTimeout time.Duration
+	// Partitioner places keyed records on partitions, in every writer.
+	// Default Murmur2, the Java client's.
+	Partitioner Partitioner
+	// MaxMessageBytes is the largest record batch assumed for a topic
+	// whose max.message.bytes the broker does not tell (DescribeConfigs
+	// refused or unsupported). Default DefaultMaxMessageBytes.
+	MaxMessageBytes int
 }
 
 // DefaultBroker is the default bootstrap address of every client, where
 // `aelp broker` listens by default.
 const DefaultBroker = "127.0.0.1:9092"
 
+// DefaultMaxMessageBytes is Kafka's default record-batch limit (the
+// broker's message.max.bytes, a topic's max.message.bytes): 1 MiB plus the
+// 12-byte log overhead.
+const DefaultMaxMessageBytes = 1048588
+
 // DefaultConfig returns the documented defaults: DefaultBroker, client id
-// aelp, a 10 s dial timeout, plaintext, no SASL.
+// aelp, a 10 s dial timeout, 15 s admin timeout, plaintext, no SASL, the
+// murmur2 partitioner and DefaultMaxMessageBytes.
 func DefaultConfig() Config {
-	return Config{Brokers: []string{DefaultBroker}, ClientID: "aelp", DialTimeout: 10 * time.Second}
+	return Config{Brokers: []string{DefaultBroker}, ClientID: "aelp", DialTimeout: 10 * time.Second,
+		AdminTimeout: 15 * time.Second, Partitioner: Murmur2, MaxMessageBytes: DefaultMaxMessageBytes}
 }
 
 func (c *Config) setDefaults() {
@@ -91,6 +108,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = d.DialTimeout
+	}
+	if c.AdminTimeout == 0 {
+		c.AdminTimeout = d.AdminTimeout
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = d.MaxMessageBytes
 	}
 	if c.TLS.CAFile != "" || c.TLS.CertFile != "" || c.TLS.KeyFile != "" {
 		c.TLS.Enable = true
@@ -107,6 +130,15 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(b); err != nil {
 			return fmt.Errorf("broker address %q: %w", b, err)
 		}
+	}
+	if !c.Partitioner.valid() {
+		return fmt.Errorf("partitioner %s: want murmur2, fnv1a or crc32", c.Partitioner)
+	}
+	if c.MaxMessageBytes < minMessageBytes {
+		return fmt.Errorf("max message bytes %d: must be at least %d", c.MaxMessageBytes, minMessageBytes)
+	}
+	if c.AdminTimeout < 0 {
+		return fmt.Errorf("admin timeout %s: must not be negative", c.AdminTimeout)
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		return errors.New("tls: client certificate and key must be given together")
@@ -241,12 +273,15 @@ func (c Config) Dialer() (*kafka.Dialer, error) {
 	}, nil
 }
 
-// Client returns a kafka-go Client for admin and offset requests.
+// Client returns a kafka-go Client with a Transport of its own (a new
+// connection pool: one TLS and SASL handshake per broker) for one-off
+// requests, such as tests'. A role uses its kafkax.Client instead, which
+// keeps one pool for the role's life.
 func (c Config) Client() (*kafka.Client, error) {
 	c.setDefaults()
 	tr, err := c.Transport()
 	if err != nil {
 		return nil, err
 	}
-	return &kafka.Client{Addr: kafka.TCP(c.Brokers...), Transport: tr, Timeout: 30 * time.Second}, nil
+	return &kafka.Client{Addr: kafka.TCP(c.Brokers...), Transport: tr, Timeout: c.AdminTimeout}, nil
 }

@@ -253,16 +253,14 @@ func TestGroupKeyedRecordsAndRestart(t *testing.T) {
 	if len(keyParts) != keys {
 		t.Errorf("saw %d keys, want %d", len(keyParts), keys)
 	}
-	hash := &kafka.Hash{}
 	all6 := []int{0, 1, 2, 3, 4, 5}
 	for k, ps := range keyParts {
 		if len(ps) != 1 {
 			t.Errorf("key %s on partitions %v, want exactly one", k, ps)
 			continue
 		}
-		want := hash.Balance(kafka.Message{Key: []byte(k)}, all6...)
-		if !ps[want] {
-			t.Errorf("key %s on partitions %v, want %d (kafka.Hash)", k, ps, want)
+		if want := kafkax.Murmur2.Partition([]byte(k), 6); !ps[want] {
+			t.Errorf("key %s on partitions %v, want %d (murmur2, the default partitioner)", k, ps, want)
 		}
 	}
 	for i, got := range perMem {

@@ -8,10 +8,13 @@
 // drives it:
 //
 //  1. The health flag (obs.Health) turns not ready ("connecting to the
-//     broker"), the role's HTTP listener, if any, is bound, and the topics
-//     are created when missing, retried with backoff (kafkax.Retry) until
-//     they exist or ctx ends. A stop before this is done returns nil at
-//     once: nothing ran, so nothing is drained.
+//     broker"), the role's HTTP listener, if any, is bound, the role's
+//     Kafka client is made (Scope.Kafka: one kafkax.Client, one pool of
+//     connections for the role's admin calls and writers, for its whole
+//     life) and the topics are created when missing through it, retried
+//     with backoff (kafkax.Retry) until they exist or ctx ends. A stop
+//     before this is done returns nil at once: nothing ran, so nothing is
+//     drained.
 //  2. Role.Run is called with a context that ends when ctx does (SIGINT or
 //     SIGTERM in the aelp binary) or when one of the role's goroutines
 //     fails. The role is ready from the moment Run is called
@@ -28,8 +31,9 @@
 //  4. Once Run and its goroutines have returned, the HTTP API stops taking
 //     requests and finishes those in flight, then Role.Drain runs with the
 //     drain context: flush writers, commit offsets, write the checkpoint,
-//     close clients, log the summary. Drain is called whenever Run was,
-//     whatever Run returned, so it must cope with a Run that failed early.
+//     close the writers and readers, log the summary. Drain is called
+//     whenever Run was, whatever Run returned, so it must cope with a Run
+//     that failed early. The Kafka client is closed after Drain.
 //  5. If the deadline passes before all of that is done, Run writes a
 //     goroutine dump (runtime/pprof "goroutine" at debug=2, as a panic prints
 //     stacks) to Role.Dump, cancels the drain context and returns an error
@@ -49,8 +53,8 @@
 // ctx ends, and a Drain that flushes what the requests produced; the
 // lifecycle shuts its listener down gracefully before Drain.
 //
-// The package knows Kafka only through kafkax (topic creation) and health
-// only through obs; it imports no role.
+// The package knows Kafka only through kafkax (the role's client, topic
+// creation) and health only through obs; it imports no role.
 package lifecycle
 
 import (
@@ -101,7 +105,8 @@ type HTTP struct {
 type Role struct {
 	// Name names the role in logs and errors ("aggregate").
 	Name string
-	// Kafka is the connection Topics are created with.
+	// Kafka is the connection of the role's client (Scope.Kafka), which
+	// creates Topics.
 	Kafka kafkax.Config
 	// Topics are created when missing before Run is called; none: no
 	// topic step.
@@ -151,9 +156,14 @@ func Run(ctx context.Context, role Role) error {
 	if role.Health != nil {
 		role.Health.SetReady(false, "connecting to the broker")
 	}
+	client, err := kafkax.NewClient(role.Kafka)
+	if err != nil {
+		return fmt.Errorf("%s: %w", role.Name, err)
+	}
+	defer client.Close()
 	d := newDeadline(ctx, role.ShutdownTimeout, func() { role.dump() })
 	defer d.release()
-	s := &Scope{role: &role, drain: d.ctx}
+	s := &Scope{role: &role, drain: d.ctx, kafka: client}
 	if role.HTTP != nil {
 		ln, err := net.Listen("tcp", role.HTTP.Addr)
 		if err != nil {
@@ -161,7 +171,7 @@ func Run(ctx context.Context, role Role) error {
 		}
 		s.httpLn = ln
 	}
-	if err := ensureTopics(ctx, &role); err != nil {
+	if err := ensureTopics(ctx, &role, client); err != nil {
 		if s.httpLn != nil {
 			s.httpLn.Close()
 		}
@@ -196,11 +206,11 @@ func Run(ctx context.Context, role Role) error {
 	return drainErr
 }
 
-func ensureTopics(ctx context.Context, role *Role) error {
+func ensureTopics(ctx context.Context, role *Role, client *kafkax.Client) error {
 	if len(role.Topics) == 0 {
 		return nil
 	}
 	return kafkax.Retry(ctx, role.Log, "ensure topics", func(ctx context.Context) error {
-		return role.Kafka.Explain(kafkax.EnsureTopics(ctx, role.Kafka, role.Topics...))
+		return client.EnsureTopics(ctx, role.Topics...)
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aelp/aelp/internal/kafkax"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -15,6 +16,7 @@ import (
 // Every must be called before Run returns.
 type Scope struct {
 	role    *Role
+	kafka   *kafkax.Client
 	g       *errgroup.Group
 	bg      context.Context // the goroutines' context: ends when Run returns
 	drain   context.Context
@@ -70,6 +72,11 @@ func (s *Scope) notReady(reason string) {
 		s.role.Health.SetReady(false, reason)
 	}
 }
+
+// Kafka returns the role's Kafka client: make the role's writers with it
+// (Client.NewWriter) and make its admin calls through it. Run closes it
+// after Drain; do not close it.
+func (s *Scope) Kafka() *kafkax.Client { return s.kafka }
 
 // DrainContext returns the drain context: it ends ShutdownTimeout after
 // Run's ctx, never before. Work that must finish after a stop (the batch
