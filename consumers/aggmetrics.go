@@ -9,10 +9,12 @@ type aggMetrics struct {
 	in, out        prometheus.Counter
 	commitFailures prometheus.Counter
 	deadLetters    *prometheus.CounterVec
-	tags           [classify.NumSources][2]prometheus.Counter
-	precision      *prometheus.GaugeVec
-	recall         *prometheus.GaugeVec
-	f1             *prometheus.GaugeVec
+	// deadLettersDropped counts dead letters the dead-letter topic refused.
+	deadLettersDropped *prometheus.CounterVec
+	tags               [classify.NumSources][2]prometheus.Counter
+	precision          *prometheus.GaugeVec
+	recall             *prometheus.GaugeVec
+	f1                 *prometheus.GaugeVec
 }
 
 func newAggMetrics(reg prometheus.Registerer) *aggMetrics {
@@ -24,7 +26,9 @@ func newAggMetrics(reg prometheus.Registerer) *aggMetrics {
 		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_aggregate_commit_failures_total",
 			Help: "Batches whose offset commit a rebalance refused (their records are redelivered)."}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aelp_aggregate_dead_letters_total",
-			Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
+			Help: "Records dead-lettered, by reason (any the dead-letter topic refused are in aelp_aggregate_dead_letters_dropped_total too)."}, []string{"reason"}),
+		deadLettersDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aelp_aggregate_dead_letters_dropped_total",
+			Help: "Dead letters the dead-letter topic refused for good (larger than it takes), by reason: logged with their source offset, not kept."}, []string{"reason"}),
 		precision: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aelp_aggregate_crisis_precision",
 			Help: "Crisis-tag precision against ground truth, overall (source=all) and per tag source."}, []string{"source"}),
 		recall: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aelp_aggregate_crisis_recall",
@@ -39,7 +43,7 @@ func newAggMetrics(reg prometheus.Registerer) *aggMetrics {
 		m.tags[s][1] = tags.WithLabelValues(classify.Source(s).String(), "CRISIS_PARENT")
 	}
 	if reg != nil {
-		reg.MustRegister(m.in, m.out, m.commitFailures, m.deadLetters, tags, m.precision, m.recall, m.f1)
+		reg.MustRegister(m.in, m.out, m.commitFailures, m.deadLetters, m.deadLettersDropped, tags, m.precision, m.recall, m.f1)
 	}
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"sync"
 	"time"
@@ -114,9 +115,11 @@ func (c AggregateConfig) Validate() error {
 // AggregateStats are the aggregator's counts so far.
 type AggregateStats struct {
 	// In is records read, Tagged records published to the output topic,
-	// DeadLettered records sent to the dead-letter topic; committed
-	// records are In once their batch commit succeeded.
-	In, Tagged, DeadLettered, Committed int64
+	// DeadLettered records sent to the dead-letter topic, Dropped dead
+	// letters the dead-letter topic refused (too large for it: logged,
+	// not kept); committed records are In once their batch commit
+	// succeeded.
+	In, Tagged, DeadLettered, Dropped, Committed int64
 	// BySource counts tags per source; Crisis counts crisis tags.
 	BySource [classify.NumSources]int64
 	Crisis   int64
@@ -142,6 +145,9 @@ type Aggregator struct {
 	// are acknowledged; true makes the loop stop there without committing,
 	// as a process killed at that point would.
 	crashBeforeCommit func() bool
+	// dump, set by tests, receives the goroutine dump of a shutdown that
+	// times out (default os.Stderr).
+	dump io.Writer
 }
 
 // errCrashed is returned by Run when crashBeforeCommit stopped it.
@@ -194,7 +200,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		},
 		Run:             func(ctx context.Context, s *lifecycle.Scope) error { return a.run(ctx, s, &c) },
 		Drain:           func(context.Context) error { return a.drain(&c) },
-		ShutdownTimeout: cfg.ShutdownTimeout, Health: cfg.Health, Log: a.log,
+		ShutdownTimeout: cfg.ShutdownTimeout, Health: cfg.Health, Log: a.log, Dump: a.dump,
 	})
 }
 
@@ -289,13 +295,16 @@ func (a *Aggregator) loop(ctx, finishCtx context.Context, c *aggClients, ready f
 }
 
 // aggBatch is one batch: the records read, and the tagged and dead-letter
-// records made of them. Its slices are reused from batch to batch.
+// records made of them; from[i] is the index in `in` of tagged[i]. Its
+// slices are reused from batch to batch.
 type aggBatch struct {
 	in, tagged, dead []kafka.Message
+	from             []int
 }
 
 func newAggBatch(max int) *aggBatch {
-	return &aggBatch{in: make([]kafka.Message, 0, max), tagged: make([]kafka.Message, 0, max), dead: make([]kafka.Message, 0, 16)}
+	return &aggBatch{in: make([]kafka.Message, 0, max), tagged: make([]kafka.Message, 0, max), dead: make([]kafka.Message, 0, 16),
+		from: make([]int, 0, max)}
 }
 
 // gather starts a batch with first and adds what r has within wait, up to
@@ -316,7 +325,7 @@ func (b *aggBatch) gather(ctx context.Context, r *kafka.Reader, first kafka.Mess
 // processBatch classifies the batch into its tagged and dead-letter
 // records and merges its tally.
 func (a *Aggregator) processBatch(b *aggBatch) {
-	b.tagged, b.dead = b.tagged[:0], b.dead[:0]
+	b.tagged, b.dead, b.from = b.tagged[:0], b.dead[:0], b.from[:0]
 	// One output buffer per batch (the writer may hold the values until
 	// WriteAll returns; a new one next batch keeps them untouched).
 	size := 0
@@ -335,28 +344,63 @@ func (a *Aggregator) processBatch(b *aggBatch) {
 			continue
 		}
 		b.tagged = append(b.tagged, kafka.Message{Key: msg.Key, Value: val, Headers: msg.Headers, Time: msg.Time})
+		b.from = append(b.from, i)
 	}
 	a.merge(&t)
 }
 
-// publish writes the batch's tagged and dead-letter records, retrying until
-// they are acknowledged (or ctx ends), and counts them.
+// publish writes the batch's tagged and dead-letter records, retrying
+// until they are acknowledged (or ctx ends), and counts them. A record the
+// output topic refuses for good (too large once tagged: reason too-large;
+// invalid for it: refused:<code>) is dead-lettered as it came in. A dead
+// letter the dead-letter topic refuses too (larger than that topic takes)
+// cannot be kept: it is logged with where it came from, counted in
+// aelp_aggregate_dead_letters_dropped_total, and the batch goes on, so
+// that one record does not stop the pipeline; it stays readable at its
+// offset of the input topic until retention deletes it.
 func (a *Aggregator) publish(ctx context.Context, c *aggClients, b *aggBatch) error {
 	cfg := a.cfg
-	if err := kafkax.WriteAll(ctx, cfg.Kafka, c.out, a.log, b.tagged); err != nil {
+	tagged := len(b.tagged)
+	err := kafkax.WriteAll(ctx, cfg.Kafka, c.out, a.log, b.tagged)
+	if re, ok := errors.AsType[*kafkax.RefusedError](err); ok {
+		for _, r := range re.Records {
+			b.dead = append(b.dead, kafkax.DeadLetter(b.in[b.from[r.Index]], a.deadLetter(kafkax.RefusalReason(r.Err))))
+		}
+		tagged, err = re.Written, nil
+	}
+	if err != nil {
 		return fmt.Errorf("aggregate: publish tagged: %w", err)
 	}
-	if err := kafkax.WriteAll(ctx, cfg.Kafka, c.dlq, a.log, b.dead); err != nil {
+	dead, dropped := len(b.dead), 0
+	err = kafkax.WriteAll(ctx, cfg.Kafka, c.dlq, a.log, b.dead)
+	if re, ok := errors.AsType[*kafkax.RefusedError](err); ok {
+		for _, r := range re.Records {
+			a.dropDeadLetter(&b.dead[r.Index], r.Err)
+		}
+		dead, dropped, err = re.Written, len(re.Records), nil
+	}
+	if err != nil {
 		return fmt.Errorf("aggregate: publish dead letters: %w", err)
 	}
 	a.mu.Lock()
 	a.stats.In += int64(len(b.in))
-	a.stats.Tagged += int64(len(b.tagged))
-	a.stats.DeadLettered += int64(len(b.dead))
+	a.stats.Tagged += int64(tagged)
+	a.stats.DeadLettered += int64(dead)
+	a.stats.Dropped += int64(dropped)
 	a.mu.Unlock()
 	a.metrics.in.Add(float64(len(b.in)))
-	a.metrics.out.Add(float64(len(b.tagged)))
+	a.metrics.out.Add(float64(tagged))
 	return nil
+}
+
+// dropDeadLetter logs and counts a dead letter the dead-letter topic
+// refused for good.
+func (a *Aggregator) dropDeadLetter(m *kafka.Message, err error) {
+	src := kafkax.DeadLetterSource(*m)
+	a.metrics.deadLettersDropped.WithLabelValues(src.Reason).Inc()
+	a.log.Error().Err(err).Str("source_topic", src.Topic).Int("source_partition", src.Partition).Int64("source_offset", src.Offset).
+		Str("reason", src.Reason).Int("value_bytes", len(m.Value)).Str("dead_letter_topic", a.cfg.DeadLetterTopic).
+		Msg("the dead-letter topic refused a dead letter; it is dropped (still in the input topic at its offset)")
 }
 
 // commit commits the last offset of every partition in batch, now that
