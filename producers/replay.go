@@ -1,11 +1,13 @@
 package producers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/aelp/aelp/internal/kafkax"
@@ -81,6 +83,52 @@ type ReplayStats struct {
 	First, Last time.Time
 	// Elapsed is the run time.
 	Elapsed time.Duration
+	// Refused are the records the target topic refused for good (larger
+	// than it takes, or invalid for it), in file order; the others were
+	// written. Replay then returns a *RefusedError.
+	Refused []RefusedRecording
+}
+
+// RefusedRecording is a record of a recording that the target topic
+// refused for good.
+type RefusedRecording struct {
+	// Partition and Offset are where the record was recorded.
+	Partition int
+	Offset    int64
+	// Err says why (a *kafkax.RecordTooLargeError for a record larger
+	// than the topic takes).
+	Err error
+}
+
+// RefusedError reports the records of a replay the target topic refused
+// for good, the others being written.
+type RefusedError struct {
+	// Topic is the target topic, Source the recorded one.
+	Topic, Source string
+	// Records are the refused records (ReplayStats.Refused).
+	Records []RefusedRecording
+}
+
+func (e *RefusedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s refused %d records of the recording for good (the others were written):", e.Topic, len(e.Records))
+	for i, r := range e.Records {
+		if i == 10 {
+			fmt.Fprintf(&b, "; and %d more", len(e.Records)-i)
+			break
+		}
+		fmt.Fprintf(&b, " %s partition %d offset %d (%v);", cmp.Or(e.Source, "recorded"), r.Partition, r.Offset, r.Err)
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}
+
+// Unwrap returns the refusals' errors.
+func (e *RefusedError) Unwrap() []error {
+	errs := make([]error, len(e.Records))
+	for i, r := range e.Records {
+		errs[i] = r.Err
+	}
+	return errs
 }
 
 // Replay republishes the recording read from in (written by
@@ -90,10 +138,13 @@ type ReplayStats struct {
 // entries of a version-1 recording have no null value), in file order,
 // through a key-hash partitioner, so every key's records stay on one
 // partition in their recorded order (an empty key is a key like any other;
-// a null key is not hashed). The
-// topic is created when missing. Broker errors are retried with backoff
-// (kafkax.WriteAll); cancelling ctx stops it with ctx's error after the
-// records already handed to the writer are flushed or the flush fails.
+// a null key is not hashed). The topic is created when missing. Batches
+// are sized by the topic's max.message.bytes. Broker errors are retried
+// with backoff (kafkax.WriteAll); a record the topic refuses for good
+// (larger than it takes) is listed in ReplayStats.Refused and the replay
+// goes on: at the end Replay returns a *RefusedError naming where each was
+// recorded. Cancelling ctx stops it with ctx's error after the records
+// already handed to the writer are flushed or the flush fails.
 func Replay(ctx context.Context, cfg ReplayConfig, in io.Reader) (ReplayStats, error) {
 	cfg.setDefaults()
 	var st ReplayStats
@@ -119,16 +170,29 @@ func Replay(ctx context.Context, cfg ReplayConfig, in io.Reader) (ReplayStats, e
 		return st, fmt.Errorf("replay: %w", err)
 	}
 	batch := make([]kafka.Message, 0, cfg.BatchRecords)
+	pos := make([]RefusedRecording, 0, cfg.BatchRecords) // where batch[i] was recorded
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := kafkax.WriteAll(ctx, cfg.Kafka, w, cfg.Log, batch); err != nil {
+		written := len(batch)
+		err := kafkax.WriteAll(ctx, cfg.Kafka, w, cfg.Log, batch)
+		if re, ok := errors.AsType[*kafkax.RefusedError](err); ok {
+			for _, r := range re.Records {
+				p := pos[r.Index]
+				p.Err = r.Err
+				st.Refused = append(st.Refused, p)
+				cfg.Log.Error().Err(r.Err).Int("partition", p.Partition).Int64("offset", p.Offset).Str("topic", cfg.Topic).
+					Msg("the topic refused a recorded record; going on without it")
+			}
+			written, err = re.Written, nil
+		}
+		if err != nil {
 			return err
 		}
-		st.Records += int64(len(batch))
+		st.Records += int64(written)
 		clear(batch)
-		batch = batch[:0]
+		batch, pos = batch[:0], pos[:0]
 		if cfg.Progress != nil {
 			cfg.Progress(st.Records)
 		}
@@ -152,6 +216,7 @@ func Replay(ctx context.Context, cfg ReplayConfig, in io.Reader) (ReplayStats, e
 			st.Last = t
 		}
 		batch = append(batch, replayMessage(&rm))
+		pos = append(pos, RefusedRecording{Partition: rm.Partition, Offset: rm.Offset})
 		if len(batch) >= cfg.BatchRecords {
 			if rerr = flush(); rerr != nil {
 				break
@@ -167,6 +232,9 @@ func Replay(ctx context.Context, cfg ReplayConfig, in io.Reader) (ReplayStats, e
 	st.Elapsed = time.Since(t0)
 	if rerr != nil {
 		return st, fmt.Errorf("replay to %s: %w", cfg.Topic, rerr)
+	}
+	if len(st.Refused) > 0 {
+		return st, &RefusedError{Topic: cfg.Topic, Source: st.SourceTopic, Records: st.Refused}
 	}
 	return st, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -259,7 +260,8 @@ func replaySetup(stdout io.Writer) (*flagSet, action) {
 		}
 		defer f.Close()
 		st, err := producers.Replay(ctx, *cfg, f)
-		if err != nil {
+		refused := errors.As(err, new(*producers.RefusedError))
+		if err != nil && !refused {
 			if st.Records > 0 {
 				fmt.Fprintf(stdout, "replayed %d records before the error\n", st.Records)
 			}
@@ -275,7 +277,10 @@ func replaySetup(stdout io.Writer) (*flagSet, action) {
 		}
 		fmt.Fprintf(stdout, "replayed %d records of %s from %s to %s (%s, %d partitions) in %s\n",
 			st.Records, src, opt.In, cfg.Topic, how, st.Partitions, st.Elapsed.Round(time.Millisecond))
-		return nil
+		if refused {
+			fmt.Fprintf(stdout, "%d records not replayed: %s refused them for good\n", len(st.Refused), cfg.Topic)
+		}
+		return err // a *producers.RefusedError naming them: exit status 1
 	}
 }
 
