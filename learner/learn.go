@@ -257,6 +257,19 @@ func (l *Learner) Run(ctx context.Context) error {
 // reader per partition in the role's scope and runs the training loop.
 func (l *Learner) run(ctx context.Context, s *lifecycle.Scope) error {
 	cfg := l.cfg
+	w, err := newWriters(ctx, s.Kafka(), cfg, l.log)
+	if err != nil {
+		return err
+	}
+	if err := l.checkSnapshotSize(w.policy); err != nil {
+		_ = w.close(cfg.Kafka)
+		return err
+	}
+	defer func() {
+		if l.w == nil { // returned before training: drain does nothing
+			_ = w.close(cfg.Kafka)
+		}
+	}()
 	var offs kafkax.Offsets
 	if err := kafkax.Retry(ctx, l.log, "list offsets", func(ctx context.Context) error {
 		var err error
@@ -274,10 +287,6 @@ func (l *Learner) run(ctx context.Context, s *lifecycle.Scope) error {
 		if err := l.refill(ctx, offs); err != nil {
 			return err
 		}
-	}
-	w, err := newWriters(ctx, s.Kafka(), cfg, l.log)
-	if err != nil {
-		return err
 	}
 	l.w = w
 	// Records already fetched are finished, published and checkpointed
@@ -566,7 +575,15 @@ func (l *Learner) readPartition(ctx, finishCtx context.Context, p int, offset in
 			if err := decodeTagged(m.Value, &rec.te, lim); err != nil {
 				reason := schemas.Reason(err)
 				l.metrics.deadLetters.WithLabelValues(reason).Inc()
-				if werr := kafkax.WriteAll(finishCtx, cfg.Kafka, dlq, l.log, []kafka.Message{kafkax.DeadLetter(*m, reason)}); werr != nil {
+				werr := kafkax.WriteAll(finishCtx, cfg.Kafka, dlq, l.log, []kafka.Message{kafkax.DeadLetter(*m, reason)})
+				if errors.As(werr, new(*kafkax.RefusedError)) {
+					// Larger than the dead-letter topic takes: it cannot be
+					// kept; say where it is and go on.
+					l.log.Error().Err(werr).Str("topic", m.Topic).Int("partition", m.Partition).Int64("offset", m.Offset).
+						Str("reason", reason).Msg("the dead-letter topic refused a dead letter; it is dropped (still in the tagged topic at its offset)")
+					werr = nil
+				}
+				if werr != nil {
 					return fmt.Errorf("dead letter: %w", werr)
 				}
 				rec.skip, rec.dead = true, true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/aelp/aelp/internal/kafkax"
@@ -162,16 +163,9 @@ func (l *Learner) publishMetrics(ctx context.Context, w *writers, key []byte, no
 }
 
 func (l *Learner) publishSnapshot(ctx context.Context, w *writers, key []byte, now time.Time) error {
-	agent := l.tr.Agent()
-	arch, params, mean, variance, count, err := agent.MarshalPolicy()
+	snap, val, err := l.snapshot(now)
 	if err != nil {
-		return fmt.Errorf("learn: snapshot: %w", err)
-	}
-	snap := schemas.PolicySnapshot{ExperimentID: l.cfg.ExperimentID, Version: agent.Version(), CreatedAt: now,
-		Architecture: arch, Params: params, ObsMean: mean, ObsVar: variance, ObsCount: count}
-	val, err := schemas.MarshalPolicySnapshot(nil, &snap)
-	if err != nil {
-		return fmt.Errorf("learn: encode snapshot: %w", err)
+		return err
 	}
 	if err := kafkax.WriteAll(ctx, l.cfg.Kafka, w.policy, l.log, []kafka.Message{{Key: key, Value: val, Time: now}}); err != nil {
 		return fmt.Errorf("learn: publish snapshot: %w", err)
@@ -182,4 +176,47 @@ func (l *Learner) publishSnapshot(ctx context.Context, w *writers, key []byte, n
 	l.metrics.policyVersion.Set(float64(snap.Version))
 	l.lastSnapshot = l.stats.Updates
 	return nil
+}
+
+// snapshot returns the agent's current PolicySnapshot and its encoding.
+func (l *Learner) snapshot(now time.Time) (schemas.PolicySnapshot, []byte, error) {
+	agent := l.tr.Agent()
+	arch, params, mean, variance, count, err := agent.MarshalPolicy()
+	if err != nil {
+		return schemas.PolicySnapshot{}, nil, fmt.Errorf("learn: snapshot: %w", err)
+	}
+	snap := schemas.PolicySnapshot{ExperimentID: l.cfg.ExperimentID, Version: agent.Version(), CreatedAt: now,
+		Architecture: arch, Params: params, ObsMean: mean, ObsVar: variance, ObsCount: count}
+	val, err := schemas.MarshalPolicySnapshot(nil, &snap)
+	if err != nil {
+		return snap, nil, fmt.Errorf("learn: encode snapshot: %w", err)
+	}
+	return snap, val, nil
+}
+
+// checkSnapshotSize refuses to train a network whose policy snapshots the
+// policy topic cannot take. A snapshot's size is set by the network's shape
+// (its parameters and observation statistics, written in full every time),
+// so the first one would be refused and every one after it: better to say
+// so at start-up than after the first update. The snapshot is measured as
+// encoded now, with the largest version number (its varint grows with the
+// version) and the experiment id as key.
+func (l *Learner) checkSnapshotSize(pw *kafkax.Writer) error {
+	snap, _, err := l.snapshot(time.Now())
+	if err != nil {
+		return err
+	}
+	snap.Version = math.MaxInt64
+	val, err := schemas.MarshalPolicySnapshot(nil, &snap)
+	if err != nil {
+		return fmt.Errorf("learn: encode snapshot: %w", err)
+	}
+	size := kafkax.RecordBatchBytes(kafka.Message{Key: []byte(l.cfg.ExperimentID), Value: val, Time: snap.CreatedAt})
+	if size <= pw.MaxRecordBytes() {
+		return nil
+	}
+	lim := pw.Limit()
+	return fmt.Errorf("learn: policy snapshot of %.1f MB (%d bytes, network %s) exceeds %s's max.message.bytes %d (%s; records up to %d bytes): "+
+		"use smaller --hidden layers, or raise max.message.bytes of %s (and the broker's message.max.bytes)",
+		float64(size)/1e6, size, snap.Architecture, l.cfg.PolicyTopic, lim.Bytes, lim.Source, pw.MaxRecordBytes(), l.cfg.PolicyTopic)
 }
