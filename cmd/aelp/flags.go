@@ -192,6 +192,26 @@ func isolationFlag(fs *flagSet, p *kafkax.Isolation) {
 		"isolation `level`: read_committed (records of aborted transactions are skipped) or read_uncommitted (every record); transaction markers are never shown")
 }
 
+// partitionerValue is --partitioner.
+type partitionerValue struct{ p *kafkax.Partitioner }
+
+func (v partitionerValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return v.p.String()
+}
+
+func (v partitionerValue) Set(s string) error {
+	p, err := kafkax.ParsePartitioner(s)
+	if err != nil {
+		return err
+	}
+	*v.p = p
+	return nil
+}
+func (v partitionerValue) target() any { return v.p }
+
 // shared are the flags several commands share: logging (every command),
 // the Kafka connection, --http and --shutdown-timeout (the long-running
 // roles). register binds them onto their configuration.
@@ -205,8 +225,9 @@ type shared struct {
 // sharedFlags says which of the shared flags a command has.
 type sharedFlags struct {
 	// kafka registers the connection flags; embedded makes --brokers
-	// default to none (an in-process broker: aelp run, aelp bench).
-	kafka, embedded bool
+	// default to none (an in-process broker: aelp run, aelp bench);
+	// writes adds the writers' --partitioner and --max-message-bytes.
+	kafka, embedded, writes bool
 	// http registers --http, with example as its example address.
 	http string
 	// shutdown registers --shutdown-timeout.
@@ -243,6 +264,13 @@ func newShared(fs *flagSet, which sharedFlags) *shared {
 		fs.StringVar(&k.SASL.Mechanism, "sasl-mechanism", k.SASL.Mechanism, "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 		fs.StringVar(&k.SASL.Username, "sasl-username", k.SASL.Username, "SASL username")
 		fs.StringVar(&k.SASL.Password, "sasl-password", k.SASL.Password, "SASL password (prefer AELP_SASL_PASSWORD)")
+	}
+	if which.kafka && which.writes {
+		k := &sh.kafka
+		fs.Var(partitionerValue{&k.Partitioner}, "partitioner",
+			"`hash` placing keyed records on partitions: murmur2 (the Java client's, Kafka Streams', Flink's), fnv1a (kafka-go's Hash, sarama's), crc32 (librdkafka's default)")
+		fs.IntVar(&k.MaxMessageBytes, "max-message-bytes", k.MaxMessageBytes,
+			"record-batch limit assumed for a topic whose max.message.bytes the broker does not tell (DescribeConfigs denied)")
 	}
 	if which.http != "" {
 		fs.StringVar(&sh.http, "http", sh.http, "serve /metrics and /healthz on this address (e.g. "+which.http+")")

@@ -50,7 +50,7 @@ func shapeLearner(c *learner.Config, stateDim, numActions int) {
 
 func learnSetup() (*flagSet, action) {
 	fs := newFlagSet("learn")
-	sh := newShared(fs, sharedFlags{kafka: true, http: ":9103", shutdown: true})
+	sh := newShared(fs, sharedFlags{kafka: true, writes: true, http: ":9103", shutdown: true})
 	cfg := newConfig(fs, learner.DefaultConfig)
 	learnerFlags(fs, cfg)
 	fs.StringVar(&cfg.ExperimentID, "experiment", cfg.ExperimentID, "experiment id (experiment_id, required)")
@@ -106,7 +106,7 @@ func learnSetup() (*flagSet, action) {
 
 func runSetup() (*flagSet, action) {
 	fs := newFlagSet("run")
-	sh := newShared(fs, sharedFlags{kafka: true, embedded: true, shutdown: true})
+	sh := newShared(fs, sharedFlags{kafka: true, embedded: true, writes: true, shutdown: true})
 	cfg := newConfig(fs, pipeline.DefaultConfig)
 	simFlags(fs, &cfg.Sim)
 	learnerFlags(fs, &cfg.Learner)
@@ -129,6 +129,11 @@ func runSetup() (*flagSet, action) {
 			if cfg.Kafka, err = sh.kafkaConfig(); err != nil {
 				return err
 			}
+		} else { // the embedded broker: only the writers' settings apply
+			if err := sh.kafka.WithDefaults().Validate(); err != nil {
+				return usagef("%v", err)
+			}
+			cfg.Kafka.Partitioner, cfg.Kafka.MaxMessageBytes = sh.kafka.Partitioner, sh.kafka.MaxMessageBytes
 		}
 		if cfg.ShutdownTimeout, err = sh.shutdownTimeout(); err != nil {
 			return err

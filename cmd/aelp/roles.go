@@ -128,7 +128,7 @@ func brokerSetup() (*flagSet, action) {
 
 func simulateSetup() (*flagSet, action) {
 	fs := newFlagSet("simulate")
-	sh := newShared(fs, sharedFlags{kafka: true, http: ":9101", shutdown: true})
+	sh := newShared(fs, sharedFlags{kafka: true, writes: true, http: ":9101", shutdown: true})
 	cfg := newConfig(fs, producers.DefaultSimulateConfig)
 	simFlags(fs, &cfg.Sim)
 	fs.StringVar(&cfg.ExperimentID, "experiment", cfg.ExperimentID, "experiment id (required)")
@@ -163,7 +163,7 @@ func simulateSetup() (*flagSet, action) {
 
 func aggregateSetup() (*flagSet, action) {
 	fs := newFlagSet("aggregate")
-	sh := newShared(fs, sharedFlags{kafka: true, http: ":9102", shutdown: true})
+	sh := newShared(fs, sharedFlags{kafka: true, writes: true, http: ":9102", shutdown: true})
 	cfg := newConfig(fs, consumers.DefaultAggregateConfig)
 	c := &cfg.Classifier
 	fs.StringVar(&cfg.Group, "group", cfg.Group, "consumer group id")

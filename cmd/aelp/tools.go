@@ -235,7 +235,7 @@ type replayOptions struct {
 // replaySetup is aelp replay.
 func replaySetup(stdout io.Writer) (*flagSet, action) {
 	fs := newFlagSet("replay")
-	sh := newShared(fs, sharedFlags{kafka: true})
+	sh := newShared(fs, sharedFlags{kafka: true, writes: true})
 	cfg := newConfig(fs, producers.DefaultReplayConfig)
 	opt := newConfig(fs, func() replayOptions { return replayOptions{} })
 	fs.StringVar(&opt.In, "in", opt.In, "Avro object container file written by aelp record (required)")
