@@ -169,35 +169,8 @@ func Replay(ctx context.Context, cfg ReplayConfig, in io.Reader) (ReplayStats, e
 	if err != nil {
 		return st, fmt.Errorf("replay: %w", err)
 	}
-	batch := make([]kafka.Message, 0, cfg.BatchRecords)
-	pos := make([]RefusedRecording, 0, cfg.BatchRecords) // where batch[i] was recorded
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		written := len(batch)
-		err := kafkax.WriteAll(ctx, cfg.Kafka, w, cfg.Log, batch)
-		if re, ok := errors.AsType[*kafkax.RefusedError](err); ok {
-			for _, r := range re.Records {
-				p := pos[r.Index]
-				p.Err = r.Err
-				st.Refused = append(st.Refused, p)
-				cfg.Log.Error().Err(r.Err).Int("partition", p.Partition).Int64("offset", p.Offset).Str("topic", cfg.Topic).
-					Msg("the topic refused a recorded record; going on without it")
-			}
-			written, err = re.Written, nil
-		}
-		if err != nil {
-			return err
-		}
-		st.Records += int64(written)
-		clear(batch)
-		batch, pos = batch[:0], pos[:0]
-		if cfg.Progress != nil {
-			cfg.Progress(st.Records)
-		}
-		return paceTo(ctx, t0, st.Records, cfg.Rate)
-	}
+	b := &replayBatch{cfg: &cfg, w: w, st: &st, t0: t0, msgs: make([]kafka.Message, 0, cfg.BatchRecords),
+		pos: make([]RefusedRecording, 0, cfg.BatchRecords)}
 	var rerr error
 	for {
 		rm, err := rr.Next()
@@ -215,16 +188,16 @@ func Replay(ctx context.Context, cfg ReplayConfig, in io.Reader) (ReplayStats, e
 		if t.After(st.Last) {
 			st.Last = t
 		}
-		batch = append(batch, replayMessage(&rm))
-		pos = append(pos, RefusedRecording{Partition: rm.Partition, Offset: rm.Offset})
-		if len(batch) >= cfg.BatchRecords {
-			if rerr = flush(); rerr != nil {
+		b.msgs = append(b.msgs, replayMessage(&rm))
+		b.pos = append(b.pos, RefusedRecording{Partition: rm.Partition, Offset: rm.Offset})
+		if len(b.msgs) >= cfg.BatchRecords {
+			if rerr = b.flush(ctx); rerr != nil {
 				break
 			}
 		}
 	}
 	if rerr == nil {
-		rerr = flush()
+		rerr = b.flush(ctx)
 	}
 	if cerr := w.Close(); cerr != nil && rerr == nil {
 		rerr = fmt.Errorf("close writer: %w", cfg.Kafka.Explain(cerr))
@@ -237,6 +210,48 @@ func Replay(ctx context.Context, cfg ReplayConfig, in io.Reader) (ReplayStats, e
 		return st, &RefusedError{Topic: cfg.Topic, Source: st.SourceTopic, Records: st.Refused}
 	}
 	return st, nil
+}
+
+// replayBatch is the batch of records Replay hands the writer next, and
+// where each was recorded.
+type replayBatch struct {
+	cfg  *ReplayConfig
+	w    *kafkax.Writer
+	st   *ReplayStats
+	t0   time.Time
+	msgs []kafka.Message
+	pos  []RefusedRecording // where msgs[i] was recorded
+}
+
+// flush writes the batch, lists the records the topic refused for good
+// in ReplayStats.Refused, reports progress and paces the replay.
+func (b *replayBatch) flush(ctx context.Context) error {
+	if len(b.msgs) == 0 {
+		return nil
+	}
+	cfg, st := b.cfg, b.st
+	written := len(b.msgs)
+	err := kafkax.WriteAll(ctx, cfg.Kafka, b.w, cfg.Log, b.msgs)
+	if re, ok := errors.AsType[*kafkax.RefusedError](err); ok {
+		for _, r := range re.Records {
+			p := b.pos[r.Index]
+			p.Err = r.Err
+			st.Refused = append(st.Refused, p)
+			cfg.Log.Error().Err(r.Err).Int("partition", p.Partition).Int64("offset", p.Offset).Str("topic", cfg.Topic).
+				Msg("the topic refused a recorded record; going on without it")
+		}
+		written, err = re.Written, nil
+	}
+	if err != nil {
+		return err
+	}
+	st.Records += int64(written)
+	clear(b.msgs)
+	b.msgs, b.pos = b.msgs[:0], b.pos[:0]
+	if cfg.Progress != nil {
+		cfg.Progress(st.Records)
+	}
+	return paceTo(ctx, b.t0, st.Records, cfg.Rate)
 }
 
 // paceTo waits until n records at rate per second (0: no limit) are due
