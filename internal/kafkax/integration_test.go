@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -550,5 +552,40 @@ func TestEnsureTopicsAndDeadLetter(t *testing.T) {
 		if gotH[k] != v {
 			t.Errorf("dead-letter header %s = %q, want %q", k, gotH[k], v)
 		}
+	}
+}
+
+// TestSASLConnectionCut: under SASL a cut connection (EOF) is an
+// authentication failure only when a new connection's handshake is
+// refused: with the right password it stays a transient error that Retry
+// retries, with the wrong one it becomes an *AuthError that stops Retry.
+func TestSASLConnectionCut(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{SASL: true})
+	ctx := testCtx(t, 2*time.Minute)
+	for _, tt := range []struct {
+		name      string
+		cfg       kafkax.Config
+		wantCalls int
+		wantAuth  bool
+	}{
+		{"right password", c.Config(), 3, false},
+		{"wrong password", c.WrongPassword(), 1, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			err := kafkax.Retry(ctx, zerolog.Nop(), "op", func(ctx context.Context) error {
+				calls++
+				if calls < 3 {
+					return tt.cfg.ExplainContext(ctx, fmt.Errorf("fetch: %w", io.ErrUnexpectedEOF))
+				}
+				return nil
+			})
+			if calls != tt.wantCalls || errors.Is(err, kafkax.ErrAuth) != tt.wantAuth {
+				t.Fatalf("Retry() = %v after %d calls, want %d calls and ErrAuth %v", err, calls, tt.wantCalls, tt.wantAuth)
+			}
+			if tt.wantAuth && !strings.Contains(err.Error(), "SASL handshake") {
+				t.Errorf("error %q does not say the handshake was refused", err)
+			}
+		})
 	}
 }

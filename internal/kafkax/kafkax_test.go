@@ -7,12 +7,14 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 func TestDeadLetter(t *testing.T) {
@@ -161,7 +163,9 @@ func TestTransportAndDialer(t *testing.T) {
 }
 
 func TestExplain(t *testing.T) {
-	sasl := kafkax.Config{SASL: kafkax.SASLConfig{Mechanism: "scram-sha-512", Username: "bob", Password: "pw-123"}}
+	// No broker listens on port 1: the probe of a cut connection finds an
+	// outage, not a refused handshake.
+	sasl := kafkax.Config{Brokers: []string{"127.0.0.1:1"}, SASL: kafkax.SASLConfig{Mechanism: "scram-sha-512", Username: "bob", Password: "pw-123"}}
 	plain := kafkax.Config{}
 	other := errors.New("connection refused")
 	tests := []struct {
@@ -171,10 +175,14 @@ func TestExplain(t *testing.T) {
 		wantAuth bool
 	}{
 		{"nil", sasl, nil, false},
-		{"eof with sasl", sasl, fmt.Errorf("write: %w", io.ErrUnexpectedEOF), true},
+		{"eof with sasl, brokers down", sasl, fmt.Errorf("write: %w", io.ErrUnexpectedEOF), false},
+		{"reset with sasl, brokers down", sasl, fmt.Errorf("read: %w", syscall.ECONNRESET), false},
 		{"eof without sasl", plain, io.ErrUnexpectedEOF, false},
 		{"sasl failed code", plain, fmt.Errorf("x: %w", kafka.SASLAuthenticationFailed), true},
+		{"sasl failed code of kgo", plain, fmt.Errorf("x: %w", kerr.SaslAuthenticationFailed), true},
 		{"topic authorization", sasl, kafka.TopicAuthorizationFailed, true},
+		{"group authorization of kgo", sasl, kerr.GroupAuthorizationFailed, true},
+		{"authorization in write errors", plain, kafka.WriteErrors{nil, kafka.TopicAuthorizationFailed}, true},
 		{"other error with sasl", sasl, other, false},
 		{"already explained", sasl, &kafkax.AuthError{Mechanism: "PLAIN", Username: "x", Err: other}, true},
 	}
@@ -190,7 +198,11 @@ func TestExplain(t *testing.T) {
 			if errors.Is(got, kafkax.ErrAuth) != tt.wantAuth {
 				t.Errorf("Explain(%v) = %v: matches ErrAuth %v, want %v", tt.err, got, !tt.wantAuth, tt.wantAuth)
 			}
-			if !errors.Is(got, tt.err) {
+			wraps := errors.Is(got, tt.err)
+			if _, ok := tt.err.(kafka.WriteErrors); ok { // a slice: errors.Is cannot compare it
+				_, wraps = errors.AsType[kafka.WriteErrors](got)
+			}
+			if !wraps {
 				t.Errorf("Explain(%v) = %v no longer wraps the original error", tt.err, got)
 			}
 			if strings.Contains(got.Error(), "pw-123") {
@@ -199,8 +211,33 @@ func TestExplain(t *testing.T) {
 		})
 	}
 	var ae *kafkax.AuthError
-	if err := sasl.Explain(io.EOF); !errors.As(err, &ae) || ae.Username != "bob" || ae.Mechanism != "SCRAM-SHA-512" {
-		t.Errorf("Explain(io.EOF) = %#v, want an *AuthError for SCRAM-SHA-512 user bob", err)
+	if err := sasl.Explain(kafka.SASLAuthenticationFailed); !errors.As(err, &ae) || ae.Username != "bob" || ae.Mechanism != "SCRAM-SHA-512" {
+		t.Errorf("Explain(SASLAuthenticationFailed) = %#v, want an *AuthError for SCRAM-SHA-512 user bob", err)
+	}
+	var aze *kafkax.AuthorizationError
+	err := sasl.Explain(kafka.GroupAuthorizationFailed)
+	if !errors.As(err, &aze) || !errors.Is(err, kafkax.ErrAuthorization) || errors.As(err, &ae) {
+		t.Fatalf("Explain(GroupAuthorizationFailed) = %#v, want an *AuthorizationError and no *AuthError", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, `user "bob"`) || !strings.Contains(msg, "consumer group") || !strings.Contains(msg, "ACL") {
+		t.Errorf("Explain(GroupAuthorizationFailed) = %q, want the user, the group operation and the ACLs named", msg)
+	}
+}
+
+// TestRetryEOFUnderSASL: with SASL configured, a cut connection (EOF) is
+// retried when no broker refuses the handshake (here: none answers).
+func TestRetryEOFUnderSASL(t *testing.T) {
+	cfg := kafkax.Config{Brokers: []string{"127.0.0.1:1"}, SASL: kafkax.SASLConfig{Mechanism: "PLAIN", Username: "u", Password: "p"}}
+	calls := 0
+	err := kafkax.Retry(context.Background(), zerolog.Nop(), "op", func(ctx context.Context) error {
+		calls++
+		if calls < 3 {
+			return cfg.ExplainContext(ctx, fmt.Errorf("fetch: %w", io.EOF))
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Errorf("Retry() = %v after %d calls, want success after 3 (an EOF under SASL retried)", err, calls)
 	}
 }
 

@@ -2,14 +2,12 @@ package kafkax
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -63,29 +61,6 @@ func (c Config) kgoMechanism() (sasl.Mechanism, error) {
 		return scram.Auth{User: c.SASL.Username, Pass: c.SASL.Password}.AsSha512Mechanism(), nil
 	}
 	return nil, fmt.Errorf("sasl: unknown mechanism %q", c.SASL.Mechanism)
-}
-
-// explainKgo is Explain for errors of the kgo client: a refused credential
-// or a denied authorisation becomes an *AuthError (the message Explain
-// gives kafka-go's). Unlike kafka-go, kgo reports a refused SASL handshake
-// as SASL_AUTHENTICATION_FAILED, so a connection cut by a broker restart
-// (EOF) stays a transient error.
-func (c Config) explainKgo(err error) error {
-	if err == nil {
-		return nil
-	}
-	if ae, ok := errors.AsType[*AuthError](err); ok {
-		return ae
-	}
-	if errors.Is(err, kerr.SaslAuthenticationFailed) ||
-		errors.Is(err, kerr.TopicAuthorizationFailed) ||
-		errors.Is(err, kerr.GroupAuthorizationFailed) ||
-		errors.Is(err, kerr.ClusterAuthorizationFailed) ||
-		errors.Is(err, kerr.IllegalSaslState) ||
-		errors.Is(err, kerr.UnsupportedSaslMechanism) {
-		return &AuthError{Mechanism: strings.ToUpper(c.SASL.Mechanism), Username: c.SASL.Username, Err: err}
-	}
-	return err
 }
 
 // saslWatch is a kgo hook that notices a refused SASL credential on a

@@ -226,7 +226,7 @@ func (wr *writeRun) kind(ctx context.Context, err error) int {
 	switch {
 	case ctx.Err() != nil:
 		return errRetry // WriteAll stops on ctx
-	case errors.Is(wr.cfg.Explain(err), ErrAuth), errors.Is(err, io.ErrClosedPipe):
+	case errors.Is(wr.cfg.ExplainContext(ctx, err), ErrAuth), errors.Is(err, io.ErrClosedPipe):
 		return errFatal
 	case errors.As(err, &code):
 		switch code {
