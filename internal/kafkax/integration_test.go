@@ -405,6 +405,15 @@ func TestSASLSCRAM(t *testing.T) {
 			defer r.Close()
 			return r.Read(ctx, map[int]int64{0: 0}, nil, func(*kafkax.Batch) error { return nil })
 		}},
+		{"GroupConsumer.Poll", func(ctx context.Context) error {
+			g, err := kafkax.NewGroupConsumer(wrong, "kafkax-sasl-group", []string{topic}, kafkax.GroupOptions{Logger: zerolog.Nop()})
+			if err != nil {
+				return err
+			}
+			defer g.Close(ctx)
+			var b kafkax.GroupBatch
+			return g.Poll(ctx, &b, 10)
+		}},
 		{"Writer", func(ctx context.Context) error {
 			return wrong.Explain(noRetry.WriteMessages(ctx, kafka.Message{Value: []byte("x")}))
 		}},
