@@ -30,8 +30,15 @@ type AggregateConfig struct {
 	// that fail to decode or validate (default aelp.deadletter).
 	InTopic, OutTopic, DeadLetterTopic string
 	// Group is the consumer group; instances with the same group share the
-	// partitions. Default aelp-aggregator.
+	// partitions, and a new one resumes from the group's committed offsets.
+	// Default aelp-aggregator, which aelp run uses too: tagging does not
+	// depend on the experiment, so one group per pair of topics tags each
+	// record once, whichever process does it.
 	Group string
+	// Isolation is kafkax.ReadCommitted (the default: records of aborted
+	// transactions are skipped) or kafkax.ReadUncommitted. Transaction
+	// markers are never read as records either way.
+	Isolation kafkax.Isolation
 	// Classifier configures the crisis-parent rules.
 	Classifier classify.Config
 	// Limits validates records (state width, action count); zero fields
@@ -56,7 +63,9 @@ type AggregateConfig struct {
 	// commit the batch in hand and leave the group (lifecycle.Role).
 	// Default lifecycle.DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
-	// Health, when set, turns ready with the first record fetched.
+	// Health, when set, turns ready once the aggregator has joined its
+	// consumer group (its first assignment, an empty one included), and not
+	// ready again from the stop on.
 	Health *obs.Health
 }
 
@@ -180,14 +189,18 @@ func (a *Aggregator) Stats() AggregateStats {
 	return s
 }
 
+// Config returns the aggregator's configuration, defaults applied.
+func (a *Aggregator) Config() AggregateConfig { return a.cfg }
+
 // Run consumes until ctx ends. Each batch is classified, its tagged and
 // dead-letter records are acknowledged by the broker (acks=all), and only
-// then are its input offsets committed, the last message of every
-// partition: at-least-once. On shutdown it stops fetching, finishes and
-// commits the batch in hand within ShutdownTimeout, and leaves the group
-// (lifecycle.Run). A broker outage is retried with backoff; only an
-// authentication failure, a failed final commit or a shutdown past its
-// timeout is returned.
+// then are its input offsets committed, one past the last record of every
+// partition, while the member still holds the batch's partitions (a
+// rebalance waits for the commit): at-least-once. On shutdown it stops
+// fetching, finishes and commits the batch in hand within ShutdownTimeout,
+// and leaves the group (lifecycle.Run). A broker outage is retried with
+// backoff; only a refused credential or a denied operation, a failed final
+// commit or a shutdown past its timeout is returned.
 func (a *Aggregator) Run(ctx context.Context) error {
 	cfg := a.cfg
 	var c aggClients
@@ -199,40 +212,51 @@ func (a *Aggregator) Run(ctx context.Context) error {
 			{Name: cfg.DeadLetterTopic, Partitions: 1},
 		},
 		Run:             func(ctx context.Context, s *lifecycle.Scope) error { return a.run(ctx, s, &c) },
-		Drain:           func(context.Context) error { return a.drain(&c) },
+		Drain:           func(ctx context.Context) error { return a.drain(ctx, &c) },
 		ShutdownTimeout: cfg.ShutdownTimeout, Health: cfg.Health, Log: a.log, Dump: a.dump,
 	})
 }
 
-// aggClients are the group reader and the writers of one Run.
+// aggClients are the group consumer and the writers of one Run.
 type aggClients struct {
-	r        *kafka.Reader
+	r        *kafkax.GroupConsumer
 	out, dlq *kafkax.Writer
 }
 
-// run opens the clients and runs the loop.
+// run opens the clients and runs the loop. The role turns ready once the
+// consumer has joined the group.
 func (a *Aggregator) run(ctx context.Context, s *lifecycle.Scope, c *aggClients) error {
 	cfg := a.cfg
 	var err error
-	if c.r, err = kafkax.NewGroupReader(cfg.Kafka, cfg.InTopic, cfg.Group, kafkax.ReaderOptions{Logger: a.log}); err != nil {
+	if c.r, err = kafkax.NewGroupConsumer(cfg.Kafka, cfg.Group, []string{cfg.InTopic},
+		kafkax.GroupOptions{Isolation: cfg.Isolation, Logger: a.log}); err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
+	s.Go(func(ctx context.Context) error {
+		select {
+		case <-c.r.Joined():
+			s.Ready()
+		case <-ctx.Done():
+		}
+		return nil
+	})
 	if c.out, err = s.Kafka().NewWriter(ctx, cfg.OutTopic, kafkax.WriterOptions{Logger: a.log}); err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
 	if c.dlq, err = s.Kafka().NewWriter(ctx, cfg.DeadLetterTopic, kafkax.WriterOptions{BatchSize: 100, Logger: a.log}); err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
-	a.log.Info().Str("group", cfg.Group).Str("in", cfg.InTopic).Str("out", cfg.OutTopic).Msg("aggregate started")
+	a.log.Info().Str("group", cfg.Group).Str("in", cfg.InTopic).Str("out", cfg.OutTopic).
+		Str("isolation", cfg.Isolation.String()).Msg("aggregate started")
 	s.Every(cfg.ProgressEvery, a.logProgress)
 	// The batch in hand is produced and committed with the drain context,
 	// which outlives ctx by ShutdownTimeout.
-	return a.loop(ctx, s.DrainContext(), c, s.Ready)
+	return a.loop(ctx, s.DrainContext(), c)
 }
 
 // drain closes the writers (flushing them) and leaves the group, then logs
 // the final figures.
-func (a *Aggregator) drain(c *aggClients) error {
+func (a *Aggregator) drain(ctx context.Context, c *aggClients) error {
 	var err error
 	if c.out != nil {
 		if cerr := c.out.Close(); cerr != nil {
@@ -245,8 +269,8 @@ func (a *Aggregator) drain(c *aggClients) error {
 		}
 	}
 	if c.r != nil {
-		if cerr := c.r.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("aggregate: leave group: %w", cerr)
+		if cerr := c.r.Close(ctx); cerr != nil && err == nil {
+			err = fmt.Errorf("aggregate: %w", cerr)
 		}
 	}
 	s := a.Stats()
@@ -258,34 +282,30 @@ func (a *Aggregator) drain(c *aggClients) error {
 	return err
 }
 
-// loop fetches, processes, publishes and commits batches until ctx ends;
-// ready is called with the first record fetched.
-func (a *Aggregator) loop(ctx, finishCtx context.Context, c *aggClients, ready func()) error {
+// loop polls, processes, publishes and commits batches until ctx ends.
+func (a *Aggregator) loop(ctx, finishCtx context.Context, c *aggClients) error {
 	cfg := a.cfg
 	b := newAggBatch(cfg.BatchMax)
-	readied := false
 	for {
-		// Block for the first record, then gather more for BatchWait.
-		m, err := kafkax.FetchRetry(ctx, cfg.Kafka, c.r, a.log)
-		if err != nil {
+		if err := b.gather(ctx, c.r, cfg.BatchMax, cfg.BatchWait); err != nil {
+			c.r.AllowRebalance()
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("aggregate: %w", err)
 		}
-		if !readied {
-			ready()
-			readied = true
+		// A batch of transaction markers only has no record to process,
+		// but its offsets are committed all the same.
+		if len(b.in) > 0 {
+			a.processBatch(b)
+			if err := a.publish(finishCtx, c, b); err != nil {
+				return err
+			}
+			if a.crashBeforeCommit != nil && a.crashBeforeCommit() {
+				return errCrashed
+			}
 		}
-		b.gather(ctx, c.r, m, cfg.BatchWait)
-		a.processBatch(b)
-		if err := a.publish(finishCtx, c, b); err != nil {
-			return err
-		}
-		if a.crashBeforeCommit != nil && a.crashBeforeCommit() {
-			return errCrashed
-		}
-		if err := a.commit(finishCtx, c.r, b.in); err != nil {
+		if err := a.commit(finishCtx, c.r, b); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -294,32 +314,27 @@ func (a *Aggregator) loop(ctx, finishCtx context.Context, c *aggClients, ready f
 	}
 }
 
-// aggBatch is one batch: the records read, and the tagged and dead-letter
+// aggBatch is one batch: the records polled, and the tagged and dead-letter
 // records made of them; from[i] is the index in `in` of tagged[i]. Its
 // slices are reused from batch to batch.
 type aggBatch struct {
-	in, tagged, dead []kafka.Message
+	polled           kafkax.GroupBatch
+	in, tagged, dead []kafka.Message // in: polled.Messages
 	from             []int
 }
 
 func newAggBatch(max int) *aggBatch {
-	return &aggBatch{in: make([]kafka.Message, 0, max), tagged: make([]kafka.Message, 0, max), dead: make([]kafka.Message, 0, 16),
-		from: make([]int, 0, max)}
+	return &aggBatch{polled: kafkax.GroupBatch{Messages: make([]kafka.Message, 0, max)},
+		tagged: make([]kafka.Message, 0, max), dead: make([]kafka.Message, 0, 16), from: make([]int, 0, max)}
 }
 
-// gather starts a batch with first and adds what r has within wait, up to
-// the batch's capacity.
-func (b *aggBatch) gather(ctx context.Context, r *kafka.Reader, first kafka.Message, wait time.Duration) {
-	b.in = append(b.in[:0], first)
-	gctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	for len(b.in) < cap(b.in) {
-		m, err := r.FetchMessage(gctx)
-		if err != nil {
-			return
-		}
-		b.in = append(b.in, m)
-	}
+// gather polls a new batch: it waits for the first records (until ctx
+// ends), then adds what arrives within wait, up to max records.
+func (b *aggBatch) gather(ctx context.Context, r *kafkax.GroupConsumer, max int, wait time.Duration) error {
+	b.polled.Reset()
+	err := r.Gather(ctx, &b.polled, max, wait)
+	b.in = b.polled.Messages
+	return err
 }
 
 // processBatch classifies the batch into its tagged and dead-letter
@@ -403,36 +418,34 @@ func (a *Aggregator) dropDeadLetter(m *kafka.Message, err error) {
 		Msg("the dead-letter topic refused a dead letter; it is dropped (still in the input topic at its offset)")
 }
 
-// commit commits the last offset of every partition in batch, now that
-// every output is acknowledged. A commit refused after a rebalance (the
-// partition moved) is logged and skipped: the new owner re-reads those
-// records, duplicates but never loss. Any other failure on shutdown is
-// returned.
-func (a *Aggregator) commit(ctx context.Context, r *kafka.Reader, batch []kafka.Message) error {
-	cfg := a.cfg
-	if err := kafkax.Retry(ctx, a.log, "commit offsets", func(c context.Context) error {
-		err := r.CommitMessages(c, kafkax.LastPerPartition(batch)...)
-		if err != nil && isRebalanceError(err) {
+// commit commits the batch's offsets, now that every output is
+// acknowledged, and lets a waiting rebalance go on. A commit the group
+// refuses (a rebalance removed the member: the partitions' new owner
+// re-reads these records, duplicates but never loss) is logged and
+// skipped. A denied commit, or any failure on shutdown, is returned.
+func (a *Aggregator) commit(ctx context.Context, r *kafkax.GroupConsumer, b *aggBatch) error {
+	defer r.AllowRebalance()
+	err := kafkax.Retry(ctx, a.log, "commit offsets", func(c context.Context) error {
+		err := r.Commit(c, &b.polled)
+		if errors.Is(err, kafkax.ErrCommitRefused) {
 			return kafkax.Permanent(err)
 		}
-		return cfg.Kafka.Explain(err)
-	}); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("aggregate: commit on shutdown: %w", err)
-		}
-		a.metrics.commitFailures.Inc()
-		a.log.Warn().Err(err).Int("records", len(batch)).Msg("commit refused after a rebalance; the new owner re-reads these records")
+		return err
+	})
+	switch {
+	case err == nil:
+		a.mu.Lock()
+		a.stats.Committed += int64(len(b.in))
+		a.mu.Unlock()
 		return nil
+	case errors.Is(err, kafkax.ErrCommitRefused):
+		a.metrics.commitFailures.Inc()
+		a.log.Warn().Err(err).Int("records", len(b.in)).Msg("commit refused after a rebalance; the new owner re-reads these records")
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("aggregate: commit on shutdown: %w", err)
 	}
-	a.mu.Lock()
-	a.stats.Committed += int64(len(batch))
-	a.mu.Unlock()
-	return nil
-}
-
-func isRebalanceError(err error) bool {
-	return errors.Is(err, kafka.RebalanceInProgress) || errors.Is(err, kafka.IllegalGeneration) ||
-		errors.Is(err, kafka.UnknownMemberId) || errors.Is(err, kafka.NotCoordinatorForGroup)
+	return fmt.Errorf("aggregate: commit: %w", err)
 }
 
 // tally counts one batch's decisions; it is merged into the shared stats
