@@ -7,6 +7,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -94,6 +95,9 @@ type Config struct {
 	// ShutdownTimeout is each role's time to drain after ctx ends
 	// (lifecycle.Role). Default lifecycle.DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Isolation is the aggregator's isolation level (consumers.
+	// AggregateConfig.Isolation): read_committed by default.
+	Isolation kafkax.Isolation
 }
 
 // DefaultConfig returns the defaults of `aelp run`: the data under
@@ -242,7 +246,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	sum.Checkpoint = r.lcfg.CheckpointPath
 	start := time.Now()
-	runErr := r.stream(ctx, cfg, start)
+	runErr := r.stream(ctx, cfg, kcfg, start)
 	sum.Elapsed = time.Since(start)
 	sum.Sim, sum.Agg, sum.Learn = r.sim.Stats(), r.agg.Stats(), r.lrn.Stats()
 	if runErr != nil {
@@ -300,8 +304,13 @@ func newRoles(cfg Config, kcfg kafkax.Config) (*roles, error) {
 	if r.lrn, err = learner.New(r.lcfg); err != nil {
 		return nil, err
 	}
+	// The aggregator's group is aelp aggregate's default: tagging does not
+	// depend on the experiment, so a run on shared brokers resumes where
+	// the last aggregator of the raw topic committed instead of tagging
+	// every earlier experiment's records again.
+	agg := consumers.DefaultAggregateConfig()
 	if r.agg, err = consumers.NewAggregator(consumers.AggregateConfig{
-		Kafka: kcfg, Group: "aelp-aggregator-" + cfg.ExperimentID,
+		Kafka: kcfg, Group: agg.Group, InTopic: agg.InTopic, Isolation: cfg.Isolation,
 		Limits:          schemas.Limits{StateDim: cfg.Sim.StateDim, NumActions: cfg.Sim.NumActions()},
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Log:             cfg.Log.With().Str("role", "aggregate").Logger(), Registry: cfg.Registry,
@@ -330,7 +339,7 @@ func newRoles(cfg Config, kcfg kafkax.Config) (*roles, error) {
 
 // stream runs the three roles and the progress display until the learner
 // has finished the data (or ctx ends, or a role fails).
-func (r *roles) stream(ctx context.Context, cfg Config, start time.Time) error {
+func (r *roles) stream(ctx context.Context, cfg Config, kcfg kafkax.Config, start time.Time) error {
 	g, gctx := errgroup.WithContext(ctx)
 	aggCtx, stopAgg := context.WithCancel(gctx)
 	defer stopAgg()
@@ -348,18 +357,17 @@ func (r *roles) stream(ctx context.Context, cfg Config, start time.Time) error {
 	})
 	g.Go(func() error {
 		defer roles.Done()
-		rep, err := r.sim.Run(gctx)
-		if err != nil {
+		if _, err := r.sim.Run(gctx); err != nil {
 			return err
 		}
-		// Wait until the aggregator has committed everything published,
+		// Wait until the aggregator's group has committed everything on
+		// the raw topic (every record published is acknowledged by now),
 		// then let the learner finish the data.
-		for r.agg.Stats().Committed < rep.Experiences {
-			select {
-			case <-gctx.Done():
+		if err := awaitGroupCaughtUp(gctx, kcfg, r.agg, cfg.Log); err != nil {
+			if gctx.Err() != nil {
 				return nil
-			case <-time.After(50 * time.Millisecond):
 			}
+			return err
 		}
 		r.lrn.Finish()
 		return nil
@@ -367,6 +375,33 @@ func (r *roles) stream(ctx context.Context, cfg Config, start time.Time) error {
 	g.Go(func() error { progress(progCtx, cfg, r.sim, r.agg, r.lrn, start); return nil })
 	go func() { roles.Wait(); stopProg() }() // the display ends with the roles
 	return g.Wait()
+}
+
+// awaitGroupCaughtUp waits until the aggregator's consumer group has no
+// lag on its input topic: every record up to the end offsets (the last
+// stable offsets) committed, so its outputs are acknowledged. A look-up
+// that fails (a coordinator moving) is retried until ctx ends.
+func awaitGroupCaughtUp(ctx context.Context, kcfg kafkax.Config, a *consumers.Aggregator, log zerolog.Logger) error {
+	acfg := a.Config()
+	rd, err := kafkax.NewReader(kcfg, acfg.InTopic, kafkax.ReadOptions{Logger: log})
+	if err != nil {
+		return fmt.Errorf("await the aggregator: %w", err)
+	}
+	defer rd.Close()
+	for {
+		lag, err := rd.GroupLag(ctx, acfg.Group)
+		if err == nil && lag == 0 {
+			return nil
+		}
+		if errors.Is(err, kafkax.ErrAuth) {
+			return fmt.Errorf("await the aggregator: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // evaluate evaluates the learned policy, the logging policy and the oracle

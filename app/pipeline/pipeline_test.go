@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aelp/aelp/consumers"
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/learner"
@@ -92,6 +93,13 @@ func TestRunEndToEnd(t *testing.T) {
 	if sum.Agg.Tagged != tagged || sum.Learn.Ingested != tagged {
 		t.Errorf("tagged topic holds %d records, the aggregator reports %d tagged, the learner %d ingested: want all equal",
 			tagged, sum.Agg.Tagged, sum.Learn.Ingested)
+	}
+	// The run's aggregator is in aelp aggregate's default group, and the
+	// run ended once that group had committed the whole raw topic: an
+	// aelp aggregate started on these topics has nothing to tag again.
+	group := consumers.DefaultAggregateConfig().Group
+	if lag := kafkatest.GroupLag(c.Config(), group, kafkax.TopicRaw); lag != 0 {
+		t.Errorf("group %s lags %d records on %s after the run, want 0", group, lag, kafkax.TopicRaw)
 	}
 	if sum.Sim.PolicyVersion < 0 {
 		t.Errorf("no policy snapshot reached the simulator")

@@ -166,10 +166,11 @@ func aggregateSetup() (*flagSet, action) {
 	sh := newShared(fs, sharedFlags{kafka: true, writes: true, http: ":9102", shutdown: true})
 	cfg := newConfig(fs, consumers.DefaultAggregateConfig)
 	c := &cfg.Classifier
-	fs.StringVar(&cfg.Group, "group", cfg.Group, "consumer group id")
+	fs.StringVar(&cfg.Group, "group", cfg.Group, "consumer group id (aelp run's aggregator uses the default too: both resume from the same committed offsets)")
 	fs.StringVar(&cfg.InTopic, "in-topic", cfg.InTopic, "topic to read experiences from")
 	fs.StringVar(&cfg.OutTopic, "out-topic", cfg.OutTopic, "topic to publish tagged experiences to")
 	fs.StringVar(&cfg.DeadLetterTopic, "dead-letter-topic", cfg.DeadLetterTopic, "topic for records that fail to decode or validate")
+	isolationFlag(fs, &cfg.Isolation)
 	fs.Var(listValue{&c.Keywords}, "keywords", "crisis indicator profile keywords, a comma-separated `list`")
 	fs.Var(listValue{&c.CrisisCampaigns}, "crisis-campaigns", "crisis-targeted campaign ids, a comma-separated `list`")
 	fs.Float64Var(&c.ScoreThreshold, "score-threshold", c.ScoreThreshold, "metadata score at or above which a user is a crisis parent")
