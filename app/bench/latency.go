@@ -42,39 +42,37 @@ type probe struct {
 	lat    []float64 // seconds
 }
 
-// startProbe starts one partition reader per partition of topic; they run
-// until finish.
+// startProbe starts a reader (kafkax.Reader, read_committed) of every
+// partition of topic from its first offset; it runs until finish.
 func startProbe(ctx context.Context, kcfg kafkax.Config, topic string) (*probe, error) {
-	parts, err := kafkax.Partitions(ctx, kcfg, topic)
+	r, err := kafkax.NewReader(kcfg, topic, kafkax.ReadOptions{})
 	if err != nil {
+		return nil, fmt.Errorf("latency probe: %w", err)
+	}
+	offs, err := r.ListOffsets(ctx)
+	if err != nil {
+		r.Close()
 		return nil, fmt.Errorf("latency probe: %w", err)
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	p := &probe{cancel: cancel}
 	p.g, pctx = errgroup.WithContext(pctx)
-	for _, part := range parts {
-		r, err := kafkax.NewPartitionReader(kcfg, topic, part, kafka.FirstOffset, kafkax.ReaderOptions{})
-		if err != nil {
-			cancel()
-			return nil, fmt.Errorf("latency probe: %w", err)
-		}
-		p.g.Go(func() error {
-			defer r.Close()
-			for {
-				m, err := r.FetchMessage(pctx)
-				if err != nil {
-					if pctx.Err() != nil {
-						return nil
-					}
-					return fmt.Errorf("latency probe %s/%d: %w", topic, part, err)
-				}
-				d := time.Since(m.Time).Seconds()
-				p.mu.Lock()
-				p.lat = append(p.lat, d)
-				p.mu.Unlock()
+	p.g.Go(func() error {
+		defer r.Close()
+		err := r.Read(pctx, offs.First, nil, func(b *kafkax.Batch) error {
+			now := time.Now()
+			p.mu.Lock()
+			for i := range b.Messages {
+				p.lat = append(p.lat, now.Sub(b.Messages[i].Time).Seconds())
 			}
+			p.mu.Unlock()
+			return nil
 		})
-	}
+		if pctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("latency probe %s: %w", topic, err)
+	})
 	return p, nil
 }
 
@@ -131,9 +129,9 @@ type RawLatencyConfig struct {
 	Workers, Batch int
 }
 
-// RawLatency is the raw kafka-go produce→consume pass: it sends records
-// at a fixed rate with kafkax.NewWriter and measures, with partition
-// readers on the same topic (or on PassTo after a pass-through hop), the
+// RawLatency is the raw produce→consume pass: it sends records at a fixed
+// rate with kafkax.NewWriter and measures, with a kafkax.Reader on the same
+// topic (or on PassTo after a pass-through hop), the
 // time from each record's timestamp to its arrival. It returns the
 // latencies and the produce rate achieved.
 func RawLatency(ctx context.Context, cfg RawLatencyConfig) (Latency, Measure, error) {

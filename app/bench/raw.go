@@ -102,13 +102,13 @@ type PassThroughConfig struct {
 // function is called; stop waits for the loop and closes its clients.
 func startPass(ctx context.Context, cfg PassThroughConfig) (stop func() error, err error) {
 	cfg.setDefaults()
-	r, err := kafkax.NewGroupReader(cfg.Kafka, cfg.In, cfg.Group, kafkax.ReaderOptions{})
+	r, err := kafkax.NewGroupConsumer(cfg.Kafka, cfg.Group, []string{cfg.In}, kafkax.GroupOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("pass through: %w", err)
 	}
 	w, err := kafkax.NewWriter(cfg.Kafka, cfg.Out, kafkax.WriterOptions{})
 	if err != nil {
-		r.Close()
+		r.Close(ctx)
 		return nil, fmt.Errorf("pass through: %w", err)
 	}
 	var in, committed atomic.Int64
@@ -121,7 +121,7 @@ func startPass(ctx context.Context, cfg PassThroughConfig) (stop func() error, e
 		if cerr := w.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
-		if cerr := r.Close(); err == nil && cerr != nil {
+		if cerr := r.Close(context.WithoutCancel(ctx)); err == nil && cerr != nil {
 			err = cerr
 		}
 		return err
@@ -145,13 +145,13 @@ func (c *PassThroughConfig) setDefaults() {
 // (see measureStage).
 func PassThrough(ctx context.Context, cfg PassThroughConfig) (Measure, error) {
 	cfg.setDefaults()
-	r, err := kafkax.NewGroupReader(cfg.Kafka, cfg.In, cfg.Group, kafkax.ReaderOptions{})
+	r, err := kafkax.NewGroupConsumer(cfg.Kafka, cfg.Group, []string{cfg.In}, kafkax.GroupOptions{})
 	if err != nil {
 		return Measure{}, fmt.Errorf("pass through: %w", err)
 	}
 	w, err := kafkax.NewWriter(cfg.Kafka, cfg.Out, kafkax.WriterOptions{})
 	if err != nil {
-		r.Close()
+		r.Close(ctx)
 		return Measure{}, fmt.Errorf("pass through: %w", err)
 	}
 	var in, committed atomic.Int64
@@ -169,36 +169,26 @@ func PassThrough(ctx context.Context, cfg PassThroughConfig) (Measure, error) {
 	if cerr := w.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("pass through: close writer: %w", cerr)
 	}
-	if cerr := r.Close(); err == nil && cerr != nil {
+	if cerr := r.Close(context.WithoutCancel(ctx)); err == nil && cerr != nil {
 		err = fmt.Errorf("pass through: close reader: %w", cerr)
 	}
 	return m, err
 }
 
-func passLoop(ctx context.Context, cfg PassThroughConfig, r *kafka.Reader, w *kafkax.Writer, in, committed *atomic.Int64) error {
-	batch := make([]kafka.Message, 0, cfg.BatchMax)
+func passLoop(ctx context.Context, cfg PassThroughConfig, r *kafkax.GroupConsumer, w *kafkax.Writer, in, committed *atomic.Int64) error {
+	b := kafkax.GroupBatch{Messages: make([]kafka.Message, 0, cfg.BatchMax)}
 	out := make([]kafka.Message, 0, cfg.BatchMax)
 	for {
-		batch, out = batch[:0], out[:0]
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
+		b.Reset()
+		out = out[:0]
+		if err := r.Gather(ctx, &b, cfg.BatchMax, cfg.BatchWait); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("pass through: fetch: %w", err)
+			return fmt.Errorf("pass through: poll: %w", err)
 		}
-		batch = append(batch, m)
-		gather, cancel := context.WithTimeout(ctx, cfg.BatchWait)
-		for len(batch) < cfg.BatchMax {
-			m, err := r.FetchMessage(gather)
-			if err != nil {
-				break
-			}
-			batch = append(batch, m)
-		}
-		cancel()
-		for i := range batch {
-			out = append(out, kafka.Message{Key: batch[i].Key, Value: batch[i].Value, Headers: batch[i].Headers, Time: batch[i].Time})
+		for i := range b.Messages {
+			out = append(out, kafka.Message{Key: b.Messages[i].Key, Value: b.Messages[i].Value, Headers: b.Messages[i].Headers, Time: b.Messages[i].Time})
 		}
 		if err := kafkax.WriteAll(ctx, cfg.Kafka, w, zerolog.Nop(), out); err != nil {
 			if ctx.Err() != nil {
@@ -206,14 +196,16 @@ func passLoop(ctx context.Context, cfg PassThroughConfig, r *kafka.Reader, w *ka
 			}
 			return fmt.Errorf("pass through: publish: %w", err)
 		}
-		in.Add(int64(len(batch)))
-		if err := r.CommitMessages(ctx, kafkax.LastPerPartition(batch)...); err != nil {
+		in.Add(int64(b.Len()))
+		err := r.Commit(ctx, &b)
+		r.AllowRebalance()
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("pass through: commit: %w", err)
 		}
-		committed.Add(int64(len(batch)))
+		committed.Add(int64(b.Len()))
 	}
 }
 

@@ -2,7 +2,10 @@ package kafkatest
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,84 +13,70 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
+// readStall is how long ReadAll may see no progress before it fails.
+const readStall = time.Minute
+
 // ReadAll returns every record of topic, from the first offset of each
-// partition up to the end offsets seen at the call, independently of any
-// consumer group. It fails the test when listing the offsets takes a
-// minute, or when a partition yields no record for a minute: the bound is
-// on progress, so a long read on a slow machine is not cut short.
+// partition up to the end offsets seen at the call (the last stable
+// offsets: read_committed, so no record of an aborted transaction and no
+// transaction marker), independently of any consumer group, partition by
+// partition in offset order. It fails the test when listing the offsets
+// takes a minute, or when the read makes no progress for a minute: the
+// bound is on progress, so a long read on a slow machine is not cut short.
 func ReadAll(t testing.TB, cfg kafkax.Config, topic string) []kafka.Message {
 	t.Helper()
-	const stall = time.Minute
-	ctx, cancel := context.WithTimeout(context.Background(), stall)
-	offs, err := kafkax.ListOffsets(ctx, cfg, topic)
+	r, err := kafkax.NewReader(cfg, topic, kafkax.ReadOptions{LookupTimeout: readStall})
+	if err != nil {
+		t.Fatalf("read %s: %v", topic, err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), readStall)
+	offs, err := r.ListOffsets(ctx)
 	cancel()
 	if err != nil {
 		t.Fatalf("read %s: %v", topic, err)
 	}
+	// The read is cancelled with errStalled when no batch came for readStall.
+	rctx, stop := context.WithCancelCause(context.Background())
+	defer stop(nil)
+	watchdog := time.AfterFunc(readStall, func() { stop(errStalled) })
+	defer watchdog.Stop()
+	parts := map[int][]kafka.Message{}
+	err = r.Read(rctx, offs.First, offs.End, func(b *kafkax.Batch) error {
+		watchdog.Reset(readStall)
+		parts[b.Partition] = append(parts[b.Partition], b.Messages...)
+		return nil
+	})
+	if err != nil {
+		if cause := context.Cause(rctx); cause != nil {
+			err = fmt.Errorf("%w: %w", cause, err)
+		}
+		t.Fatalf("read %s up to the end offsets %v: %v", topic, offs.End, err)
+	}
 	var out []kafka.Message
-	for p, end := range offs.End {
-		first := offs.First[p]
-		if end <= first {
-			continue
-		}
-		// A short MaxWait: closing a reader waits for its fetch in flight,
-		// which at the default 2 s costs about a second per partition.
-		r, err := kafkax.NewPartitionReader(cfg, topic, p, first, kafkax.ReaderOptions{MaxWait: 100 * time.Millisecond})
-		if err != nil {
-			t.Fatalf("read %s/%d: %v", topic, p, err)
-		}
-		for next := first; ; {
-			ctx, cancel := context.WithTimeout(context.Background(), stall)
-			m, err := r.FetchMessage(ctx)
-			cancel()
-			if err != nil {
-				r.Close()
-				t.Fatalf("read %s/%d: no record at offset %d (end %d) for %s: %v", topic, p, next, end, stall, err)
-			}
-			out = append(out, m)
-			next = m.Offset + 1
-			if next >= end {
-				break
-			}
-		}
-		r.Close()
+	for _, p := range slices.Sorted(maps.Keys(parts)) {
+		out = append(out, parts[p]...)
 	}
 	return out
 }
 
+var errStalled = fmt.Errorf("no record for %s", readStall)
+
 // GroupLag returns how many records of topic the consumer group has not
-// committed, or math.MaxInt64 while that is not known: the offsets cannot
-// be listed, or the group coordinator is not ready (real Kafka first
-// answers NOT_COORDINATOR with no partitions) or rebalancing.
+// committed (kafkax.Reader.GroupLag: up to the last stable offsets), or
+// math.MaxInt64 while that is not known: the offsets cannot be listed, or
+// the group coordinator is not ready or rebalancing.
 func GroupLag(cfg kafkax.Config, group, topic string) int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	offs, err := kafkax.ListOffsets(ctx, cfg, topic)
+	r, err := kafkax.NewReader(cfg, topic, kafkax.ReadOptions{LookupTimeout: 10 * time.Second})
 	if err != nil {
 		return math.MaxInt64
 	}
-	client, err := cfg.Client()
+	defer r.Close()
+	lag, err := r.GroupLag(ctx, group)
 	if err != nil {
 		return math.MaxInt64
-	}
-	parts := make([]int, 0, len(offs.End))
-	for p := range offs.End {
-		parts = append(parts, p)
-	}
-	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
-	if err != nil || resp.Error != nil || len(resp.Topics[topic]) != len(parts) {
-		return math.MaxInt64
-	}
-	var lag int64
-	for _, p := range resp.Topics[topic] {
-		if p.Error != nil {
-			return math.MaxInt64
-		}
-		committed := p.CommittedOffset
-		if committed < 0 {
-			committed = offs.First[p.Partition]
-		}
-		lag += offs.End[p.Partition] - committed
 	}
 	return lag
 }

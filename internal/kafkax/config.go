@@ -1,10 +1,10 @@
 // Package kafkax is aelp's shared Kafka plumbing: connection settings (TLS,
-// SASL), topic creation, writer and consumer-group reader constructors on
-// kafka-go with safe defaults (acks=all, key-hash partitioning, millisecond
-// batching, lz4, explicit commits), and Reader, the reader of given
-// partitions on franz-go's kgo that keeps read_committed (kafka-go does
-// not). It knows the default topic names but nothing of the records that
-// travel on them.
+// SASL), topic creation and the writer constructor on kafka-go with safe
+// defaults (acks=all, key-hash partitioning, millisecond batching, lz4),
+// and the readers on franz-go's kgo, which keep read_committed (kafka-go
+// does not): Reader, of given partitions, and GroupConsumer, a member of a
+// consumer group with explicit commits. It knows the default topic names
+// but nothing of the records that travel on them.
 package kafkax
 
 import (

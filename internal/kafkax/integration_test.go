@@ -16,6 +16,8 @@ import (
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // These tests run against the embedded broker, or against real Apache
@@ -39,29 +41,48 @@ func client(t *testing.T, cfg kafkax.Config) *kafka.Client {
 
 // waitStableGroup waits until group is Stable with want members, each
 // holding at least one partition of topic, and returns the assignment of
-// each member.
+// each member. It asks with kmsg's DescribeGroups, which decodes the
+// consumer protocol's assignments whichever client wrote them.
 func waitStableGroup(ctx context.Context, t *testing.T, cfg kafkax.Config, group, topic string, want int) [][]int {
 	t.Helper()
-	c := client(t, cfg)
+	opts, err := cfg.KgoOptions(zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
 	var last string
 	for {
-		resp, err := c.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
-		if err == nil && len(resp.Groups) == 1 && resp.Groups[0].Error == nil {
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Groups = []string{group}
+		resp, err := req.RequestWith(ctx, cl)
+		if err == nil && len(resp.Groups) == 1 && resp.Groups[0].ErrorCode == 0 {
 			g := resp.Groups[0]
 			var assigned [][]int
 			for _, m := range g.Members {
-				for _, tp := range m.MemberAssignments.Topics {
+				var a kmsg.ConsumerMemberAssignment
+				if err := a.ReadFrom(m.MemberAssignment); err != nil {
+					continue
+				}
+				for _, tp := range a.Topics {
 					if tp.Topic == topic && len(tp.Partitions) > 0 {
-						assigned = append(assigned, slices.Sorted(slices.Values(tp.Partitions)))
+						ps := make([]int, len(tp.Partitions))
+						for i, p := range tp.Partitions {
+							ps[i] = int(p)
+						}
+						assigned = append(assigned, slices.Sorted(slices.Values(ps)))
 					}
 				}
 			}
-			last = fmt.Sprintf("state %s, %d members, assignments %v", g.GroupState, len(g.Members), assigned)
-			if g.GroupState == "Stable" && len(g.Members) == want && len(assigned) == want {
+			last = fmt.Sprintf("state %s, %d members, assignments %v", g.State, len(g.Members), assigned)
+			if g.State == "Stable" && len(g.Members) == want && len(assigned) == want {
 				return assigned
 			}
 		} else {
-			last = fmt.Sprintf("describe: %v", err)
+			last = fmt.Sprintf("describe: %v (%+v)", err, resp)
 		}
 		select {
 		case <-ctx.Done():
@@ -71,46 +92,32 @@ func waitStableGroup(ctx context.Context, t *testing.T, cfg kafkax.Config, group
 	}
 }
 
-// consume fetches from r until stop is closed, recording every message and
-// committing the last message of every partition every 200 messages and
-// whenever the topic is idle; it commits what is pending before returning.
-func consume(ctx context.Context, r *kafka.Reader, stop <-chan struct{}, record func(kafka.Message)) error {
-	var pending []kafka.Message
-	commit := func() error {
-		if len(pending) == 0 {
-			return nil
-		}
-		err := r.CommitMessages(ctx, kafkax.LastPerPartition(pending)...)
-		pending = pending[:0]
-		return err
-	}
+// consume polls g until stop is closed, recording every message and
+// committing after every poll (an idle topic ends a poll after 200 ms); it
+// commits what it polled before returning.
+func consume(ctx context.Context, g *kafkax.GroupConsumer, stop <-chan struct{}, record func(kafka.Message)) error {
+	var b kafkax.GroupBatch
 	for {
 		select {
 		case <-stop:
-			return commit()
+			return nil
 		default:
 		}
-		fctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		m, err := r.FetchMessage(fctx)
+		b.Reset()
+		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		err := g.Poll(pctx, &b, 200)
 		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if errors.Is(err, context.DeadlineExceeded) {
-				if err := commit(); err != nil {
-					return fmt.Errorf("commit: %w", err)
-				}
-				continue
-			}
-			return fmt.Errorf("fetch: %w", err)
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			g.AllowRebalance()
+			return fmt.Errorf("poll: %w", err)
 		}
-		record(m)
-		pending = append(pending, m)
-		if len(pending) >= 200 {
-			if err := commit(); err != nil {
-				return fmt.Errorf("commit: %w", err)
-			}
+		for _, m := range b.Messages {
+			record(m)
+		}
+		err = g.Commit(ctx, &b)
+		g.AllowRebalance()
+		if err != nil && !errors.Is(err, kafkax.ErrCommitRefused) {
+			return fmt.Errorf("commit: %w", err)
 		}
 	}
 }
@@ -159,8 +166,7 @@ func readAll(ctx context.Context, t *testing.T, cfg kafkax.Config, topic string)
 }
 
 // TestGroupKeyedRecordsAndRestart produces 5,000 keyed records over 500
-// keys, consumes them with a two-member group (FetchMessage +
-// CommitMessages), and restarts the broker on the same data: records and
+// keys, consumes them with a two-member group (Poll + Commit), and restarts the broker on the same data: records and
 // committed offsets survive, and the group resumes after them.
 func TestGroupKeyedRecordsAndRestart(t *testing.T) {
 	const (
@@ -187,9 +193,9 @@ func TestGroupKeyedRecordsAndRestart(t *testing.T) {
 	)
 	stop := make(chan struct{})
 	errs := make(chan error, 2)
-	readers := make([]*kafka.Reader, 2)
+	readers := make([]*kafkax.GroupConsumer, 2)
 	for i := range readers {
-		r, err := kafkax.NewGroupReader(cfg, topic, group, kafkax.ReaderOptions{MaxWait: 100 * time.Millisecond})
+		r, err := kafkax.NewGroupConsumer(cfg, group, []string{topic}, kafkax.GroupOptions{MaxWait: 100 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,8 +252,8 @@ func TestGroupKeyedRecordsAndRestart(t *testing.T) {
 		}
 	}
 	for _, r := range readers {
-		if err := r.Close(); err != nil {
-			t.Errorf("close reader: %v", err)
+		if err := r.Close(ctx); err != nil {
+			t.Errorf("close group consumer: %v", err)
 		}
 	}
 
@@ -322,21 +328,25 @@ func TestGroupKeyedRecordsAndRestart(t *testing.T) {
 		t.Fatalf("write after restart: %v", err)
 	}
 	w2.Close()
-	r, err := kafkax.NewGroupReader(cfg, topic, group, kafkax.ReaderOptions{MaxWait: 100 * time.Millisecond})
+	r, err := kafkax.NewGroupConsumer(cfg, group, []string{topic}, kafkax.GroupOptions{MaxWait: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer r.Close(ctx)
 	got := map[string]bool{}
+	var b kafkax.GroupBatch
 	for len(got) < extra {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			t.Fatalf("fetch after restart (%d of %d): %v", len(got), extra, err)
+		b.Reset()
+		if err := r.Poll(ctx, &b, extra); err != nil {
+			t.Fatalf("poll after restart (%d of %d): %v", len(got), extra, err)
 		}
-		if !strings.HasPrefix(string(m.Value), "after-") {
-			t.Fatalf("group redelivered %s/%d@%d (%s) after restart; committed offsets were not kept", m.Topic, m.Partition, m.Offset, m.Value)
+		for _, m := range b.Messages {
+			if !strings.HasPrefix(string(m.Value), "after-") {
+				t.Fatalf("group redelivered %s/%d@%d (%s) after restart; committed offsets were not kept", m.Topic, m.Partition, m.Offset, m.Value)
+			}
+			got[string(m.Value)] = true
 		}
-		got[string(m.Value)] = true
+		r.AllowRebalance()
 	}
 }
 

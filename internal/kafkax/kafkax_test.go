@@ -69,34 +69,6 @@ func TestDeadLetterDoesNotAliasInput(t *testing.T) {
 	}
 }
 
-func TestLastPerPartition(t *testing.T) {
-	m := func(p int, off int64) kafka.Message { return kafka.Message{Partition: p, Offset: off} }
-	tests := []struct {
-		name string
-		in   []kafka.Message
-		want map[int]int64
-	}{
-		{"empty", nil, map[int]int64{}},
-		{"one", []kafka.Message{m(2, 7)}, map[int]int64{2: 7}},
-		{"in order", []kafka.Message{m(0, 1), m(1, 5), m(0, 2), m(1, 6), m(0, 3)}, map[int]int64{0: 3, 1: 6}},
-		{"out of order", []kafka.Message{m(0, 9), m(0, 3), m(4, 1), m(0, 5), m(4, 0)}, map[int]int64{0: 9, 4: 1}},
-		{"duplicates", []kafka.Message{m(1, 4), m(1, 4), m(1, 2)}, map[int]int64{1: 4}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := kafkax.LastPerPartition(tt.in)
-			if len(got) != len(tt.want) {
-				t.Fatalf("got %d messages %v, want one per partition %v", len(got), got, tt.want)
-			}
-			for _, g := range got {
-				if w, ok := tt.want[g.Partition]; !ok || g.Offset != w {
-					t.Errorf("partition %d: got offset %d, want %d (present %v)", g.Partition, g.Offset, w, ok)
-				}
-			}
-		})
-	}
-}
-
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -124,7 +124,7 @@ func BenchmarkRead(b *testing.B) {
 		var mu sync.Mutex
 		run(b, func() (int64, time.Duration) {
 			return parallel(func(p int, first, end int64) (int64, error) {
-				r, err := kafkax.NewPartitionReader(cfg, topic, p, first, kafkax.ReaderOptions{})
+				r, err := kafkaGoReader(cfg, topic, p, first)
 				if err != nil {
 					return 0, err
 				}
@@ -149,4 +149,21 @@ func BenchmarkRead(b *testing.B) {
 			go r.Close()
 		}
 	})
+}
+
+// kafkaGoReader is the partition reader aelp had on kafka-go (kafkax's
+// NewPartitionReader, since removed), the baseline of BenchmarkRead.
+func kafkaGoReader(cfg kafkax.Config, topic string, partition int, offset int64) (*kafka.Reader, error) {
+	d, err := cfg.Dialer()
+	if err != nil {
+		return nil, err
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: cfg.Brokers, Topic: topic, Partition: partition, Dialer: d,
+		QueueCapacity: 1000, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 2 * time.Second, ReadBatchTimeout: 7 * time.Second,
+		ReadBackoffMin: 50 * time.Millisecond, ReadBackoffMax: time.Second, MaxAttempts: 10})
+	if err := r.SetOffset(offset); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
 }

@@ -357,31 +357,3 @@ func (e *ProduceError) Error() string {
 
 // Unwrap returns the cause.
 func (e *ProduceError) Unwrap() error { return e.Err }
-
-// FetchRetry fetches the next message from r, retrying transient failures
-// (a broker outage, a rebalance) with backoff and a warning each, so a
-// consumer rides out an outage instead of crashing. It returns ctx's error
-// when ctx ends, and an authentication failure (ErrAuth) at once.
-func FetchRetry(ctx context.Context, cfg Config, r *kafka.Reader, log zerolog.Logger) (kafka.Message, error) {
-	var b Backoff
-	for attempt := 1; ; attempt++ {
-		m, err := r.FetchMessage(ctx)
-		if err == nil {
-			return m, nil
-		}
-		if ctx.Err() != nil {
-			return kafka.Message{}, ctx.Err()
-		}
-		err = cfg.Explain(err)
-		if errors.Is(err, ErrAuth) {
-			return kafka.Message{}, err
-		}
-		wait := b.Next()
-		log.Warn().Err(err).Str("topic", r.Config().Topic).Int("attempt", attempt).Dur("retry_in", wait).Msg("fetch failed, retrying")
-		select {
-		case <-ctx.Done():
-			return kafka.Message{}, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-}
