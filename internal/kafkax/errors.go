@@ -178,7 +178,9 @@ func (c Config) ExplainContext(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
-	if cerr := c.classify(err, ""); cerr != err {
+	// classify only ever turns err into an error matching ErrAuth (err may
+	// be a kafka.WriteErrors, a slice: it cannot be compared with !=).
+	if cerr := c.classify(err, ""); errors.Is(cerr, ErrAuth) {
 		return cerr
 	}
 	if c.SASL.Mechanism == "" || !connectionCut(err) {

@@ -155,6 +155,8 @@ func TestExplain(t *testing.T) {
 		{"topic authorization", sasl, kafka.TopicAuthorizationFailed, true},
 		{"group authorization of kgo", sasl, kerr.GroupAuthorizationFailed, true},
 		{"authorization in write errors", plain, kafka.WriteErrors{nil, kafka.TopicAuthorizationFailed}, true},
+		{"eof in write errors with sasl, brokers down", sasl, kafka.WriteErrors{nil, io.ErrUnexpectedEOF}, false},
+		{"write errors without a code", plain, kafka.WriteErrors{other, nil}, false},
 		{"other error with sasl", sasl, other, false},
 		{"already explained", sasl, &kafkax.AuthError{Mechanism: "PLAIN", Username: "x", Err: other}, true},
 	}
