@@ -340,6 +340,13 @@ func (g *GroupConsumer) Poll(ctx context.Context, b *GroupBatch, max int) error 
 		if added > 0 {
 			return nil
 		}
+		if b.Empty() {
+			// A poll of errors only (a broker down) blocks rebalances like
+			// one of records: with nothing in hand, let the group's
+			// recovery (a rejoin, its offset fetch) go on, or the member
+			// never reads again once the broker is back.
+			g.cl.AllowRebalance()
+		}
 		if err := g.sasl.refused(); err != nil {
 			return fmt.Errorf("group %s: %w", g.group, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -390,4 +391,126 @@ func TestNewGroupConsumerValidates(t *testing.T) {
 			t.Errorf("error %q does not say it is about a group consumer", err)
 		}
 	}
+}
+
+// lockedBuffer is a log sink safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestGroupConsumerRidesOutBrokerKill: a member polls while the broker is
+// killed; once its polls have failed (a warning logged) the broker starts
+// again on the same data, and the member reads the records written after
+// the restart without help. Polls that return only errors must not hold
+// back the group's recovery (kgo's BlockRebalanceOnPoll blocks on them
+// too).
+func TestGroupConsumerRidesOutBrokerKill(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{})
+	cfg := c.Config()
+	ctx := testCtx(t, 5*time.Minute)
+	const topic, group = "kafkax.group.kill", "kafkax-group-kill"
+	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: topic, Partitions: 3, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	write := func(prefix string, n int) {
+		t.Helper()
+		w, err := kafkax.NewWriter(cfg, topic, kafkax.WriterOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		msgs := make([]kafka.Message, n)
+		for i := range msgs {
+			msgs[i] = kafka.Message{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "%s-%d", prefix, i)}
+		}
+		if err := kafkax.WriteAll(ctx, cfg, w, zerolog.Nop(), msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs lockedBuffer
+	g, err := kafkax.NewGroupConsumer(cfg, group, []string{topic}, kafkax.GroupOptions{MaxWait: 100 * time.Millisecond,
+		Logger: zerolog.New(&logs).Level(zerolog.WarnLevel)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	count := func(prefix string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for v := range seen {
+			if strings.HasPrefix(v, prefix+"-") {
+				n++
+			}
+		}
+		return n
+	}
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { // exits when pctx ends
+		var b kafkax.GroupBatch
+		for {
+			b.Reset()
+			err := g.Poll(pctx, &b, 100)
+			if err != nil {
+				g.AllowRebalance()
+				if pctx.Err() != nil {
+					done <- nil
+				} else {
+					done <- err
+				}
+				return
+			}
+			mu.Lock()
+			for _, m := range b.Messages {
+				seen[string(m.Value)] = true
+			}
+			mu.Unlock()
+			_ = g.Commit(pctx, &b) // a commit during the outage may fail: the records come again
+			g.AllowRebalance()
+		}
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("poll: %v", err)
+		}
+		g.Close(context.WithoutCancel(ctx))
+		if t.Failed() {
+			t.Logf("consumer warnings:\n%s", logs.String())
+		}
+	}()
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("gave up waiting for %s", what)
+			case err := <-done:
+				t.Fatalf("the consumer stopped (%v) while waiting for %s", err, what)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	write("before", 100)
+	waitUntil("the records written before the kill", func() bool { return count("before") == 100 })
+	c.Kill(t)
+	waitUntil("a failed poll to be logged", func() bool { return strings.Contains(logs.String(), `"level":"warn"`) })
+	c.StartAgain(t)
+	write("after", 100)
+	waitUntil("the records written after the restart", func() bool { return count("after") == 100 })
 }
