@@ -117,17 +117,61 @@ func (p *pipeline) stopAggregator(t *testing.T) {
 	}
 }
 
-// TestBrokerKilledMidStream: a simulator and an aggregator run in-process
-// while the broker is SIGKILLed and, once the aggregator has logged a
-// failed connection, started again on the same data. The roles must
-// recover on their own (retry with backoff), and every id the simulator
-// had acknowledged must reach the tagged topic.
+// TestBrokerKilledMidStream: a simulator, an aggregator and a learner run
+// in-process while the broker is SIGKILLed and, once the aggregator has
+// logged a failed connection, started again on the same data, on a
+// PLAINTEXT listener and on a SASL_SSL one (SCRAM-SHA-512): a cut
+// connection under SASL is a broker restart, not a refused credential.
+// The roles must recover on their own (retry with backoff), every id the
+// simulator had acknowledged must reach the tagged topic, and the learner
+// must ingest every tagged record.
 func TestBrokerKilledMidStream(t *testing.T) {
 	requireReal(t)
-	c := kafkatest.Start(t, kafkatest.Options{})
+	for _, tc := range []struct {
+		name string
+		sasl bool
+	}{{"PLAINTEXT", false}, {"SASL_SSL", true}} {
+		t.Run(tc.name, func(t *testing.T) { brokerKilledMidStream(t, tc.sasl) })
+	}
+}
+
+// startLearner runs an unbounded learner of experiment until the test's
+// cleanup, logging into log.
+func startLearner(t *testing.T, cfg kafkax.Config, experiment string, log *syncBuffer) *learner.Learner {
+	t.Helper()
+	l, err := learner.New(learner.Config{Kafka: cfg, ExperimentID: experiment, Fresh: true, MinBuffer: 100, BatchSize: 64,
+		StateDim: limits.StateDim, NumActions: limits.NumActions, ProgressEvery: -1, Log: zerolog.New(log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }() // exits when ctx ends
+	t.Cleanup(func() {
+		stop()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("learn: %v", err)
+			}
+		case <-time.After(90 * time.Second):
+			t.Errorf("the learner did not stop within 90 s of its cancel")
+		}
+		if t.Failed() {
+			t.Logf("learner log (last 20 lines):\n%s", lastLines(log.String(), 20))
+		}
+	})
+	return l
+}
+
+func brokerKilledMidStream(t *testing.T, sasl bool) {
+	c := kafkatest.Start(t, kafkatest.Options{SASL: sasl})
 	cfg := c.Config()
 	const experiment, group = "faultbroker", "fault-broker-agg"
 	p := startPipeline(t, cfg, experiment, group, 4000, 21)
+	var lrnLog syncBuffer
+	lrn := startLearner(t, cfg, experiment, &lrnLog)
+	ingested := func() int64 { return lrn.Stats().Ingested }
 
 	tagged := func() int64 { return p.agg.Stats().Tagged }
 	waitFor(t, 2*time.Minute, func() string { return fmt.Sprintf("only %d records tagged before the kill", tagged()) },
@@ -140,20 +184,24 @@ func TestBrokerKilledMidStream(t *testing.T) {
 	waitFor(t, 2*time.Minute, func() string { return "the aggregator to log a connection failure after the kill" },
 		func() bool { return countLevel(p.aggLog.String(), "warn") > warnsBefore })
 	c.StartAgain(t)
-	restartedAt, taggedAtRestart := p.sim.Stats().Experiences, tagged()
+	restartedAt, taggedAtRestart, ingestedAtRestart := p.sim.Stats().Experiences, tagged(), ingested()
 	t.Logf("killed the broker at %d acknowledged records; %d acknowledged when it served again", killedAt, restartedAt)
 
-	// Recovery without help: both roles make progress on the restarted broker.
+	// Recovery without help: every role makes progress on the restarted broker.
 	waitFor(t, 3*time.Minute, func() string {
-		return fmt.Sprintf("no recovery: %d acknowledged (%d at restart), %d tagged (%d at restart)",
-			p.sim.Stats().Experiences, restartedAt, tagged(), taggedAtRestart)
+		return fmt.Sprintf("no recovery: %d acknowledged (%d at restart), %d tagged (%d at restart), %d ingested (%d at restart)",
+			p.sim.Stats().Experiences, restartedAt, tagged(), taggedAtRestart, ingested(), ingestedAtRestart)
 	}, func() bool {
-		return p.sim.Stats().Experiences >= restartedAt+5000 && tagged() >= taggedAtRestart+5000
+		return p.sim.Stats().Experiences >= restartedAt+5000 && tagged() >= taggedAtRestart+5000 && ingested() >= ingestedAtRestart+5000
 	})
 	rep := p.stopSimulator(t)
 	waitFor(t, 3*time.Minute, func() string { return fmt.Sprintf("group lag %d", kafkatest.GroupLag(cfg, group, kafkax.TopicRaw)) },
 		func() bool { return kafkatest.GroupLag(cfg, group, kafkax.TopicRaw) == 0 })
 	p.stopAggregator(t)
+	// The learner ingests every tagged record, duplicates included.
+	waitFor(t, 3*time.Minute, func() string {
+		return fmt.Sprintf("the learner ingested %d of %d tagged records", ingested(), endTotal(cfg, kafkax.TopicTagged))
+	}, func() bool { return ingested() >= endTotal(cfg, kafkax.TopicTagged) })
 
 	// The outage must have been seen: the aggregator's reader logs every
 	// failed connection. (The simulator's writer may ride out a short
@@ -161,7 +209,13 @@ func TestBrokerKilledMidStream(t *testing.T) {
 	if n := countLevel(p.aggLog.String(), "warn"); n == 0 {
 		t.Error("the aggregator logged no connection failure: the kill did not interrupt the stream")
 	}
-	t.Logf("warnings logged: simulator %d, aggregator %d", countLevel(p.simLog.String(), "warn"), countLevel(p.aggLog.String(), "warn"))
+	t.Logf("warnings logged: simulator %d, aggregator %d, learner %d", countLevel(p.simLog.String(), "warn"),
+		countLevel(p.aggLog.String(), "warn"), countLevel(lrnLog.String(), "warn"))
+	for name, log := range map[string]string{"simulator": p.simLog.String(), "aggregator": p.aggLog.String(), "learner": lrnLog.String()} {
+		if strings.Contains(log, "authentication failed") {
+			t.Errorf("the %s took the restart for a refused credential:\n%s", name, lastLines(log, 10))
+		}
+	}
 	if s := p.agg.Stats(); s.DeadLettered != 0 {
 		t.Errorf("aggregator dead-lettered %d records (%v), want 0", s.DeadLettered, s.DeadLetterReasons)
 	}
