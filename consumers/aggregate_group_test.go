@@ -3,6 +3,7 @@ package consumers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"testing"
@@ -105,7 +106,7 @@ func TestAggregateTransactions(t *testing.T) {
 				return fmt.Sprintf("the aggregator to commit up to the end offsets %v (%+v)", offs.End, a.Stats())
 			}, func() int64 { return a.Stats().Committed }, func() bool {
 				got, err := r.GroupCommitted(ctx, group)
-				return err == nil && maps2Equal(got, offs.End)
+				return err == nil && maps.Equal(got, offs.End)
 			})
 			stop()
 			if err := <-done; err != nil {
@@ -145,18 +146,6 @@ func ids(t *testing.T, msgs []kafka.Message) []string {
 		out[i] = e.ID
 	}
 	return out
-}
-
-func maps2Equal(a, b map[int]int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestAggregateReadyWhenIdle starts an aggregator on an empty topic: its

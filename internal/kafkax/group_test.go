@@ -393,24 +393,6 @@ func TestNewGroupConsumerValidates(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestGroupConsumerRidesOutBrokerKill: a member polls while the broker is
 // killed; once its polls have failed (a warning logged) the broker starts
 // again on the same data, and the member reads the records written after
@@ -440,7 +422,7 @@ func TestGroupConsumerRidesOutBrokerKill(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var logs lockedBuffer
+	var logs syncWriter
 	g, err := kafkax.NewGroupConsumer(cfg, group, []string{topic}, kafkax.GroupOptions{MaxWait: 100 * time.Millisecond,
 		Logger: zerolog.New(&logs).Level(zerolog.WarnLevel)})
 	if err != nil {
