@@ -2,7 +2,9 @@ package kafkax
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -106,6 +108,20 @@ func (w *saslWatch) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ ti
 	if w.fails.Add(1) >= 2 {
 		w.cancel(&AuthError{Mechanism: strings.ToUpper(w.cfg.SASL.Mechanism), Username: w.cfg.SASL.Username,
 			Err: fmt.Errorf("the broker closed the connection during SASL authentication: %w", err)})
+	}
+}
+
+// OnBrokerConnect implements kgo.HookBrokerConnect: a connection whose
+// set-up failed with an error code of a refused credential (Apache Kafka
+// answers SASL_AUTHENTICATION_FAILED) is a refusal at once. kgo retries
+// it like any connection failure, and a consumer group does not surface
+// it to Poll.
+func (w *saslWatch) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err == nil {
+		return
+	}
+	if ae, ok := errors.AsType[*AuthError](w.cfg.classify(err, "")); ok {
+		w.cancel(ae)
 	}
 }
 
