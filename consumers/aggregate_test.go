@@ -91,10 +91,14 @@ func TestAggregateTwoMembersNoLoss(t *testing.T) {
 		return a
 	}
 	a, b := newMember(), newMember()
-	// Member b joins first and has the partitions to itself; member a
-	// joins (a rebalance: b hands over half) and stops without committing
-	// after its fifth batch (a rebalance: b takes a's partitions back, and
-	// re-reads the batch a published and did not commit).
+	// Member a joins first and has the partitions to itself; member b
+	// joins once a has read (a rebalance: a hands over half) and a stops
+	// without committing after its fifth batch of records (a rebalance: b
+	// takes a's partitions back, and re-reads the batch a published and
+	// did not commit). a starts first so that it reaches its fifth batch
+	// whatever the scheduling: with b first, b could read the whole topic
+	// before a's join rebalance (kgo holds a rebalance until the member's
+	// batch is committed), and a would never crash.
 	var aBatches atomic.Int64
 	a.crashBeforeCommit = func() bool { return aBatches.Add(1) == 5 }
 	var wg sync.WaitGroup
@@ -104,12 +108,12 @@ func TestAggregateTwoMembersNoLoss(t *testing.T) {
 	defer stopA()
 	defer stopB()
 	wg.Add(2)
-	go func() { defer wg.Done(); bErr = b.Run(bCtx) }() // exits when bCtx ends
-	// Nothing counts before b has joined: this wait is bounded by
-	// awaitStall alone.
-	awaitProgress(t, func() string { return "member b to join the group and read" },
-		func() int64 { return 0 }, func() bool { return b.Stats().In > 0 })
 	go func() { defer wg.Done(); aErr = a.Run(aCtx) }() // exits at its crash, or when aCtx ends
+	// Nothing counts before a has joined: this wait is bounded by
+	// awaitStall alone.
+	awaitProgress(t, func() string { return "member a to join the group and read" },
+		func() int64 { return 0 }, func() bool { return a.Stats().In > 0 })
+	go func() { defer wg.Done(); bErr = b.Run(bCtx) }() // exits when bCtx ends
 
 	awaitProgress(t, func() string {
 		return fmt.Sprintf("the group to commit every record (lag %d; a %+v; b %+v)",
