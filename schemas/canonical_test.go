@@ -185,9 +185,11 @@ func TestCanonicalFormRejects(t *testing.T) {
 // never change: records written with it carry its fingerprint and must stay
 // readable. Evolve a schema by adding a new version file.
 var shippedFingerprints = map[string]uint64{
+	"avro/decision.v1.avsc":          0xa9ca8a2d9663a6a6,
 	"avro/experience.v1.avsc":        0xb8c91bebd11147b9,
 	"avro/experience.v2.avsc":        0x2fed1dc141c6e202,
 	"avro/policy_snapshot.v1.avsc":   0x790f0342ee9cc810,
+	"avro/outcome.v1.avsc":           0x90529acb104bc091,
 	"avro/recorded_message.v1.avsc":  0xd3db2a2b60a52d69,
 	"avro/recorded_message.v2.avsc":  0x2a45910bf14d8af7,
 	"avro/tagged_experience.v1.avsc": 0x3b567128dd569b90,
@@ -222,7 +224,7 @@ func TestShippedSchemas(t *testing.T) {
 			t.Errorf("Lookup(%#x) = %v, %v", s.Fingerprint, got, ok)
 		}
 	}
-	wantCurrent := map[string]int{NameExperience: 2, NameTaggedExperience: 2, NameTrainingMetrics: 1, NamePolicySnapshot: 1, NameRecordedMessage: 2}
+	wantCurrent := map[string]int{NameExperience: 2, NameTaggedExperience: 2, NameTrainingMetrics: 1, NamePolicySnapshot: 1, NameRecordedMessage: 2, NameDecision: 1, NameOutcome: 1}
 	for name, v := range wantCurrent {
 		if s := Current(name); s == nil || s.Version != v {
 			t.Errorf("Current(%s) = %+v, want version %d", name, s, v)

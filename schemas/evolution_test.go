@@ -275,6 +275,12 @@ func TestEveryVersionReadableByCurrent(t *testing.T) {
 				case NamePolicySnapshot:
 					var p PolicySnapshot
 					err = UnmarshalPolicySnapshot(b, &p)
+				case NameDecision:
+					var d Decision
+					err = UnmarshalDecision(b, &d)
+				case NameOutcome:
+					var o Outcome
+					err = UnmarshalOutcome(b, &o)
 				case NameRecordedMessage:
 					// Not a Kafka record: entries of recording files.
 					var m RecordedMessage

@@ -297,6 +297,110 @@ func FuzzUnmarshalPolicySnapshot(f *testing.F) {
 	})
 }
 
+// decisionOutcomeSeeds returns encodings of random decisions (name
+// NameDecision) or outcomes, a decision without action_probs, and damaged
+// copies of them.
+func decisionOutcomeSeeds(tb testing.TB, name string) [][]byte {
+	rng := rand.New(rand.NewPCG(47, 48))
+	var seeds [][]byte
+	for i := range 4 {
+		var b []byte
+		if name == NameDecision {
+			d := randDecision(rng)
+			d.State = d.State[:min(len(d.State), 4)]
+			if i == 0 {
+				d.ActionProbs = nil
+			}
+			b, _ = MarshalDecision(nil, &d)
+		} else {
+			o := randOutcome(rng)
+			b, _ = MarshalOutcome(nil, &o)
+		}
+		seeds = append(seeds, b, b[:len(b)/2], append(bytes.Clone(b), 0))
+	}
+	return append(seeds, nil, []byte{0xC3, 0x01}, AppendHeader(nil, Current(name).Fingerprint))
+}
+
+// FuzzUnmarshalDecision: invariant — UnmarshalDecision never panics and
+// either succeeds or returns a *DecodeError with a known Reason, leaving
+// its destination zeroed; a value it accepts re-encodes to a record that
+// decodes to the same bytes again, and goavro accepts the same body and
+// agrees.
+func FuzzUnmarshalDecision(f *testing.F) {
+	for _, s := range decisionOutcomeSeeds(f, NameDecision) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		d := Decision{DecisionID: "stale"}
+		if err := UnmarshalDecision(in, &d); err != nil {
+			checkDecodeError(t, err)
+			if !reflect.DeepEqual(d, Decision{}) {
+				t.Fatalf("failed decode left %+v", d)
+			}
+			return
+		}
+		b1, _ := MarshalDecision(nil, &d)
+		var d2 Decision
+		if err := UnmarshalDecision(b1, &d2); err != nil {
+			t.Fatalf("re-encoded decision does not decode: %v", err)
+		}
+		if b2, _ := MarshalDecision(nil, &d2); !bytes.Equal(b1, b2) {
+			t.Fatalf("decode∘encode is not a fixpoint:\n%x\n%x", b1, b2)
+		}
+		native, rest, err := Current(NameDecision).Codec().NativeFromBinary(in[HeaderLen:])
+		if err != nil || len(rest) != 0 {
+			t.Fatalf("hand decoder accepted what goavro rejects: %v (%d left)", err, len(rest))
+		}
+		var viaGoavro Decision
+		if err := viaGoavro.FromNative(native.(map[string]any)); err != nil {
+			t.Fatal(err)
+		}
+		if b3, _ := MarshalDecision(nil, &viaGoavro); !bytes.Equal(b1, b3) {
+			t.Fatalf("hand decoder and goavro disagree:\n%x\n%x", b1, b3)
+		}
+	})
+}
+
+// FuzzUnmarshalOutcome: invariant — UnmarshalOutcome never panics and
+// either succeeds or returns a *DecodeError with a known Reason, leaving
+// its destination zeroed; a value it accepts re-encodes to a record that
+// decodes to the same bytes again, and goavro accepts the same body and
+// agrees.
+func FuzzUnmarshalOutcome(f *testing.F) {
+	for _, s := range decisionOutcomeSeeds(f, NameOutcome) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		o := Outcome{Kind: "stale"}
+		if err := UnmarshalOutcome(in, &o); err != nil {
+			checkDecodeError(t, err)
+			if !reflect.DeepEqual(o, Outcome{}) {
+				t.Fatalf("failed decode left %+v", o)
+			}
+			return
+		}
+		b1, _ := MarshalOutcome(nil, &o)
+		var o2 Outcome
+		if err := UnmarshalOutcome(b1, &o2); err != nil {
+			t.Fatalf("re-encoded outcome does not decode: %v", err)
+		}
+		if b2, _ := MarshalOutcome(nil, &o2); !bytes.Equal(b1, b2) {
+			t.Fatalf("decode∘encode is not a fixpoint:\n%x\n%x", b1, b2)
+		}
+		native, rest, err := Current(NameOutcome).Codec().NativeFromBinary(in[HeaderLen:])
+		if err != nil || len(rest) != 0 {
+			t.Fatalf("hand decoder accepted what goavro rejects: %v (%d left)", err, len(rest))
+		}
+		var viaGoavro Outcome
+		if err := viaGoavro.FromNative(native.(map[string]any)); err != nil {
+			t.Fatal(err)
+		}
+		if b3, _ := MarshalOutcome(nil, &viaGoavro); !bytes.Equal(b1, b3) {
+			t.Fatalf("hand decoder and goavro disagree:\n%x\n%x", b1, b3)
+		}
+	})
+}
+
 func checkDecodeError(t *testing.T, err error) {
 	t.Helper()
 	var de *DecodeError
@@ -322,6 +426,8 @@ func TestFuzzCorpus(t *testing.T) {
 		{"FuzzUnmarshalTaggedExperience", func(tb testing.TB) [][]byte { return fuzzSeeds(tb, NameTaggedExperience) }},
 		{"FuzzUnmarshalTrainingMetrics", metricsSeeds},
 		{"FuzzUnmarshalPolicySnapshot", snapshotSeeds},
+		{"FuzzUnmarshalDecision", func(tb testing.TB) [][]byte { return decisionOutcomeSeeds(tb, NameDecision) }},
+		{"FuzzUnmarshalOutcome", func(tb testing.TB) [][]byte { return decisionOutcomeSeeds(tb, NameOutcome) }},
 	} {
 		dir := filepath.Join("testdata", "fuzz", c.fuzz)
 		seeds := c.seeds(t)

@@ -18,6 +18,8 @@ const (
 	NameTrainingMetrics  = "aelp.TrainingMetrics"
 	NamePolicySnapshot   = "aelp.PolicySnapshot"
 	NameRecordedMessage  = "aelp.RecordedMessage"
+	NameDecision         = "aelp.Decision"
+	NameOutcome          = "aelp.Outcome"
 )
 
 //go:embed avro/*.avsc
@@ -113,7 +115,7 @@ func loadRegistry() (*registryT, error) {
 		slices.SortFunc(vs, func(a, b *Schema) int { return a.Version - b.Version })
 		r.current[name] = vs[len(vs)-1]
 	}
-	for _, name := range []string{NameExperience, NameTaggedExperience, NameTrainingMetrics, NamePolicySnapshot, NameRecordedMessage} {
+	for _, name := range []string{NameExperience, NameTaggedExperience, NameTrainingMetrics, NamePolicySnapshot, NameRecordedMessage, NameDecision, NameOutcome} {
 		if r.current[name] == nil {
 			return nil, fmt.Errorf("no schema for %s", name)
 		}

@@ -30,6 +30,12 @@ const (
 	TopicMetrics    = "aelp.metrics"
 	TopicPolicy     = "aelp.policy"
 	TopicDeadLetter = "aelp.deadletter"
+	// TopicDecisions, TopicOutcomes and TopicOutcomesLate are the live
+	// streams aelp join reads (decisions, outcomes; co-partitioned by user
+	// id) and the outcomes it does not train on.
+	TopicDecisions    = "aelp.decisions"
+	TopicOutcomes     = "aelp.outcomes"
+	TopicOutcomesLate = "aelp.outcomes.late"
 )
 
 // TLSConfig configures TLS towards the brokers.
