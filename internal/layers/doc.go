@@ -6,8 +6,8 @@
 //	0 base         schemas, internal/stats: the record formats and the
 //	               statistics every core shares; no aelp imports
 //	1 cores        producers/sim, consumers/classify, learner/replay,
-//	               learner/ppo, learner/train: the pure domain code, no
-//	               Kafka
+//	               learner/ppo, learner/train, consumers/join: the pure
+//	               domain code, no Kafka
 //	2 plumbing     every other package under internal/ (kafkax, broker,
 //	               obs, plot, lifecycle, kafkatest, …): shared machinery
 //	               that knows no role
