@@ -153,6 +153,11 @@ type Transition struct {
 	BehaviorLogProb float64
 	// Reward is conversion value (if converted) minus Spend.
 	Reward float64
+	// ConversionValue is the conversion's value when Converted, else 0.
+	ConversionValue float64
+	// ActionProbs is the distribution Action was drawn from (owned by the
+	// Sim, reused like State).
+	ActionProbs []float64
 	// Spend is the money spent on this step.
 	Spend float64
 	// Won reports whether the auction was won (an impression shown).
@@ -472,6 +477,11 @@ func (s *Sim) RunEpisode(p Policy, emit func(*Transition)) EpisodeResult {
 		tr.Action = a
 		tr.BehaviorLogProb = math.Log(s.probs[a])
 		tr.Reward = reward
+		tr.ConversionValue = 0
+		if converted {
+			tr.ConversionValue = V
+		}
+		tr.ActionProbs = s.probs
 		tr.Spend = spend
 		tr.Won, tr.Done, tr.Converted = won, done, converted
 		tr.Value = V * s.m.win[b] * conv[a] * math.Exp(sigma*s.rng.NormFloat64()-sigma*sigma/2)
