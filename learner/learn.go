@@ -34,6 +34,9 @@ type Stats struct {
 	// Refilled is the number of records re-read into the buffer from the
 	// log on restart.
 	Refilled int64
+	// Duplicates counts ingested records dropped because the buffer
+	// already held their id (train.Trainer.Insert).
+	Duplicates int64
 	// Buffer are the replay buffer's figures.
 	Buffer replay.Stats
 	// Last is the last update's PPO figures.
@@ -463,11 +466,15 @@ func (l *Learner) ingest(r *record) {
 		l.mu.Unlock()
 		return
 	}
-	l.tr.Insert(&r.te)
+	dup := !l.tr.Insert(&r.te)
 	l.window.ingested++
 	l.metrics.ingested.Inc()
 	l.mu.Lock()
 	l.stats.Ingested++
+	if dup {
+		l.stats.Duplicates++
+		l.metrics.duplicates.Inc()
+	}
 	l.mu.Unlock()
 }
 

@@ -11,6 +11,7 @@ import (
 // figures as gauges, plus counters and the first-use latency histogram.
 type learnMetrics struct {
 	ingested, updates, samples, checkpoints prometheus.Counter
+	duplicates                              prometheus.Counter
 	deadLetters                             *prometheus.CounterVec
 	updateSeconds, firstUse                 prometheus.Histogram
 	policyVersion                           prometheus.Gauge
@@ -29,6 +30,8 @@ func newLearnMetrics(reg prometheus.Registerer) *learnMetrics {
 	m := &learnMetrics{
 		ingested: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_learn_experiences_ingested_total",
 			Help: "Tagged experiences added to the replay buffer."}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_learn_duplicates_dropped_total",
+			Help: "Ingested experiences dropped because the replay buffer already held their id."}),
 		updates: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_learn_updates_total",
 			Help: "PPO updates made by this process."}),
 		samples: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_learn_samples_total",
@@ -51,7 +54,7 @@ func newLearnMetrics(reg prometheus.Registerer) *learnMetrics {
 	}
 	m.policyVersion.Set(-1)
 	if reg != nil {
-		reg.MustRegister(m.ingested, m.updates, m.samples, m.checkpoints, m.deadLetters, m.updateSeconds, m.firstUse, m.policyVersion)
+		reg.MustRegister(m.ingested, m.duplicates, m.updates, m.samples, m.checkpoints, m.deadLetters, m.updateSeconds, m.firstUse, m.policyVersion)
 		for _, n := range gaugeNames {
 			reg.MustRegister(m.g[n])
 		}

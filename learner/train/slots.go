@@ -105,3 +105,31 @@ func (s *slotStore) fill() (pb *ppo.Batch, known, crisis int) {
 	}
 	return pb, known, crisis
 }
+
+// heldIDs is the set of the ids the buffer holds, one per slot: O(1)
+// lookup, and O(1) update when a slot is overwritten (its old id leaves
+// the set with the experience the buffer evicted). Empty ids are not kept.
+type heldIDs struct {
+	bySlot []string
+	set    map[string]int32
+}
+
+func newHeldIDs(capacity int) heldIDs {
+	return heldIDs{bySlot: make([]string, capacity), set: make(map[string]int32, capacity)}
+}
+
+func (h *heldIDs) has(id string) bool {
+	_, ok := h.set[id]
+	return ok && id != ""
+}
+
+// put records that slot now holds id, forgetting the slot's previous id.
+func (h *heldIDs) put(slot int, id string) {
+	if old := h.bySlot[slot]; old != "" && h.set[old] == int32(slot) {
+		delete(h.set, old)
+	}
+	h.bySlot[slot] = id
+	if id != "" {
+		h.set[id] = int32(slot)
+	}
+}

@@ -22,6 +22,8 @@ type Trainer struct {
 	slots slotStore
 
 	updates, sampled, inserted int64
+	duplicates                 int64
+	held                       heldIDs
 	last                       ppo.Stats
 	batches                    BatchStats
 	tags                       stats.Confusion
@@ -84,6 +86,9 @@ type Stats struct {
 	// Tags count the crisis tags of the inserted experiences of known
 	// ground truth against it (crisis the positive class).
 	Tags stats.Confusion
+	// Duplicates is the number of experiences Insert and Refill dropped
+	// because the buffer already held their id.
+	Duplicates int64
 }
 
 // Result is what one update returns.
@@ -154,6 +159,7 @@ func newTrainer(cfg Config, agent *ppo.Agent) (*Trainer, error) {
 	return &Trainer{
 		cfg: cfg, tol: cfg.Tolerance(), buf: buf, agent: agent,
 		slots:   newSlotStore(cfg.Replay.Capacity, cfg.PPO.ObsDim),
+		held:    newHeldIDs(cfg.Replay.Capacity),
 		returns: newEpisodeTracker(),
 	}, nil
 }
@@ -175,7 +181,16 @@ func (t *Trainer) Len() int { return t.buf.Len() }
 // (Config.GroundTruthKey), it also feeds the tag accuracy and the
 // per-segment returns. te must have states of width PPO.ObsDim (validated
 // records do; another width panics). Insert keeps no reference to te.
-func (t *Trainer) Insert(te *schemas.TaggedExperience) {
+//
+// An experience whose (non-empty) id the buffer already holds is dropped
+// and counted in Stats.Duplicates, so an at-least-once upstream (join,
+// aggregator or producer retries) never weights one experience twice;
+// Insert then returns false.
+func (t *Trainer) Insert(te *schemas.TaggedExperience) bool {
+	if t.held.has(te.ID) {
+		t.duplicates++
+		return false
+	}
 	tr := t.truthOf(te)
 	slot := t.store(te, tr)
 	t.agent.ObserveObs(t.slots.obsOf(slot))
@@ -184,19 +199,28 @@ func (t *Trainer) Insert(te *schemas.TaggedExperience) {
 		t.returns.observe(te.EpisodeID, te.Reward, te.Done, tr)
 	}
 	t.inserted++
+	return true
 }
 
 // Refill adds an experience already seen by the agent (a restarted learn
 // role reloading its buffer from the log): it is stored in the buffer
 // only, without counting for the rate limiter, the normaliser, the tag
-// accuracy or the returns.
-func (t *Trainer) Refill(te *schemas.TaggedExperience) { t.store(te, t.truthOf(te)) }
+// accuracy or the returns. A duplicate id is dropped as by Insert.
+func (t *Trainer) Refill(te *schemas.TaggedExperience) bool {
+	if t.held.has(te.ID) {
+		t.duplicates++
+		return false
+	}
+	t.store(te, t.truthOf(te))
+	return true
+}
 
 func (t *Trainer) store(te *schemas.TaggedExperience, tr truth) int {
 	if d := t.slots.dim; len(te.State) != d || len(te.NextState) != d {
 		panic(fmt.Sprintf("train: insert: state widths %d and %d, want %d", len(te.State), len(te.NextState), d))
 	}
 	slot := t.buf.Add(struct{}{}, te.EventType == schemas.EventCrisis)
+	t.held.put(slot, te.ID)
 	t.slots.put(slot, te, tr)
 	return slot
 }
@@ -280,7 +304,7 @@ func (t *Trainer) Update() (Result, error) {
 // Stats returns the Trainer's figures so far.
 func (t *Trainer) Stats() Stats {
 	return Stats{Updates: t.updates, Inserted: t.inserted, Sampled: t.sampled, Buffer: t.buf.Stats(),
-		Last: t.last, Batches: t.batches, Tags: t.tags}
+		Last: t.last, Batches: t.batches, Tags: t.tags, Duplicates: t.duplicates}
 }
 
 // Counters returns what a checkpoint keeps beside the agent (see Resume).
