@@ -217,7 +217,11 @@ func TestDecisionValidate(t *testing.T) {
 	}{
 		{"valid", func(*Decision) {}, lim, ""},
 		{"no probs", func(d *Decision) { d.ActionProbs = nil }, lim, ""},
-		{"unchecked limits", func(d *Decision) { d.State = nil; d.ActionProbs = []float64{0.5, 0.5}; d.BehaviorLogProb = math.Log(0.5) }, Limits{}, ""},
+		{"unchecked limits", func(d *Decision) {
+			d.State = nil
+			d.ActionProbs = []float64{0.5, 0.5}
+			d.BehaviorLogProb = math.Log(0.5)
+		}, Limits{}, ""},
 		{"empty id", func(d *Decision) { d.DecisionID = "" }, lim, "decision_id"},
 		{"empty experiment", func(d *Decision) { d.ExperimentID = "" }, lim, "experiment_id"},
 		{"empty user", func(d *Decision) { d.UserID = "" }, lim, "user_id"},
