@@ -35,6 +35,9 @@ type JoinConfig struct {
 	OutTopic, LateTopic, DeadLetterTopic string
 	// Group is the consumer group. Default aelp-join.
 	Group string
+	// Isolation is kafkax.ReadCommitted (the default: records of aborted
+	// transactions are never joined) or kafkax.ReadUncommitted.
+	Isolation kafkax.Isolation
 	// Join configures the join core (windows, grace, idle advance,
 	// backward window, default reward, max pending, limits).
 	Join join.Config
@@ -111,6 +114,9 @@ type JoinStats struct {
 	WatermarkLag map[int32]time.Duration
 	// Read counts the records read: [0] decisions, [1] outcomes.
 	Read [2]int64
+	// Paused counts the times the decisions topic was paused because the
+	// core held MaxPending open decisions (back pressure).
+	Paused int64
 }
 
 // Joiner is the join role.
@@ -156,43 +162,48 @@ func (j *Joiner) Stats() JoinStats {
 	return s
 }
 
-// Run joins until ctx ends, then drains (writes what it produced, commits
-// the safe offsets). It refuses topics of different partition counts.
+// Run joins until ctx ends: it reads both topics as one member of the
+// consumer group, feeds the core, moves the watermarks every Tick, writes
+// what the core emits and, once it is acknowledged, commits each
+// partition's safe offsets (below the oldest record an open window still
+// needs), while the member holds the partitions. At shutdown it writes and
+// commits the batch in hand within ShutdownTimeout and leaves the group;
+// the open windows are not emitted: their records are above the committed
+// offsets, and the next member rebuilds them. It refuses topics of
+// different partition counts.
 func (j *Joiner) Run(ctx context.Context) error {
 	cfg := j.cfg
-	var jc *joinConn
+	jc := &joinConn{revoked: map[int32]bool{}, committed: map[string]map[int]int64{}}
 	return lifecycle.Run(ctx, lifecycle.Role{
-		Name: "join", Kafka: cfg.Kafka,
+		Name: "join", Kafka: cfg.Kafka, Ready: lifecycle.ReadyOnCall,
 		Topics: []kafkax.TopicSpec{
 			{Name: cfg.DecisionsTopic, Partitions: cfg.Partitions}, {Name: cfg.OutcomesTopic, Partitions: cfg.Partitions},
 			{Name: cfg.OutTopic, Partitions: cfg.Partitions}, {Name: cfg.LateTopic, Partitions: cfg.Partitions},
 			{Name: cfg.DeadLetterTopic, Partitions: 1},
 		},
 		Run: func(ctx context.Context, sc *lifecycle.Scope) error {
-			var err error
-			if jc, err = j.open(ctx); err != nil {
+			if err := j.open(ctx, sc, jc); err != nil {
 				return err
 			}
-			return j.loop(ctx, sc, jc)
+			return j.loop(ctx, sc.DrainContext(), jc)
 		},
-		Drain: func(dctx context.Context) error {
-			if jc == nil {
-				return nil
-			}
-			// Write what the core produced, commit the safe offsets.
-			return errors.Join(j.publish(dctx, jc), jc.close())
-		},
+		Drain:           func(dctx context.Context) error { return jc.close(dctx, j.cfg.Kafka) },
 		ShutdownTimeout: cfg.ShutdownTimeout, Health: cfg.Health, Log: j.log,
 	})
 }
 
-// joinConn is a running joiner's reader, writers and core.
+// joinConn is a running joiner's group consumer, writers and core.
 type joinConn struct {
-	r              *kafka.Reader
-	out, late, dlq *kafka.Writer
+	r              *kafkax.GroupConsumer
+	out, late, dlq *kafkax.Writer
 	core           *join.Core
+	polled         kafkax.GroupBatch
 	pend           batch
 	committed      map[string]map[int]int64
+	paused         bool
+
+	mu      sync.Mutex
+	revoked map[int32]bool // partitions given up, for the loop to drop
 }
 
 // batch is what the core and the decoder produced since the last write.
@@ -201,119 +212,172 @@ type batch struct {
 	emitted         []join.Emitted
 }
 
-func (j *Joiner) open(ctx context.Context) (*joinConn, error) {
+// open checks co-partitioning and opens the core, the group consumer and
+// the writers. The role turns ready once the consumer joined the group.
+func (j *Joiner) open(ctx context.Context, sc *lifecycle.Scope, jc *joinConn) error {
 	cfg := j.cfg
-	dp, err := kafkax.Partitions(ctx, cfg.Kafka, cfg.DecisionsTopic)
+	dp, err := sc.Kafka().Partitions(ctx, cfg.DecisionsTopic)
 	if err != nil {
-		return nil, fmt.Errorf("join: %w", err)
+		return fmt.Errorf("join: %w", err)
 	}
-	op, err := kafkax.Partitions(ctx, cfg.Kafka, cfg.OutcomesTopic)
+	op, err := sc.Kafka().Partitions(ctx, cfg.OutcomesTopic)
 	if err != nil {
-		return nil, fmt.Errorf("join: %w", err)
+		return fmt.Errorf("join: %w", err)
 	}
 	if len(dp) != len(op) {
-		return nil, fmt.Errorf("join: %w: %s has %d partitions, %s has %d; give both the same count (keyed by user id with the same partitioner)",
+		return fmt.Errorf("join: %w: %s has %d partitions, %s has %d; give both the same count (keyed by user id with the same partitioner)",
 			ErrNotCoPartitioned, cfg.DecisionsTopic, len(dp), cfg.OutcomesTopic, len(op))
 	}
-	core, err := join.New(cfg.Join)
-	if err != nil {
-		return nil, err
+	if jc.core, err = join.New(cfg.Join); err != nil {
+		return err
 	}
-	jc := &joinConn{core: core, committed: map[string]map[int]int64{}}
-	if jc.r, err = kafkax.NewMultiGroupReader(cfg.Kafka, []string{cfg.DecisionsTopic, cfg.OutcomesTopic}, cfg.Group, kafkax.ReaderOptions{Logger: j.log}); err != nil {
-		return nil, err
+	if jc.r, err = kafkax.NewGroupConsumer(cfg.Kafka, cfg.Group, []string{cfg.DecisionsTopic, cfg.OutcomesTopic},
+		kafkax.GroupOptions{Isolation: cfg.Isolation, Logger: j.log, OnRevoked: jc.onRevoked}); err != nil {
+		return fmt.Errorf("join: %w", err)
 	}
+	sc.Go(func(ctx context.Context) error {
+		select {
+		case <-jc.r.Joined():
+			sc.Ready()
+		case <-ctx.Done():
+		}
+		return nil
+	})
 	for _, w := range []struct {
-		p     **kafka.Writer
+		p     **kafkax.Writer
 		topic string
-	}{{&jc.out, cfg.OutTopic}, {&jc.late, cfg.LateTopic}, {&jc.dlq, cfg.DeadLetterTopic}} {
-		if *w.p, err = kafkax.NewWriter(cfg.Kafka, w.topic, kafkax.WriterOptions{}); err != nil {
-			return nil, errors.Join(err, jc.close())
+		batch int
+	}{{&jc.out, cfg.OutTopic, 0}, {&jc.late, cfg.LateTopic, 0}, {&jc.dlq, cfg.DeadLetterTopic, 100}} {
+		if *w.p, err = sc.Kafka().NewWriter(ctx, w.topic, kafkax.WriterOptions{BatchSize: w.batch, Logger: j.log}); err != nil {
+			return fmt.Errorf("join: %w", err)
 		}
 	}
-	j.log.Info().Str("decisions", cfg.DecisionsTopic).Str("outcomes", cfg.OutcomesTopic).Int("partitions", len(dp)).
+	j.log.Info().Str("group", cfg.Group).Str("decisions", cfg.DecisionsTopic).Str("outcomes", cfg.OutcomesTopic).Int("partitions", len(dp)).
 		Str("windows", cfg.Join.Windows.String()).Dur("grace", cfg.Join.Grace).Dur("idle_advance", cfg.Join.IdleAdvance).
-		Msg("join started")
-	return jc, nil
+		Str("isolation", cfg.Isolation.String()).Msg("join started")
+	return nil
 }
 
-func (jc *joinConn) close() error {
+// onRevoked notes the partitions the member gave up (kgo's goroutine).
+func (jc *joinConn) onRevoked(r map[string][]int) {
+	jc.mu.Lock()
+	defer jc.mu.Unlock()
+	for _, ps := range r {
+		for _, p := range ps {
+			jc.revoked[int32(p)] = true
+		}
+	}
+}
+
+// dropRevoked forgets the state of the partitions given up: whoever reads
+// them next starts at their committed safe offsets and rebuilds it.
+func (j *Joiner) dropRevoked(jc *joinConn) {
+	jc.mu.Lock()
+	defer jc.mu.Unlock()
+	for p := range jc.revoked {
+		jc.core.Drop(p)
+		for _, t := range []string{j.cfg.DecisionsTopic, j.cfg.OutcomesTopic} {
+			delete(jc.committed[t], int(p))
+		}
+		j.mu.Lock()
+		delete(j.stats.WatermarkLag, p)
+		j.mu.Unlock()
+		j.metrics.watermarkLag.DeleteLabelValues(strconv.Itoa(int(p)))
+		j.metrics.dropped.Inc()
+	}
+	clear(jc.revoked)
+}
+
+// close flushes the writers and leaves the group.
+func (jc *joinConn) close(ctx context.Context, k kafkax.Config) error {
 	var errs []error
-	for _, c := range []interface{ Close() error }{jc.r, jc.out, jc.late, jc.dlq} {
-		if c != nil && !isNilWriter(c) {
-			errs = append(errs, c.Close())
+	for _, w := range []*kafkax.Writer{jc.out, jc.late, jc.dlq} {
+		if w != nil {
+			if err := w.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("join: close writer: %w", k.Explain(err)))
+			}
+		}
+	}
+	if jc.r != nil {
+		if err := jc.r.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("join: %w", err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func isNilWriter(c any) bool {
-	w, ok := c.(*kafka.Writer)
-	return ok && w == nil
-}
+// joinBatchMax bounds the records of one poll.
+const joinBatchMax = 4096
 
-// loop feeds fetched records to the core, moves the watermarks every
-// Tick, writes what the core produced and commits the safe offsets.
-func (j *Joiner) loop(ctx context.Context, sc *lifecycle.Scope, jc *joinConn) error {
-	msgs := make(chan kafka.Message, 256)
-	sc.Go(func(ctx context.Context) error {
-		defer close(msgs)
-		for {
-			m, err := kafkax.FetchRetry(ctx, j.cfg.Kafka, jc.r, j.log)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return err
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return nil
-			}
-		}
-	})
-	tick := time.NewTicker(j.cfg.Tick)
-	defer tick.Stop()
+// loop polls for up to Tick, feeds the records to the core, moves the
+// watermarks, writes what the core produced and commits the safe offsets
+// (with finish, which outlives ctx by the shutdown timeout), then lets a
+// waiting rebalance go on. While the core is Full the decisions topic is
+// paused (back pressure): outcomes and the idle advance keep the watermark
+// moving until windows close.
+func (j *Joiner) loop(ctx, finish context.Context, jc *joinConn) error {
 	flush := j.flush
 	for {
-		// Back pressure: at MaxPending stop reading until windows close
-		// (the core's watermark then moves by idle advance).
-		in := msgs
-		if jc.core.Full() {
-			in = nil
+		j.backPressure(jc)
+		jc.polled.Reset()
+		pctx, cancel := context.WithTimeout(ctx, j.cfg.Tick)
+		err := jc.r.Gather(pctx, &jc.polled, joinBatchMax, j.cfg.Tick)
+		cancel()
+		j.dropRevoked(jc)
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			jc.r.AllowRebalance()
+			return fmt.Errorf("join: %w", err)
+		}
+		now := time.Now()
+		for i := range jc.polled.Messages {
+			j.add(jc, &jc.polled.Messages[i], now)
 		}
 		select {
-		case <-ctx.Done():
-			return nil
-		case m, ok := <-in:
-			if !ok {
-				return nil // the fetcher stopped: ctx ended or it failed (its error is the scope's)
-			}
-			j.add(jc, m, time.Now())
-			if len(jc.pend.out)+len(jc.pend.late)+len(jc.pend.dead) < 512 {
-				continue
-			}
 		case <-flush:
 			jc.core.Flush()
 			flush = nil
-		case <-tick.C:
-			jc.core.Advance(time.Now())
+		default:
+			jc.core.Advance(now)
 		}
-		if err := j.publish(ctx, jc); err != nil {
-			if ctx.Err() != nil {
-				return nil // the drain writes and commits what is left
-			}
+		err = j.publish(finish, jc)
+		jc.r.AllowRebalance()
+		if err != nil {
 			return err
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 	}
 }
 
+// backPressure pauses the decisions topic while the core is Full and
+// resumes it once it is not.
+func (j *Joiner) backPressure(jc *joinConn) {
+	full := jc.core.Full()
+	if full == jc.paused {
+		return
+	}
+	jc.paused = full
+	if full {
+		jc.r.PauseTopics(j.cfg.DecisionsTopic)
+		j.metrics.paused.Set(1)
+		j.mu.Lock()
+		j.stats.Paused++
+		j.mu.Unlock()
+		j.log.Warn().Int("pending", jc.core.Stats().Pending).Int("max_pending", j.cfg.Join.MaxPending).
+			Msg("join: pending decisions at the bound, decisions paused until windows close")
+		return
+	}
+	jc.r.ResumeTopics(j.cfg.DecisionsTopic)
+	j.metrics.paused.Set(0)
+}
+
 // add decodes one record and hands it to the core; what fails goes to the
 // dead-letter batch with its reason.
-func (j *Joiner) add(jc *joinConn, m kafka.Message, now time.Time) {
+func (j *Joiner) add(jc *joinConn, m *kafka.Message, now time.Time) {
 	var err error
-	if m.Topic == j.cfg.DecisionsTopic {
+	dec := m.Topic == j.cfg.DecisionsTopic
+	if dec {
 		var d schemas.Decision
 		if err = schemas.UnmarshalDecision(m.Value, &d); err == nil {
 			err = jc.core.AddDecision(int32(m.Partition), m.Offset, &d, now)
@@ -325,7 +389,7 @@ func (j *Joiner) add(jc *joinConn, m kafka.Message, now time.Time) {
 		}
 	}
 	j.mu.Lock()
-	if m.Topic == j.cfg.DecisionsTopic {
+	if dec {
 		j.stats.Read[0]++
 	} else {
 		j.stats.Read[1]++
@@ -333,16 +397,71 @@ func (j *Joiner) add(jc *joinConn, m kafka.Message, now time.Time) {
 	j.mu.Unlock()
 	if err != nil {
 		reason := schemas.Reason(err)
-		jc.pend.dead = append(jc.pend.dead, kafkax.DeadLetter(m, reason))
-		j.metrics.deadLetters.WithLabelValues(reason).Inc()
+		jc.pend.dead = append(jc.pend.dead, kafkax.DeadLetter(*m, reason))
 	}
 }
 
 // publish turns the core's output into records, writes them (retrying
-// until acknowledged) and commits the safe offsets.
+// until acknowledged; a record a topic refuses for good is dead-lettered,
+// a dead letter the dead-letter topic refuses is logged and dropped) and
+// commits the safe offsets.
 func (j *Joiner) publish(ctx context.Context, jc *joinConn) error {
+	if err := j.encode(jc); err != nil {
+		return err
+	}
+	for _, w := range []struct {
+		w    *kafkax.Writer
+		msgs []kafka.Message
+		what string
+	}{{jc.out, jc.pend.out, "experiences"}, {jc.late, jc.pend.late, "late outcomes"}} {
+		err := kafkax.WriteAll(ctx, j.cfg.Kafka, w.w, j.log, w.msgs)
+		if re, ok := errors.AsType[*kafkax.RefusedError](err); ok {
+			for _, r := range re.Records {
+				jc.pend.dead = append(jc.pend.dead, j.refused(jc, w.w == jc.out, r))
+			}
+			err = nil
+		}
+		if err != nil {
+			return fmt.Errorf("join: write %s: %w", w.what, err)
+		}
+	}
+	err := kafkax.WriteAll(ctx, j.cfg.Kafka, jc.dlq, j.log, jc.pend.dead)
+	if re, ok := errors.AsType[*kafkax.RefusedError](err); ok {
+		for _, r := range re.Records {
+			src := kafkax.DeadLetterSource(jc.pend.dead[r.Index])
+			j.log.Error().Err(r.Err).Str("source_topic", src.Topic).Int("source_partition", src.Partition).
+				Int64("source_offset", src.Offset).Str("reason", src.Reason).
+				Msg("the dead-letter topic refused a dead letter; it is dropped (still in its input topic at its offset)")
+		}
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("join: write dead letters: %w", err)
+	}
+	j.account(jc, time.Now())
+	return j.commit(ctx, jc)
+}
+
+// refused returns the dead letter of an output record its topic refused
+// for good: the record, with the reason and the input record it came from
+// (an experience's decision, a late outcome's outcome).
+func (j *Joiner) refused(jc *joinConn, experience bool, r kafkax.RefusedRecord) kafka.Message {
+	if experience {
+		m, e := jc.pend.out[r.Index], &jc.pend.emitted[r.Index]
+		m.Topic, m.Partition, m.Offset = j.cfg.DecisionsTopic, int(e.Partition), e.Offset
+		return kafkax.DeadLetter(m, kafkax.RefusalReason(r.Err))
+	}
+	m := jc.pend.late[r.Index]
+	src := kafkax.DeadLetterSource(m)
+	m.Headers = nil
+	m.Topic, m.Partition, m.Offset = src.Topic, src.Partition, src.Offset
+	return kafkax.DeadLetter(m, kafkax.RefusalReason(r.Err))
+}
+
+// encode appends the core's new experiences and late outcomes to the
+// pending batch as records.
+func (j *Joiner) encode(jc *joinConn) error {
 	out, late := jc.core.Take()
-	now := time.Now()
 	for i := range out {
 		e := &out[i]
 		val, err := schemas.MarshalExperience(nil, &e.Experience)
@@ -359,24 +478,13 @@ func (j *Joiner) publish(ctx context.Context, jc *joinConn) error {
 			return fmt.Errorf("join: encode outcome: %w", err)
 		}
 		jc.pend.late = append(jc.pend.late, kafka.Message{Key: []byte(l.Outcome.UserID), Value: val, Time: l.Outcome.Timestamp,
-			Headers: []kafka.Header{{Key: "aelp.error", Value: []byte(l.Reason)},
-				{Key: "aelp.source.topic", Value: []byte(j.cfg.OutcomesTopic)},
-				{Key: "aelp.source.partition", Value: []byte(strconv.Itoa(int(l.Partition)))},
-				{Key: "aelp.source.offset", Value: []byte(strconv.FormatInt(l.Offset, 10))}}})
+			Headers: []kafka.Header{{Key: kafkax.HeaderError, Value: []byte(l.Reason)},
+				{Key: kafkax.HeaderSourceTopic, Value: []byte(j.cfg.OutcomesTopic)},
+				{Key: kafkax.HeaderSourcePartition, Value: []byte(strconv.Itoa(int(l.Partition)))},
+				{Key: kafkax.HeaderSourceOffset, Value: []byte(strconv.FormatInt(l.Offset, 10))}}})
 		j.metrics.late.WithLabelValues(l.Reason).Inc()
 	}
-	for _, w := range []struct {
-		w    *kafka.Writer
-		msgs []kafka.Message
-	}{{jc.out, jc.pend.out}, {jc.late, jc.pend.late}, {jc.dlq, jc.pend.dead}} {
-		if len(w.msgs) > 0 {
-			if err := kafkax.WriteAll(ctx, j.cfg.Kafka, w.w, j.log, w.msgs); err != nil {
-				return err
-			}
-		}
-	}
-	j.account(jc, now)
-	return jc.commit(ctx, j)
+	return nil
 }
 
 // account counts a written batch and updates the metrics.
@@ -390,8 +498,9 @@ func (j *Joiner) account(jc *joinConn, now time.Time) {
 	j.stats.DeadLettered += int64(len(jc.pend.dead))
 	for _, m := range jc.pend.dead {
 		for _, h := range m.Headers {
-			if h.Key == "aelp.error" {
+			if h.Key == kafkax.HeaderError {
 				j.stats.DeadLetterReasons[string(h.Value)]++
+				j.metrics.deadLetters.WithLabelValues(string(h.Value)).Inc()
 			}
 		}
 	}
@@ -425,41 +534,67 @@ func (j *Joiner) account(jc *joinConn, now time.Time) {
 	jc.pend = batch{out: jc.pend.out[:0], late: jc.pend.late[:0], dead: jc.pend.dead[:0], emitted: jc.pend.emitted[:0]}
 }
 
-// commit commits every partition's safe offsets that moved.
-func (jc *joinConn) commit(ctx context.Context, j *Joiner) error {
-	var msgs []kafka.Message
+// commit commits every partition's safe offsets that moved: every record
+// below them is processed and its output acknowledged, and no open window
+// needs it. A commit the group refuses (the member lost the partitions:
+// their next owner reads from the offsets committed before, duplicates but
+// no loss) is logged and skipped; so is one that failed on shutdown.
+func (j *Joiner) commit(ctx context.Context, jc *joinConn) error {
+	offs := map[string]map[int]int64{}
 	for _, p := range jc.core.Partitions() {
 		off, _ := jc.core.SafeOffsets(p)
 		for _, c := range []struct {
 			topic string
 			next  int64
 		}{{j.cfg.DecisionsTopic, off.Decisions}, {j.cfg.OutcomesTopic, off.Outcomes}} {
-			if c.next <= 0 || jc.committed[c.topic][int(p)] >= c.next {
+			if c.next <= 0 {
 				continue
 			}
-			// CommitMessages commits the message's offset + 1.
-			msgs = append(msgs, kafka.Message{Topic: c.topic, Partition: int(p), Offset: c.next - 1})
+			if done, ok := jc.committed[c.topic][int(p)]; ok && done >= c.next {
+				continue
+			}
+			if offs[c.topic] == nil {
+				offs[c.topic] = map[int]int64{}
+			}
+			offs[c.topic][int(p)] = c.next
 		}
 	}
-	if len(msgs) == 0 {
+	if len(offs) == 0 {
 		return nil
 	}
-	if err := jc.r.CommitMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("join: commit: %w", j.cfg.Kafka.Explain(err))
-	}
-	for _, m := range msgs {
-		if jc.committed[m.Topic] == nil {
-			jc.committed[m.Topic] = map[int]int64{}
+	err := kafkax.Retry(ctx, j.log, "commit offsets", func(c context.Context) error {
+		err := jc.r.CommitOffsets(c, offs)
+		if errors.Is(err, kafkax.ErrCommitRefused) {
+			return kafkax.Permanent(err)
 		}
-		jc.committed[m.Topic][m.Partition] = m.Offset + 1
+		return err
+	})
+	switch {
+	case errors.Is(err, kafkax.ErrCommitRefused):
+		j.metrics.commitFailures.Inc()
+		j.log.Warn().Err(err).Msg("join: commit refused after a rebalance; the partitions' next owner re-reads from the offsets committed before")
+		return nil
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("join: commit on shutdown: %w", err)
+	case err != nil:
+		return fmt.Errorf("join: commit: %w", err)
+	}
+	for t, ps := range offs {
+		if jc.committed[t] == nil {
+			jc.committed[t] = map[int]int64{}
+		}
+		for p, o := range ps {
+			jc.committed[t][p] = o
+		}
 	}
 	return nil
 }
 
 type joinMetrics struct {
 	written, defaultReward    prometheus.Counter
+	dropped, commitFailures   prometheus.Counter
 	late, deadLetters         *prometheus.CounterVec
-	pending, held             prometheus.Gauge
+	pending, held, paused     prometheus.Gauge
 	watermarkLag              *prometheus.GaugeVec
 	eventLatency, wallLatency prometheus.Histogram
 }
@@ -473,6 +608,12 @@ func newJoinMetrics(reg prometheus.Registerer) *joinMetrics {
 			Help: "Outcomes written to the late topic, by reason (late, outside-window, unmatched)."}, []string{"reason"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aelp_join_dead_letters_total",
 			Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_join_partitions_dropped_total",
+			Help: "Partitions whose join state was dropped when the group revoked them (rebuilt from the committed offsets)."}),
+		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_join_commit_failures_total",
+			Help: "Offset commits the group refused after a rebalance."}),
+		paused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_join_decisions_paused",
+			Help: "1 while the decisions topic is paused because the open decisions reached --max-pending."}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_join_pending_decisions", Help: "Open decisions."}),
 		held:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_join_held_outcomes", Help: "Outcomes waiting for their decision."}),
 		watermarkLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aelp_join_watermark_lag_seconds",
@@ -483,7 +624,7 @@ func newJoinMetrics(reg prometheus.Registerer) *joinMetrics {
 			Help: "Decision read to its experience written, wall time.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 24)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.written, m.defaultReward, m.late, m.deadLetters, m.pending, m.held, m.watermarkLag, m.eventLatency, m.wallLatency)
+		reg.MustRegister(m.written, m.defaultReward, m.dropped, m.commitFailures, m.paused, m.late, m.deadLetters, m.pending, m.held, m.watermarkLag, m.eventLatency, m.wallLatency)
 	}
 	return m
 }

@@ -96,7 +96,7 @@ func (s *LiveSimulator) Run(ctx context.Context) (LiveReport, error) {
 	s.mu.Lock()
 	s.start = time.Now()
 	s.mu.Unlock()
-	var ws [2]*kafka.Writer
+	var ws [2]*kafkax.Writer
 	err := lifecycle.Run(ctx, lifecycle.Role{
 		Name: "simulate", Kafka: cfg.Kafka,
 		Topics: []kafkax.TopicSpec{
@@ -113,7 +113,7 @@ func (s *LiveSimulator) Run(ctx context.Context) (LiveReport, error) {
 	return s.Stats(), err
 }
 
-func closeWriter(k kafkax.Config, w *kafka.Writer) error {
+func closeWriter(k kafkax.Config, w *kafkax.Writer) error {
 	if w == nil {
 		return nil
 	}
@@ -123,10 +123,10 @@ func closeWriter(k kafkax.Config, w *kafka.Writer) error {
 	return nil
 }
 
-func (s *LiveSimulator) runLive(ctx context.Context, sc *lifecycle.Scope, ws *[2]*kafka.Writer) error {
+func (s *LiveSimulator) runLive(ctx context.Context, sc *lifecycle.Scope, ws *[2]*kafkax.Writer) error {
 	cfg := s.cfg
 	for i, topic := range []string{cfg.DecisionsTopic, cfg.OutcomesTopic} {
-		w, err := kafkax.NewWriter(cfg.Kafka, topic, kafkax.WriterOptions{})
+		w, err := sc.Kafka().NewWriter(ctx, topic, kafkax.WriterOptions{Logger: s.log})
 		if err != nil {
 			return fmt.Errorf("simulate: %w", err)
 		}
@@ -214,7 +214,7 @@ func throttle(ctx context.Context, started time.Time, sent int64, rate float64) 
 // liveWriter encodes and writes the live records and counts them.
 type liveWriter struct {
 	s       *LiveSimulator
-	ws      [2]*kafka.Writer
+	ws      [2]*kafkax.Writer
 	msgs    [2][]kafka.Message
 	users   int64
 	pending [2]SegmentStats

@@ -59,6 +59,17 @@ type GroupOptions struct {
 	HeartbeatInterval time.Duration
 	// Logger receives a warning per consumer error that kgo retries.
 	Logger zerolog.Logger
+	// OnRevoked, when set, is called with the partitions, per topic, that
+	// the member gives up: revoked in a rebalance (with the range strategy,
+	// every partition at every rebalance: they are assigned again after
+	// it), or lost when the group removed the member. It runs on kgo's
+	// group goroutine, before the partitions can be fetched again by any
+	// member, and while no batch is held (between AllowRebalance and the
+	// next Poll's return) except for lost partitions; it must not block
+	// nor call the consumer's methods. A caller keeping state per partition
+	// drops it there (or notes the partitions for its loop to drop), so
+	// that records read again from the committed offsets rebuild it.
+	OnRevoked func(revoked map[string][]int)
 }
 
 func (o *GroupOptions) setDefaults() {
@@ -184,15 +195,37 @@ func (g *GroupConsumer) onAssigned(_ context.Context, _ *kgo.Client, assigned ma
 	g.log.Info().Str("group", g.group).Int("partitions", n).Msg("joined the consumer group")
 }
 
-// onRevoked forgets partitions revoked or lost.
+// onRevoked forgets partitions revoked or lost and tells OnRevoked.
 func (g *GroupConsumer) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	out := make(map[string][]int, len(revoked))
 	for t, ps := range revoked {
 		for _, p := range ps {
 			delete(g.owned[t], p)
+			out[t] = append(out[t], int(p))
 		}
+		slices.Sort(out[t])
 	}
+	g.mu.Unlock()
+	if g.opt.OnRevoked != nil && len(out) > 0 {
+		g.opt.OnRevoked(out)
+	}
+}
+
+// PauseTopics stops fetching topics until ResumeTopics (kgo's
+// PauseFetchTopics): a Poll returns no record of them, buffered ones
+// included, and the member keeps its partitions and its place in the
+// group. Pausing a paused topic does nothing. Safe from any goroutine.
+func (g *GroupConsumer) PauseTopics(topics ...string) { g.cl.PauseFetchTopics(topics...) }
+
+// ResumeTopics fetches topics paused by PauseTopics again.
+func (g *GroupConsumer) ResumeTopics(topics ...string) { g.cl.ResumeFetchTopics(topics...) }
+
+// Paused returns the topics paused now, sorted.
+func (g *GroupConsumer) Paused() []string {
+	ts := g.cl.PauseFetchTopics()
+	slices.Sort(ts)
+	return ts
 }
 
 // Joined returns a channel that is closed once the member has joined the
@@ -414,10 +447,37 @@ func (g *GroupConsumer) pollErrors(fs kgo.Fetches) error {
 // *AuthorizationError when the ACLs deny the commit, and other errors
 // (the coordinator unreachable or moving) that a retry may fix.
 func (g *GroupConsumer) Commit(ctx context.Context, b *GroupBatch) error {
+	return g.commit(ctx, b.next)
+}
+
+// CommitOffsets is Commit with the offsets given: offsets[topic][p] is
+// the next offset to read of partition p (every record below it is
+// processed), for a caller that commits less than it polled (a join whose
+// open windows still need records below the last one read). Offsets of
+// partitions the member no longer owns are not committed and make it
+// return an error matching ErrCommitRefused, as Commit's; a negative
+// offset is refused as a programmer's error.
+func (g *GroupConsumer) CommitOffsets(ctx context.Context, offsets map[string]map[int]int64) error {
+	next := make(map[string]map[int32]kgo.EpochOffset, len(offsets))
+	for t, ps := range offsets {
+		for p, off := range ps {
+			if off < 0 {
+				return fmt.Errorf("group %s: commit %s/%d at %d: negative offset", g.group, t, p, off)
+			}
+			if next[t] == nil {
+				next[t] = map[int32]kgo.EpochOffset{}
+			}
+			next[t][int32(p)] = kgo.EpochOffset{Epoch: -1, Offset: off}
+		}
+	}
+	return g.commit(ctx, next)
+}
+
+func (g *GroupConsumer) commit(ctx context.Context, next map[string]map[int32]kgo.EpochOffset) error {
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	var lost []string
 	g.mu.Lock()
-	for t, ps := range b.next {
+	for t, ps := range next {
 		for p, eo := range ps {
 			if !g.owned[t][p] {
 				lost = append(lost, fmt.Sprintf("%s/%d", t, p))

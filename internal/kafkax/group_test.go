@@ -496,3 +496,155 @@ func TestGroupConsumerRidesOutBrokerKill(t *testing.T) {
 	write("after", 100)
 	waitUntil("the records written after the restart", func() bool { return count("after") == 100 })
 }
+
+// TestGroupConsumerCommitOffsetsRevokePause: CommitOffsets commits the
+// offsets given (below what was polled), not the batch's positions; a
+// second member's join calls the first's OnRevoked with the partitions it
+// gave up; a paused topic delivers nothing until resumed while the other
+// topic goes on.
+func TestGroupConsumerCommitOffsetsRevokePause(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{})
+	cfg := c.Config()
+	ctx := testCtx(t, 3*time.Minute)
+	const ta, tb, group = "kafkax.group.ca", "kafkax.group.cb", "kafkax-group-commit-offsets"
+	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: ta, Partitions: 2, ReplicationFactor: 1},
+		kafkax.TopicSpec{Name: tb, Partitions: 2, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	write := func(topic string, n int) {
+		t.Helper()
+		w, err := kafkax.NewWriter(cfg, topic, kafkax.WriterOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		msgs := make([]kafka.Message, n)
+		for i := range msgs {
+			msgs[i] = kafka.Message{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "%s-%d", topic, i)}
+		}
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(ta, 20)
+	var mu sync.Mutex
+	revoked := map[string][]int{}
+	opt := kafkax.GroupOptions{RebalanceTimeout: 10 * time.Second, OnRevoked: func(r map[string][]int) {
+		mu.Lock()
+		defer mu.Unlock()
+		for t, ps := range r {
+			revoked[t] = append(revoked[t], ps...)
+		}
+	}}
+	a := newGroup(t, cfg, group, []string{ta, tb}, opt)
+	var b kafkax.GroupBatch
+	for b.Len() < 20 {
+		if err := a.Poll(ctx, &b, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	perPart := map[int]int64{}
+	for _, m := range b.Messages {
+		perPart[m.Partition]++
+	}
+	// Commit offset 1 on every partition of ta that has records.
+	want := map[int]int64{0: -1, 1: -1}
+	offs := map[string]map[int]int64{ta: {}}
+	for p, n := range perPart {
+		if n > 1 {
+			offs[ta][p], want[p] = 1, 1
+		}
+	}
+	if err := a.CommitOffsets(ctx, offs); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CommitOffsets(ctx, map[string]map[int]int64{ta: {0: -5}}); err == nil {
+		t.Error("a negative offset was committed")
+	}
+	got, err := newReader(t, cfg, ta, kafkax.ReadCommitted).GroupCommitted(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mapsEqual(got, want) {
+		t.Fatalf("committed %v, want %v (the offsets given, not the %v polled)", got, want, b.Positions()[ta])
+	}
+	a.AllowRebalance()
+
+	// Pause tb: its records stay unread while ta's come through.
+	a.PauseTopics(tb)
+	if p := a.Paused(); !slices.Equal(p, []string{tb}) {
+		t.Fatalf("paused %v, want [%s]", p, tb)
+	}
+	write(tb, 10)
+	write(ta, 10)
+	seen := map[string]int{}
+	for seen[ta] < 10 {
+		b.Reset()
+		if err := a.Poll(ctx, &b, 1000); err != nil {
+			t.Fatal(err)
+		}
+		a.AllowRebalance()
+		for _, m := range b.Messages {
+			seen[m.Topic]++
+		}
+	}
+	if seen[tb] != 0 {
+		t.Fatalf("%d records of the paused topic polled", seen[tb])
+	}
+	a.ResumeTopics(tb)
+	for seen[tb] < 10 {
+		b.Reset()
+		if err := a.Poll(ctx, &b, 1000); err != nil {
+			t.Fatal(err)
+		}
+		a.AllowRebalance()
+		for _, m := range b.Messages {
+			seen[m.Topic]++
+		}
+	}
+
+	// A second member joins: a gives up its partitions (range strategy,
+	// eager: all of them) and OnRevoked hears of it.
+	m2 := newGroup(t, cfg, group, []string{ta, tb}, opt)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var b2 kafkax.GroupBatch
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			for len(m2.Assigned()) == 0 && pctx.Err() == nil {
+				time.Sleep(20 * time.Millisecond)
+			}
+			cancel()
+		}()
+		m2.Poll(pctx, &b2, 1000)
+		m2.AllowRebalance()
+	}()
+	for {
+		mu.Lock()
+		n := len(revoked[ta]) + len(revoked[tb])
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		b.Reset()
+		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		if err := a.Poll(pctx, &b, 1000); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+		cancel()
+		a.AllowRebalance()
+		if ctx.Err() != nil {
+			t.Fatal("OnRevoked was never called")
+		}
+	}
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	for _, topic := range []string{ta, tb} {
+		if len(revoked[topic]) == 0 {
+			t.Errorf("no partition of %s revoked: %v", topic, revoked)
+		}
+	}
+}
