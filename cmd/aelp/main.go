@@ -40,6 +40,7 @@ func commands() map[string]command {
 		"broker":    {summary: "run the embedded Kafka-protocol broker", setup: brokerSetup},
 		"simulate":  {summary: "publish simulated ad experiences (the Monte Carlo simulator)", setup: simulateSetup},
 		"aggregate": {summary: "tag crisis parents and republish (consumer group)", setup: aggregateSetup},
+		"join":      {summary: "join decisions and delayed outcomes into experiences (consumer group)", setup: joinSetup},
 		"learn":     {summary: "train PPO on the importance-weighted replay buffer", setup: learnSetup},
 		"run":       {summary: "the whole pipeline in one process on an embedded broker", setup: runSetup},
 		"demo":      {summary: "show importance sampling on a replay buffer (no Kafka)", setup: demoSetup},

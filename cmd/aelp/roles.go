@@ -140,13 +140,20 @@ func simulateSetup() (*flagSet, action) {
 	fs.StringVar(&cfg.PolicyTopic, "policy-topic", cfg.PolicyTopic, "topic of policy snapshots to act with")
 	fs.BoolVar(&cfg.FollowPolicy, "follow-policy", cfg.FollowPolicy, "act with the newest policy snapshot of the experiment")
 	fs.IntVar(&cfg.Partitions, "partitions", cfg.Partitions, "partitions of the topic when it is created")
+	live := liveFlags(fs)
 	return fs, func(ctx context.Context) error {
+		if err := live.validate(); err != nil {
+			return err
+		}
 		srv, err := sh.startRole("simulate", func(e roleEnv) { cfg.Kafka, cfg.Log, cfg.ShutdownTimeout = e.kafka, e.log, e.shutdown }, cfg.Validate)
 		if err != nil {
 			return err
 		}
 		defer srv.close()
 		cfg.Registry, cfg.Health = srv.reg, srv.health
+		if live.Emit == "decisions" {
+			return live.run(ctx, *cfg)
+		}
 		s, err := producers.NewSimulator(*cfg)
 		if err != nil {
 			return err

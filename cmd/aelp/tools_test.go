@@ -189,7 +189,10 @@ func writeTagged(t *testing.T, ctx context.Context, cfg kafkax.Config, topic, ex
 			state[j], next[j] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
 		}
 		te := schemas.TaggedExperience{
-			Experience: schemas.Experience{ID: fmt.Sprintf("%s-%d", exp, i), ExperimentID: exp, EpisodeID: "ep-" + user,
+			// Ids unique per topic too: the learner drops an id its
+			// buffer holds, and TestLearnTransactions re-publishes a
+			// second topic's records.
+			Experience: schemas.Experience{ID: fmt.Sprintf("%s-%s-%d", exp, topic, i), ExperimentID: exp, EpisodeID: "ep-" + user,
 				UserID: user, Step: int32(i % 5), Timestamp: t0.Add(time.Duration(i) * time.Millisecond),
 				State: state, NextState: next, Action: int32(rng.IntN(12)), BehaviorLogProb: math.Log(1.0 / 12),
 				PolicyVersion: -1, Reward: rng.Float64(), Done: i%5 == 4, Value: rng.Float64()},

@@ -41,6 +41,8 @@ var counted = []string{
 	"aelp_learn_experiences_ingested_total", "aelp_learn_updates_total", "aelp_learn_samples_total",
 	"aelp_learn_checkpoints_total", "aelp_learn_dead_letters_total",
 	"aelp_learn_update_seconds", "aelp_learn_first_use_latency_seconds",
+	"aelp_join_experiences_total", "aelp_join_dead_letters_total", "aelp_join_late_outcomes_total",
+	"aelp_join_event_latency_seconds", "aelp_join_wall_latency_seconds",
 }
 
 // gaugeRule returns the rule of the gauge name. Shares, precisions and the
@@ -60,6 +62,9 @@ func gaugeRule(name string) valueRule {
 		r.lo, r.hi = 0, 1
 	case has("policy_version"):
 		r.lo = -1
+	case name == "aelp_join_watermark_lag_seconds":
+		// Wall now − event time: negative while event time runs ahead of
+		// the wall clock (the live simulator's simulated time, clock skew).
 	case has("explained_variance"):
 		r.hi = 1
 	case has("_lag", "_per_sec", "value_loss", "grad_norm", "entropy", "learning_rate", "buffer_size",

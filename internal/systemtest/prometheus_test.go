@@ -406,9 +406,10 @@ func writeBad(t *testing.T, ctx context.Context, cfg kafkax.Config, topic string
 }
 
 // TestPrometheusScrapesEveryRole starts the long-running roles as aelp
-// processes (simulate at a steady rate, aggregate, learn) on a test broker,
-// with one undecodable record on the raw and on the tagged topic so that
-// both consumers dead-letter; a real Prometheus scrapes their /metrics
+// processes (simulate at a steady rate, aggregate, learn, and join over a
+// live simulator's decisions and outcomes) on a test broker, with one
+// undecodable record on the raw, the tagged and the decisions topic so
+// that every consumer dead-letters; a real Prometheus scrapes their /metrics
 // every second. Once every target is up, every metric of docs/operations.md's
 // table must come back from /api/v1/query with at least one series, and
 // so must every query of every panel of deploy/grafana/aelp.json; an
@@ -428,10 +429,14 @@ func TestPrometheusScrapesEveryRole(t *testing.T) {
 	defer cancel()
 	bin, dir := aelpBinary(t), t.TempDir()
 	common := []string{"--brokers=" + strings.Join(cfg.Brokers, ","), "--http=127.0.0.1:0", "--log-format=json"}
-	roles := []struct{ job, role string }{{"simulate", "simulate"}, {"aggregate", "aggregate"}, {"learn", "learn"}}
+	roles := []struct{ job, role string }{{"simulate", "simulate"}, {"aggregate", "aggregate"}, {"learn", "learn"}, {"join", "join"}}
 	args := map[string][]string{
 		"simulate":  {"--experiment=prom", "--rate=200", "--workers=1"},
 		"aggregate": {"--group=prom-aggregate"},
+		// Windows short enough to close within the test, at a grace and an
+		// idle advance of seconds: conversions come later than 20 s, so
+		// late outcomes (reason outside-window) appear too.
+		"join": {"--group=prom-join", "--window=20s", "--grace=1s", "--idle-advance=5s"},
 		"learn": {"--experiment=prom", "--fresh", "--checkpoint=" + filepath.Join(dir, "prom.ckpt"), "--min-buffer=200",
 			"--batch-size=64", "--metrics-every=5", "--snapshot-every=5", "--checkpoint-every=10"},
 	}
@@ -444,8 +449,13 @@ func TestPrometheusScrapesEveryRole(t *testing.T) {
 		addr := roleAddr(t, p, 2*time.Minute)
 		fmt.Fprintf(&scrape, "  - job_name: %s\n    static_configs:\n      - targets: [%q]\n", r.job, addr)
 	}
+	// The join's input: a live simulator, not scraped (its metrics are
+	// the simulate job's, which the other simulator serves).
+	start(t, "aelp simulate --emit decisions", bin, append([]string{"simulate"}, append(common,
+		"--emit=decisions", "--experiment=prom-live", "--rate=100")...)...)
 	writeBad(t, ctx, cfg, kafkax.TopicRaw)
 	writeBad(t, ctx, cfg, kafkax.TopicTagged)
+	writeBad(t, ctx, cfg, kafkax.TopicDecisions)
 
 	conf := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(conf, []byte(scrape.String()), 0o644); err != nil {
