@@ -107,9 +107,11 @@ type JoinStats struct {
 	// DeadLetterReasons counts dead letters by reason.
 	DeadLetterReasons map[string]int64
 	// EventLatency and WallLatency are the sums of decision event time →
-	// emission watermark and decision read → emission wall time over the
-	// Written experiences (divide by Written).
+	// emission watermark over the EventLatencyN experiences a watermark
+	// emitted (not those a Flush did), and of decision read → emission
+	// wall time over the Written experiences.
 	EventLatency, WallLatency time.Duration
+	EventLatencyN             int64
 	// WatermarkLag is wall now − watermark per partition, at the last tick.
 	WatermarkLag map[int32]time.Duration
 	// Read counts the records read: [0] decisions, [1] outcomes.
@@ -140,6 +142,9 @@ func NewJoiner(cfg JoinConfig) (*Joiner, error) {
 	return &Joiner{cfg: cfg, log: cfg.Log, metrics: newJoinMetrics(cfg.Registry), flush: make(chan struct{}),
 		stats: JoinStats{DeadLetterReasons: map[string]int64{}, WatermarkLag: map[int32]time.Duration{}}}, nil
 }
+
+// Config returns the role's configuration, with its defaults.
+func (j *Joiner) Config() JoinConfig { return j.cfg }
 
 // Flush tells a running joiner that its input has ended: every open
 // window is closed (the watermark goes to +∞, as at the end of a bounded
@@ -512,6 +517,7 @@ func (j *Joiner) account(jc *joinConn, now time.Time) {
 		if !e.Watermark.IsZero() {
 			ev := e.Watermark.Sub(e.Experience.Timestamp)
 			j.stats.EventLatency += ev
+			j.stats.EventLatencyN++
 			j.metrics.eventLatency.Observe(ev.Seconds())
 		}
 		if e.Default {

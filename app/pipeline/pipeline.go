@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aelp/aelp/consumers"
+	"github.com/aelp/aelp/consumers/join"
 	"github.com/aelp/aelp/internal/broker"
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/internal/lifecycle"
@@ -98,6 +99,14 @@ type Config struct {
 	// Isolation is the aggregator's isolation level (consumers.
 	// AggregateConfig.Isolation): read_committed by default.
 	Isolation kafkax.Isolation
+	// Live runs the simulator in live mode (Decision records, and Outcome
+	// records later in simulated event time) and the join (aelp join,
+	// configured by Join, its limits and max steps from Sim) in front of
+	// the aggregator: simulate → join → aggregate → learn.
+	Live bool
+	// Join configures the live run's join core. Default join.Config{}
+	// with its defaults (10 min windows).
+	Join join.Config
 }
 
 // DefaultConfig returns the defaults of `aelp run`: the data under
@@ -166,6 +175,9 @@ func (c Config) Validate() error {
 	case c.ShutdownTimeout < 0:
 		return fmt.Errorf("shutdown timeout %s: must not be negative", c.ShutdownTimeout)
 	}
+	if err := c.Join.Validate(); c.Live && err != nil {
+		return fmt.Errorf("join: %w", err)
+	}
 	if err := c.Sim.Validate(); err != nil {
 		return fmt.Errorf("simulator: %w", err)
 	}
@@ -218,6 +230,10 @@ type Summary struct {
 	// Elapsed is the wall time of the streaming part; EvalElapsed of the
 	// evaluation.
 	Elapsed, EvalElapsed time.Duration
+	// Join is the join's figures of a live run (nil otherwise), with the
+	// windows it used.
+	Join        *consumers.JoinStats
+	JoinWindows join.Windows
 }
 
 // Run runs the pipeline to completion: the simulator publishes Episodes
@@ -246,9 +262,17 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	sum.Checkpoint = r.lcfg.CheckpointPath
 	start := time.Now()
-	runErr := r.stream(ctx, cfg, kcfg, start)
+	stream := r.stream
+	if cfg.Live {
+		stream = r.streamLive
+	}
+	runErr := stream(ctx, cfg, kcfg, start)
 	sum.Elapsed = time.Since(start)
 	sum.Sim, sum.Agg, sum.Learn = r.sim.Stats(), r.agg.Stats(), r.lrn.Stats()
+	if r.jn != nil {
+		st := r.jn.Stats()
+		sum.Join, sum.JoinWindows = &st, r.jn.Config().Join.Windows
+	}
 	if runErr != nil {
 		return sum, fmt.Errorf("run: %w", runErr)
 	}
@@ -288,12 +312,15 @@ func connect(cfg Config, sum *Summary) (kcfg kafkax.Config, stop func(), err err
 	return kcfg, stop, nil
 }
 
-// roles are the three roles of a run.
+// roles are the three roles of a run (four when live: the simulator in
+// live mode and the join).
 type roles struct {
 	lcfg learner.Config
 	lrn  *learner.Learner
 	agg  *consumers.Aggregator
 	sim  *producers.Simulator
+	live *producers.LiveSimulator
+	jn   *consumers.Joiner
 }
 
 // newRoles configures the learner, the aggregator and the simulator, the
@@ -316,6 +343,9 @@ func newRoles(cfg Config, kcfg kafkax.Config) (*roles, error) {
 		Log:             cfg.Log.With().Str("role", "aggregate").Logger(), Registry: cfg.Registry,
 	}); err != nil {
 		return nil, err
+	}
+	if cfg.Live {
+		return r, r.newLiveRoles(cfg, kcfg)
 	}
 	pace := func(ctx context.Context) error {
 		for r.sim.Stats().Experiences-r.lrn.Stats().Ingested > cfg.MaxAhead {

@@ -177,3 +177,37 @@ func TestDecayUpdates(t *testing.T) {
 		t.Errorf("decayUpdates at 2 samples per insert = %d, want 5625", got)
 	}
 }
+
+// TestRunLive runs simulate (decisions and outcomes) → join → aggregate →
+// learn, small, on an embedded broker: every decision becomes one
+// experience, every experience is tagged and ingested, the learner
+// updates, and the summary has its join section.
+func TestRunLive(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cfg := DefaultConfig()
+	cfg.DataDir, cfg.Episodes, cfg.EvalEpisodes, cfg.Live = t.TempDir(), 300, 200, true
+	cfg.Learner.MinBuffer, cfg.Learner.BatchSize = 128, 64
+	sum, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Join == nil {
+		t.Fatal("no join figures")
+	}
+	j := sum.Join
+	if j.Read[0] != sum.Sim.Experiences || j.Written != j.Read[0] {
+		t.Errorf("%d decisions published, %d read, %d experiences written", sum.Sim.Experiences, j.Read[0], j.Written)
+	}
+	if sum.Agg.Tagged != j.Written || sum.Learn.Ingested != j.Written {
+		t.Errorf("%d joined, %d tagged, %d ingested", j.Written, sum.Agg.Tagged, sum.Learn.Ingested)
+	}
+	if sum.Learn.Updates == 0 || j.Core.Pending != 0 {
+		t.Errorf("%d updates, %d decisions pending at the end", sum.Learn.Updates, j.Core.Pending)
+	}
+	var out strings.Builder
+	sum.Print(&out)
+	if !strings.Contains(out.String(), "join (live: decisions and delayed outcomes)") {
+		t.Errorf("summary without the join section:\n%s", out.String())
+	}
+}

@@ -56,6 +56,10 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(tw, "  mean batch crisis ratio, expected\t%.4f\n", b.ExpectedCrisisShare.Mean())
 	fmt.Fprintf(tw, "  IS weight mean (min, max) over batches\t%.3f (%.3f, %.3f)\n", b.WeightMean.Mean(), b.WeightMin.Min(), b.WeightMax.Max())
 	fmt.Fprintf(tw, "  final beta\t%.3f\n", l.Buffer.Beta)
+	if s.Join != nil {
+		tw.Flush()
+		s.printJoin(w)
+	}
 	fmt.Fprintf(tw, "final update\t\n")
 	fmt.Fprintf(tw, "  policy loss / value loss / entropy\t%.4f / %.4f / %.4f\n", l.Last.PolicyLoss, l.Last.ValueLoss, l.Last.Entropy)
 	fmt.Fprintf(tw, "  approx KL / clip fraction / explained variance\t%.4f / %.3f / %.3f\n", l.Last.ApproxKL, l.Last.ClipFrac, l.Last.ExplainedVariance)

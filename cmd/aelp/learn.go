@@ -119,6 +119,7 @@ func runSetup() (*flagSet, action) {
 	fs.IntVar(&cfg.EvalEpisodes, "eval-episodes", cfg.EvalEpisodes, "held-out journeys per evaluated policy")
 	fs.IntVar(&cfg.CurveEpisodes, "curve", cfg.CurveEpisodes, "after the run, evaluate every policy snapshot on this many held-out journeys and print the learning curve (0: off)")
 	isolationFlag(fs, &cfg.Isolation)
+	runLiveFlags(fs, cfg)
 	fs.Var(notValue{&cfg.ConstantLR}, "lr-decay", "lower the learning rate linearly over the run, to a third of --learning-rate by its last possible update (false: constant)")
 	return fs, func(ctx context.Context) error {
 		sh.quiet() // the progress display and summary say what info would

@@ -1,0 +1,146 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aelp/aelp/consumers"
+	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/producers"
+	"github.com/aelp/aelp/schemas"
+	"golang.org/x/sync/errgroup"
+)
+
+// newLiveRoles configures the live simulator (Decision and Outcome
+// records in simulated event time) and the join that turns them into the
+// experiences the aggregator reads. The simulator waits while more than
+// MaxAhead joined experiences are not yet ingested by the learner; it does
+// not wait for decisions whose windows are open (they close only as the
+// simulator's event time moves on).
+func (r *roles) newLiveRoles(cfg Config, kcfg kafkax.Config) error {
+	jc := cfg.Join
+	jc.Limits = schemas.Limits{StateDim: cfg.Sim.StateDim, NumActions: cfg.Sim.NumActions()}
+	jc.MaxSteps = cfg.Sim.MaxSteps
+	var err error
+	if r.jn, err = consumers.NewJoiner(consumers.JoinConfig{
+		Kafka: kcfg, Group: "aelp-join-" + cfg.ExperimentID, Isolation: cfg.Isolation, Join: jc,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Log:             cfg.Log.With().Str("role", "join").Logger(), Registry: cfg.Registry,
+	}); err != nil {
+		return err
+	}
+	pace := func(ctx context.Context) error {
+		for r.jn.Stats().Written-r.lrn.Stats().Ingested > cfg.MaxAhead {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		return nil
+	}
+	if r.live, err = producers.NewLiveSimulator(producers.LiveSimulateConfig{SimulateConfig: producers.SimulateConfig{
+		Kafka: kcfg, ExperimentID: cfg.ExperimentID, Users: cfg.Episodes, Seed: cfg.Seed, Sim: cfg.Sim,
+		FollowPolicy: true, Pace: pace, ShutdownTimeout: cfg.ShutdownTimeout,
+		Log: cfg.Log.With().Str("role", "simulate").Logger(), Registry: cfg.Registry,
+	}}); err != nil {
+		return err
+	}
+	r.sim = r.live.Simulator
+	return nil
+}
+
+// streamLive runs the live simulator, the join, the aggregator and the
+// learner: once the simulator has published every journey and the join
+// has read every record, the join closes the windows still open (the
+// input has ended), then the learner finishes once the aggregator has
+// caught up.
+func (r *roles) streamLive(ctx context.Context, cfg Config, kcfg kafkax.Config, start time.Time) error {
+	g, gctx := errgroup.WithContext(ctx)
+	aggCtx, stopAgg := context.WithCancel(gctx)
+	defer stopAgg()
+	joinCtx, stopJoin := context.WithCancel(gctx)
+	defer stopJoin()
+	progCtx, stopProg := context.WithCancel(context.Background())
+	defer stopProg()
+	var roles sync.WaitGroup
+	roles.Add(4)
+	g.Go(func() error { defer roles.Done(); return r.agg.Run(aggCtx) })
+	g.Go(func() error { defer roles.Done(); return r.jn.Run(joinCtx) })
+	g.Go(func() error {
+		defer roles.Done()
+		defer stopAgg()
+		defer stopJoin()
+		return r.lrn.Run(gctx)
+	})
+	g.Go(func() error {
+		defer roles.Done()
+		rep, err := r.live.Run(gctx)
+		if err != nil {
+			return err
+		}
+		if err := awaitJoined(gctx, r.jn, rep); err != nil {
+			return nil // ctx ended
+		}
+		if err := awaitGroupCaughtUp(gctx, kcfg, r.agg, cfg.Log); err != nil {
+			if gctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		r.lrn.Finish()
+		return nil
+	})
+	g.Go(func() error { progress(progCtx, cfg, r.sim, r.agg, r.lrn, start); return nil })
+	go func() { roles.Wait(); stopProg() }()
+	return g.Wait()
+}
+
+// awaitJoined waits until the join has read every record the simulator
+// published, flushes it (every open window closes) and waits until every
+// decision's experience is written.
+func awaitJoined(ctx context.Context, j *consumers.Joiner, rep producers.LiveReport) error {
+	wait := func(cond func(consumers.JoinStats) bool) error {
+		for !cond(j.Stats()) {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		return nil
+	}
+	if err := wait(func(s consumers.JoinStats) bool { return s.Read[0] >= rep.Decisions && s.Read[1] >= rep.Outcomes }); err != nil {
+		return err
+	}
+	j.Flush()
+	return wait(func(s consumers.JoinStats) bool {
+		return s.Written+s.Core.InvalidDecisions+s.Core.DuplicateDecisions >= rep.Decisions && s.Core.Pending == 0
+	})
+}
+
+// printJoin writes the join section of the summary.
+func (s Summary) printJoin(w io.Writer) {
+	j := s.Join
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	c := j.Core
+	fmt.Fprintf(tw, "join (live: decisions and delayed outcomes)\t\n")
+	fmt.Fprintf(tw, "  decisions / outcomes read\t%d / %d\n", j.Read[0], j.Read[1])
+	fmt.Fprintf(tw, "  experiences written (default reward)\t%d (%d)\n", j.Written, c.DefaultReward)
+	fmt.Fprintf(tw, "  outcomes late / outside window / unmatched\t%d / %d / %d\n", c.Late, c.OutsideWindow, c.Unmatched)
+	fmt.Fprintf(tw, "  duplicate outcomes dropped\t%d\n", c.DuplicateOutcomes)
+	fmt.Fprintf(tw, "  pending at the end\t%d\n", c.Pending)
+	if j.EventLatencyN > 0 {
+		fmt.Fprintf(tw, "  event latency mean (decision to window close)\t%s\n", (j.EventLatency / time.Duration(j.EventLatencyN)).Round(time.Millisecond))
+	}
+	if j.Written > 0 {
+		fmt.Fprintf(tw, "  wall latency mean (read to written)\t%s\n", (j.WallLatency / time.Duration(j.Written)).Round(time.Millisecond))
+	}
+	fmt.Fprintf(tw, "  dead-lettered\t%d\n", j.DeadLettered)
+	fmt.Fprintf(tw, "  windows\t%s\n", s.JoinWindows)
+	tw.Flush()
+}
