@@ -2,6 +2,7 @@ package consumers
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -181,5 +182,165 @@ func TestJoinLateMatchesDelayModel(t *testing.T) {
 	}
 	if n < 100 {
 		t.Errorf("only %d conversions", n)
+	}
+}
+
+// startJoin runs a joiner on cfg until the test ends; it returns the
+// joiner and a stop that waits for Run.
+func startJoin(t *testing.T, ctx context.Context, jc JoinConfig) (*Joiner, func()) {
+	t.Helper()
+	jc.Log = zerolog.Nop()
+	j, err := NewJoiner(jc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- j.Run(jctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(stop)
+	return j, stop
+}
+
+func writeRecords(t *testing.T, ctx context.Context, cfg kafkax.Config, topic string, msgs ...kafka.Message) {
+	t.Helper()
+	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: topic, Partitions: 3, ReplicationFactor: 1}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := kafkax.NewWriter(cfg, topic, kafkax.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := kafkax.WriteAll(ctx, cfg, w, zerolog.Nop(), msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testDecision(id, user string, at time.Time) schemas.Decision {
+	return schemas.Decision{DecisionID: id, ExperimentID: "x", UserID: user, EpisodeID: "ep-" + user, Step: 0, Timestamp: at,
+		State: []float32{1, 2, 3}, Action: 1, BehaviorLogProb: math.Log(0.5), ActionProbs: []float64{0.5, 0.5}, PolicyVersion: -1}
+}
+
+func decisionMsg(t *testing.T, d schemas.Decision) kafka.Message {
+	t.Helper()
+	v, err := schemas.MarshalDecision(nil, &d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kafka.Message{Key: []byte(d.UserID), Value: v}
+}
+
+func outcomeMsg(t *testing.T, o schemas.Outcome) kafka.Message {
+	t.Helper()
+	v, err := schemas.MarshalOutcome(nil, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kafka.Message{Key: []byte(o.UserID), Value: v}
+}
+
+// TestJoinIdlePartitionCloses: decisions whose event time is the wall
+// clock's, then no record at all: the idle advance moves the watermark by
+// the wall clock and every window closes without a Flush and without a
+// later record (the wait is bounded by progress only).
+func TestJoinIdlePartitionCloses(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{})
+	cfg := c.Config()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	now := time.Now().Truncate(time.Millisecond)
+	var msgs []kafka.Message
+	for i := range 6 {
+		msgs = append(msgs, decisionMsg(t, testDecision(fmt.Sprintf("idle-%d", i), fmt.Sprintf("u%d", i), now)))
+	}
+	writeRecords(t, ctx, cfg, kafkax.TopicDecisions, msgs...)
+	writeRecords(t, ctx, cfg, kafkax.TopicOutcomes)
+	j, _ := startJoin(t, ctx, JoinConfig{Kafka: cfg, Partitions: 3, Group: "join-idle", Tick: 50 * time.Millisecond,
+		Join: join.Config{Windows: join.Windows{Default: time.Second}, Grace: 500 * time.Millisecond, IdleAdvance: time.Second}})
+	waitFor(t, ctx, func() bool { return j.Stats().Written == 6 })
+	out := kafkatest.ReadAll(t, cfg, kafkax.TopicRaw)
+	if len(out) != 6 {
+		t.Fatalf("%d experiences, want 6", len(out))
+	}
+	st := j.Stats()
+	if st.EventLatencyN != 6 {
+		t.Errorf("%d experiences emitted by a watermark, want 6 (none by a flush)", st.EventLatencyN)
+	}
+	// Closed by a watermark past decision + window: event latency ≥ window.
+	if mean := st.EventLatency / time.Duration(st.EventLatencyN); mean < time.Second {
+		t.Errorf("mean event latency %s, below the window", mean)
+	}
+}
+
+// TestJoinBadInputDeadLettered: undecodable decisions and outcomes, a NaN
+// value, a negative cost, a decision with the wrong state width and one
+// whose action is outside its distribution go to the dead-letter topic
+// with their reason; the valid decision and outcome around them are
+// joined.
+func TestJoinBadInputDeadLettered(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{})
+	cfg := c.Config()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	at := time.UnixMilli(1_700_000_000_000)
+	wide := testDecision("wide", "u1", at)
+	wide.State = []float32{1, 2, 3, 4}
+	outside := testDecision("outside", "u1", at)
+	outside.Action = 5
+	good := testDecision("good", "u1", at)
+	writeRecords(t, ctx, cfg, kafkax.TopicDecisions,
+		kafka.Message{Key: []byte("u1"), Value: []byte("not avro")}, decisionMsg(t, wide), decisionMsg(t, outside), decisionMsg(t, good))
+	o := schemas.Outcome{OutcomeID: "o", DecisionID: "good", UserID: "u1", Timestamp: at.Add(time.Second), Kind: schemas.KindConversion, Value: 2, Cost: 0.5}
+	nan, neg := o, o
+	nan.OutcomeID, nan.Value = "nan", math.NaN()
+	neg.OutcomeID, neg.Cost = "neg", -1
+	writeRecords(t, ctx, cfg, kafkax.TopicOutcomes,
+		kafka.Message{Key: []byte("u1"), Value: []byte{0xc3, 0x01, 1, 2}}, outcomeMsg(t, nan), outcomeMsg(t, neg), outcomeMsg(t, o))
+	j, _ := startJoin(t, ctx, JoinConfig{Kafka: cfg, Partitions: 3, Group: "join-bad",
+		Join: join.Config{IdleAdvance: time.Hour, Limits: schemas.Limits{StateDim: 3, NumActions: 2}}})
+	waitFor(t, ctx, func() bool { st := j.Stats(); return st.Read[0] == 4 && st.Read[1] == 4 })
+	j.Flush()
+	waitFor(t, ctx, func() bool { return j.Stats().Written == 1 && j.Stats().DeadLettered == 6 })
+	got := map[string]string{} // source topic/offset → reason
+	for _, m := range kafkatest.ReadAll(t, cfg, kafkax.TopicDeadLetter) {
+		src := kafkax.DeadLetterSource(m)
+		got[fmt.Sprintf("%s/%d", src.Topic, src.Offset)] = src.Reason
+	}
+	for key, want := range map[string]string{
+		kafkax.TopicDecisions + "/0": "bad-magic", kafkax.TopicOutcomes + "/0": "",
+		kafkax.TopicDecisions + "/1": "invalid:state", kafkax.TopicDecisions + "/2": "invalid:action",
+		kafkax.TopicOutcomes + "/1": "invalid:value", kafkax.TopicOutcomes + "/2": "invalid:cost",
+	} {
+		r, ok := got[key]
+		switch {
+		case !ok:
+			t.Errorf("%s not dead-lettered (dead letters %v)", key, got)
+		case want != "" && r != want:
+			t.Errorf("%s dead-lettered with reason %q, want %q", key, r, want)
+		case r == "":
+			t.Errorf("%s dead-lettered without a reason", key)
+		}
+	}
+	out := kafkatest.ReadAll(t, cfg, kafkax.TopicRaw)
+	if len(out) != 1 {
+		t.Fatalf("%d experiences, want 1", len(out))
+	}
+	var e schemas.Experience
+	if err := schemas.UnmarshalExperience(out[0].Value, &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.ID != "good" || e.Reward != 1.5 {
+		t.Errorf("experience %s reward %v, want good 1.5", e.ID, e.Reward)
 	}
 }
