@@ -32,7 +32,7 @@ func layerOf(rel string) (layer int, ok bool) {
 	case rel == "schemas" || rel == "internal/stats":
 		return base, true
 	case rel == "producers/sim" || rel == "consumers/classify" || rel == "learner/replay" ||
-		rel == "learner/ppo" || rel == "learner/train" || rel == "consumers/join":
+		rel == "learner/ppo" || rel == "learner/train" || rel == "consumers/join" || rel == "learner/ope":
 		return cores, true
 	case under("internal"):
 		return plumbing, true
