@@ -55,7 +55,12 @@ func evaluateSetup() (*flagSet, action) {
 	fs.IntVar(&cfg.Episodes, "episodes", cfg.Episodes, "held-out journeys")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the held-out journeys: 2^40 + the training seed (the default is training seed 1's, the journeys aelp run and aelp experiment ab evaluate it on)")
 	isolationFlag(fs, &cfg.Isolation)
+	opt := newConfig(fs, defaultEvaluateOPEOptions)
+	evaluateOPEFlags(fs, opt)
 	return fs, func(ctx context.Context) error {
+		if err := checkOPEOptions(*opt); err != nil {
+			return err
+		}
 		log, err := sh.logger("evaluate")
 		if err != nil {
 			return err
@@ -66,13 +71,17 @@ func evaluateSetup() (*flagSet, action) {
 		if cfg.Episodes < 1 {
 			return usagef("--episodes must be at least 1")
 		}
-		return evaluate(ctx, *cfg, sh, log)
+		return evaluate(ctx, *cfg, *opt, sh, log)
 	}
 }
 
 // evaluate runs --policy: the oracle's and the curve's tables are printed
-// as they are; every other policy is evaluated on the held-out journeys.
-func evaluate(ctx context.Context, cfg evaluateConfig, sh *shared, log zerolog.Logger) error {
+// as they are; every other policy is evaluated on the held-out journeys,
+// or with --ope estimated from logged experiences.
+func evaluate(ctx context.Context, cfg evaluateConfig, opt evaluateOPEOptions, sh *shared, log zerolog.Logger) error {
+	if opt.OPE && (cfg.Policy == "oracle" || cfg.Policy == "snapshots") {
+		return usagef("--ope evaluates one policy: --policy snapshot, checkpoint or logging, not %s", cfg.Policy)
+	}
 	var p sim.Policy
 	name := cfg.Policy
 	var err error
@@ -92,6 +101,9 @@ func evaluate(ctx context.Context, cfg evaluateConfig, sh *shared, log zerolog.L
 	}
 	if err != nil {
 		return err
+	}
+	if opt.OPE {
+		return evaluateOPE(ctx, os.Stdout, opePolicy(p, name, cfg.Sim.NumActions()), cfg, opt, sh, log)
 	}
 	rep, err := sim.Evaluate(cfg.Sim, p, cfg.Episodes, cfg.Seed)
 	if err != nil {
