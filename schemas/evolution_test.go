@@ -439,3 +439,38 @@ func TestResolve(t *testing.T) {
 		t.Error("resolve accepted an enum symbol unknown to the reader")
 	}
 }
+
+// TestTrainingMetricsV1ReadsWithoutOPE: a version-1 TrainingMetrics (no
+// ope field) decodes to the struct it was written from with OPE nil, and
+// the recorded v1 fixture of an aelp run still decodes.
+func TestTrainingMetricsV1ReadsWithoutOPE(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	v1 := schemaVersion(t, NameTrainingMetrics, 1)
+	for range 50 {
+		m := randMetrics(rng)
+		m.OPE = randOPE(rng)
+		native := m.Native()
+		delete(native, "ope")
+		b, err := v1.Codec().BinaryFromNative(AppendHeader(nil, v1.Fingerprint), native)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got TrainingMetrics
+		if err := UnmarshalTrainingMetrics(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		want := m
+		want.OPE = nil
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("v1 metrics\n got %+v\nwant %+v", got, want)
+		}
+	}
+	recorded, err := os.ReadFile(filepath.Join("testdata", "training-metrics.v1.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m TrainingMetrics
+	if err := UnmarshalTrainingMetrics(recorded, &m); err != nil || m.OPE != nil || m.ExperimentID == "" {
+		t.Fatalf("recorded v1 metrics: %v, OPE %v, experiment %q", err, m.OPE, m.ExperimentID)
+	}
+}

@@ -97,7 +97,25 @@ func randMetrics(rng *rand.Rand) TrainingMetrics {
 			*f.p = ptr(rng.Float64())
 		}
 	}
+	if rng.IntN(2) == 1 {
+		m.OPE = randOPE(rng)
+	}
 	return m
+}
+
+// randOPE returns an off-policy evaluation of 0–3 segments.
+func randOPE(rng *rand.Rand) *OffPolicyEvaluation {
+	e := &OffPolicyEvaluation{PolicyVersion: rng.Int64(), ServingVersion: rng.Int64N(100) - 1, Estimator: "WPDIS",
+		Confidence: 0.95, Journeys: rng.Int64N(1e6), Promoted: rng.IntN(2) == 1, Reason: randString(rng, 8), Detail: randString(rng, 30)}
+	for range rng.IntN(4) {
+		s := OffPolicySegment{Segment: randString(rng, 6), Journeys: rng.Int64N(1e5), Estimate: rng.NormFloat64(),
+			LCB: rng.NormFloat64(), UCB: rng.NormFloat64(), ESS: rng.Float64() * 1e4}
+		if rng.IntN(2) == 1 {
+			s.ServingLCB = ptr(rng.NormFloat64())
+		}
+		e.Segments = append(e.Segments, s)
+	}
+	return e
 }
 
 func randSnapshot(rng *rand.Rand) PolicySnapshot {

@@ -6,9 +6,10 @@ import (
 )
 
 // TrainingMetrics is one learner report (aelp.TrainingMetrics, current
-// version 1); the field meanings are DESIGN.md's "Metrics". The pointer
-// fields are optional (Avro ["null","double"], default null): nil when the
-// figure is unknown, e.g. tag precision without ground truth.
+// version 2); the field meanings are DESIGN.md's "Metrics". The pointer
+// fields are optional (Avro ["null",…], default null): nil when the figure
+// is unknown, e.g. tag precision without ground truth. Version 1 records
+// (without ope) read with OPE nil.
 type TrainingMetrics struct {
 	ExperimentID string
 	LearnerID    string
@@ -50,6 +51,101 @@ type TrainingMetrics struct {
 	MeanReturnRegular     *float64
 	ConversionRateCrisis  *float64
 	ConversionRateRegular *float64
+
+	// OPE is the off-policy evaluation of the snapshot published (or held
+	// back) with this record, and the promotion gate's decision; nil when
+	// the record follows none (version 2).
+	OPE *OffPolicyEvaluation
+}
+
+// OffPolicyEvaluation is a policy snapshot evaluated off-policy on the
+// learner's held-out journeys (aelp.OffPolicyEvaluation) and what the
+// promotion gate did with it.
+type OffPolicyEvaluation struct {
+	// PolicyVersion is the snapshot evaluated; ServingVersion the policy
+	// serving then (−1: the logging policy, none published).
+	PolicyVersion, ServingVersion int64
+	// Estimator is the estimator of the figures (PDIS, WPDIS, DR) and
+	// Confidence the level of their intervals.
+	Estimator  string
+	Confidence float64
+	// Journeys is the size of the evaluation set.
+	Journeys int64
+	// Promoted says whether the snapshot went to the policy topic (false:
+	// the candidates topic); Reason is the gate's reason code and Detail
+	// says it in words.
+	Promoted       bool
+	Reason, Detail string
+	// Segments are the figures per segment, "all" first.
+	Segments []OffPolicySegment
+}
+
+// OffPolicySegment is one segment's estimate of a snapshot's value.
+type OffPolicySegment struct {
+	// Segment is "all", "tag <event type>" or "true <segment>".
+	Segment string
+	// Journeys is the number of journeys of the segment.
+	Journeys int64
+	// Estimate, LCB and UCB are the estimate and its interval's bounds;
+	// ESS the effective sample size of the final weights.
+	Estimate, LCB, UCB, ESS float64
+	// ServingLCB is the serving policy's lower bound on the same journeys
+	// (nil: not evaluated).
+	ServingLCB *float64
+}
+
+func (e *OffPolicyEvaluation) native() any {
+	if e == nil {
+		return nil
+	}
+	segs := make([]any, len(e.Segments))
+	for i, s := range e.Segments {
+		segs[i] = map[string]any{"segment": s.Segment, "journeys": s.Journeys, "estimate": s.Estimate,
+			"lcb": s.LCB, "ucb": s.UCB, "ess": s.ESS, "serving_lcb": optionalNative(s.ServingLCB)}
+	}
+	return map[string]any{"aelp.OffPolicyEvaluation": map[string]any{
+		"policy_version": e.PolicyVersion, "serving_version": e.ServingVersion, "estimator": e.Estimator,
+		"confidence": e.Confidence, "journeys": e.Journeys, "promoted": e.Promoted, "reason": e.Reason,
+		"detail": e.Detail, "segments": segs,
+	}}
+}
+
+// opeFromNative reads the optional ope field (absent in version 1 once
+// resolved: null).
+func opeFromNative(v any) (*OffPolicyEvaluation, error) {
+	if v == nil {
+		return nil, nil
+	}
+	u, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("field \"ope\": native %T", v)
+	}
+	m, ok := u["aelp.OffPolicyEvaluation"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("field \"ope\": union branch %v", u)
+	}
+	r := nativeReader{m: m}
+	e := &OffPolicyEvaluation{PolicyVersion: r.i64("policy_version"), ServingVersion: r.i64("serving_version"),
+		Estimator: r.str("estimator"), Confidence: r.f64("confidence"), Journeys: r.i64("journeys"),
+		Promoted: r.boolean("promoted"), Reason: r.str("reason"), Detail: r.str("detail")}
+	items, _ := get[[]any](&r, "segments")
+	for i, it := range items {
+		sm, ok := it.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("field \"ope\" segment %d: native %T", i, it)
+		}
+		sr := nativeReader{m: sm}
+		e.Segments = append(e.Segments, OffPolicySegment{Segment: sr.str("segment"), Journeys: sr.i64("journeys"),
+			Estimate: sr.f64("estimate"), LCB: sr.f64("lcb"), UCB: sr.f64("ucb"), ESS: sr.f64("ess"),
+			ServingLCB: sr.optF64("serving_lcb")})
+		if sr.err != nil {
+			return nil, fmt.Errorf("field \"ope\" segment %d: %w", i, sr.err)
+		}
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("field \"ope\": %w", r.err)
+	}
+	return e, nil
 }
 
 type namedF64 struct {
@@ -112,7 +208,7 @@ func (m *TrainingMetrics) fields() ([]namedF64, []namedI64, []namedOpt) {
 // schema.
 func (m *TrainingMetrics) Native() map[string]any {
 	f64s, i64s, opts := m.fields()
-	out := make(map[string]any, 5+len(f64s)+len(i64s)+len(opts))
+	out := make(map[string]any, 6+len(f64s)+len(i64s)+len(opts))
 	out["experiment_id"] = m.ExperimentID
 	out["learner_id"] = m.LearnerID
 	out["timestamp"] = m.Timestamp
@@ -126,6 +222,7 @@ func (m *TrainingMetrics) Native() map[string]any {
 	for _, f := range opts {
 		out[f.name] = optionalNative(*f.p)
 	}
+	out["ope"] = m.OPE.native()
 	return out
 }
 
@@ -150,6 +247,10 @@ func (m *TrainingMetrics) FromNative(native map[string]any) error {
 	}
 	if r.err != nil {
 		return fmt.Errorf("training metrics from native: %w", r.err)
+	}
+	var err error
+	if out.OPE, err = opeFromNative(native["ope"]); err != nil {
+		return fmt.Errorf("training metrics from native: %w", err)
 	}
 	*m = out
 	return nil
