@@ -24,8 +24,10 @@ type Config struct {
 	// Kafka is the connection.
 	Kafka kafkax.Config
 	// TaggedTopic is consumed (all partitions); MetricsTopic, PolicyTopic
-	// and DeadLetterTopic are written. Defaults: the aelp.* topics.
-	TaggedTopic, MetricsTopic, PolicyTopic, DeadLetterTopic string
+	// and DeadLetterTopic are written, and CandidatesTopic, with
+	// OPE.Promote lcb, takes the snapshots the gate held back. Defaults:
+	// the aelp.* topics.
+	TaggedTopic, MetricsTopic, PolicyTopic, DeadLetterTopic, CandidatesTopic string
 	// ExperimentID (experiment_id) selects the records trained on; records
 	// of other experiments are skipped. Required.
 	ExperimentID string
@@ -103,6 +105,10 @@ type Config struct {
 	// Health, when set, turns ready once the tagged topic's offsets are
 	// listed.
 	Health *obs.Health
+	// OPE holds out users for off-policy evaluation of every snapshot and
+	// gates their promotion (OPEConfig). Default DefaultOPEConfig(): none
+	// held out, every snapshot promoted.
+	OPE OPEConfig
 }
 
 // DefaultConfig returns the learn role's defaults: the aelp topics,
@@ -112,7 +118,8 @@ type Config struct {
 // buffer of 1,000 before the first update, batches of 256, one sample per
 // insert, the ground truth under schemas.KeyTrueSegment), metrics every 50
 // updates, a snapshot every 100, a checkpoint every 500, progress every
-// 10 s, seed 1 and lifecycle.DefaultShutdownTimeout. Seed, whose zero value
+// 10 s, seed 1, lifecycle.DefaultShutdownTimeout and DefaultOPEConfig (no
+// user held out, every snapshot promoted). Seed, whose zero value
 // is a seed, is left alone by setDefaults; every other zero field takes
 // the value given here.
 func DefaultConfig() Config {
@@ -120,11 +127,12 @@ func DefaultConfig() Config {
 	t := train.DefaultConfig()
 	return Config{
 		TaggedTopic: kafkax.TopicTagged, MetricsTopic: kafkax.TopicMetrics, PolicyTopic: kafkax.TopicPolicy,
-		DeadLetterTopic: kafkax.TopicDeadLetter, LearnerID: "learner-1",
+		DeadLetterTopic: kafkax.TopicDeadLetter, CandidatesTopic: kafkax.TopicCandidates, LearnerID: "learner-1",
 		Replay: t.Replay, PPO: DefaultPPO(sc.StateDim, sc.NumActions()), StateDim: sc.StateDim, NumActions: sc.NumActions(),
 		MinBuffer: t.MinBuffer, BatchSize: t.BatchSize, SamplesPerInsert: t.SamplesPerInsert, RateTolerance: t.RateTolerance,
 		GroundTruthKey: t.GroundTruthKey, MetricsEvery: 50, SnapshotEvery: 100, CheckpointEvery: 500,
 		Seed: 1, ProgressEvery: 10 * time.Second, ShutdownTimeout: lifecycle.DefaultShutdownTimeout,
+		OPE: DefaultOPEConfig(),
 	}
 }
 
@@ -134,6 +142,8 @@ func (c *Config) setDefaults() {
 	c.MetricsTopic = cmp.Or(c.MetricsTopic, d.MetricsTopic)
 	c.PolicyTopic = cmp.Or(c.PolicyTopic, d.PolicyTopic)
 	c.DeadLetterTopic = cmp.Or(c.DeadLetterTopic, d.DeadLetterTopic)
+	c.CandidatesTopic = cmp.Or(c.CandidatesTopic, d.CandidatesTopic)
+	c.OPE.setDefaults()
 	c.LearnerID = cmp.Or(c.LearnerID, d.LearnerID)
 	c.StateDim = cmp.Or(c.StateDim, d.StateDim)
 	c.NumActions = cmp.Or(c.NumActions, d.NumActions)
@@ -201,6 +211,12 @@ func (c Config) Validate() error {
 	}
 	if err := c.TrainConfig().Validate(); err != nil {
 		return err
+	}
+	if err := c.OPE.Validate(); err != nil {
+		return err
+	}
+	if c.OPE.Promote == PromoteLCB && c.CandidatesTopic == c.PolicyTopic {
+		return fmt.Errorf("candidates topic %s is the policy topic: held-back snapshots would be served", c.CandidatesTopic)
 	}
 	return c.Kafka.Validate()
 }

@@ -49,8 +49,20 @@ type Stats struct {
 	// Tags count the crisis tags of the records ingested with ground truth
 	// (Config.GroundTruthKey) against it, as of the last update.
 	Tags stats.Confusion
-	// PolicyVersion is the version of the last published snapshot (−1: none).
+	// PolicyVersion is the version of the last snapshot published to the
+	// policy topic (−1: none).
 	PolicyVersion int64
+	// HeldOut counts the records of held-out users kept for off-policy
+	// evaluation (Config.OPE), never inserted into the buffer (refill
+	// included); EvalJourneys is the evaluation set's size.
+	HeldOut      int64
+	EvalJourneys int
+	// Promoted and HeldBack count the snapshots this process published to
+	// the policy topic and to the candidates topic.
+	Promoted, HeldBack int64
+	// LastOPE is the last snapshot's evaluation and gate decision (nil:
+	// none yet, or Config.OPE.Holdout 0).
+	LastOPE *schemas.OffPolicyEvaluation
 	// Lag is the number of records behind the end of the tagged topic, as
 	// of the last fetched record of each partition.
 	Lag int64
@@ -83,6 +95,14 @@ type Learner struct {
 	// without the final metrics, snapshot and checkpoint, as a killed
 	// process would.
 	abortOnCancel bool
+
+	// eval is the held-out evaluation set and the gate (nil without held-out
+	// users); pendingOPE the last decision, for the next metrics record.
+	eval       *evaluator
+	pendingOPE *schemas.OffPolicyEvaluation
+	// snapshotHook, set by tests, replaces a snapshot's policy before it
+	// is evaluated and published (a deliberately worse one, say).
+	snapshotHook func(*schemas.PolicySnapshot)
 
 	// lastMetrics and lastSnapshot are the update counts at the last
 	// published metrics record and snapshot, so the final ones on shutdown
@@ -159,6 +179,9 @@ func New(cfg Config) (*Learner, error) {
 		finishCh: make(chan struct{}),
 	}
 	l.stats.PolicyVersion = -1
+	if cfg.OPE.Holdout > 0 {
+		l.eval = newEvaluator(cfg.OPE, cfg.StateDim, cfg.NumActions)
+	}
 	l.fresh = cfg.Fresh
 	if !l.fresh && cfg.FreshIfMissing {
 		if _, err := os.Stat(cfg.CheckpointPath); errors.Is(err, fs.ErrNotExist) {
@@ -242,13 +265,8 @@ func (l *Learner) Run(ctx context.Context) error {
 	cfg := l.cfg
 	return lifecycle.Run(ctx, lifecycle.Role{
 		Name: "learn", Kafka: cfg.Kafka, Ready: lifecycle.ReadyOnCall,
-		Topics: []kafkax.TopicSpec{
-			{Name: cfg.TaggedTopic},
-			{Name: cfg.MetricsTopic, Partitions: 1},
-			{Name: cfg.PolicyTopic, Partitions: 1, Compact: true},
-			{Name: cfg.DeadLetterTopic, Partitions: 1},
-		},
-		Run: l.run,
+		Topics: cfg.topics(),
+		Run:    l.run,
 		// ctx.Err() is read when the drain starts: was the role stopped?
 		Drain:           func(dctx context.Context) error { return l.drain(dctx, ctx.Err() != nil) },
 		ShutdownTimeout: cfg.ShutdownTimeout, Health: cfg.Health, Log: l.log,
@@ -283,6 +301,12 @@ func (l *Learner) run(ctx context.Context, s *lifecycle.Scope) error {
 			return nil
 		}
 		return fmt.Errorf("learn: %w", err)
+	}
+	if err := l.loadServing(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
 	}
 	s.Ready()
 	l.startOffsets(offs)
@@ -464,6 +488,9 @@ func (l *Learner) ingest(r *record) {
 			l.stats.Skipped++
 		}
 		l.mu.Unlock()
+		return
+	}
+	if l.holdOut(&r.te) {
 		return
 	}
 	dup := !l.tr.Insert(&r.te)
@@ -651,7 +678,7 @@ func (l *Learner) refill(ctx context.Context, offs kafkax.Offsets) error {
 		}
 		from := l.offsets[p] - take
 		err := r.ReadMessages(ctx, map[int]int64{p: from}, map[int]int64{p: l.offsets[p]}, func(m *kafka.Message) error {
-			if decodeTagged(m.Value, &te, lim) == nil && te.ExperimentID == cfg.ExperimentID {
+			if decodeTagged(m.Value, &te, lim) == nil && te.ExperimentID == cfg.ExperimentID && !l.holdOut(&te) {
 				l.tr.Refill(&te)
 				added++
 			}

@@ -16,6 +16,62 @@ type learnMetrics struct {
 	updateSeconds, firstUse                 prometheus.Histogram
 	policyVersion                           prometheus.Gauge
 	g                                       map[string]prometheus.Gauge
+	ope                                     opeMetrics
+}
+
+// opeMetrics are the held-out evaluation's and the gate's metrics.
+type opeMetrics struct {
+	heldOut, promoted              prometheus.Counter
+	heldBack                       *prometheus.CounterVec
+	journeys, evaluated            prometheus.Gauge
+	estimate, lcb, ucb, ess, serve *prometheus.GaugeVec
+	seconds                        prometheus.Histogram
+}
+
+func newOPEMetrics() opeMetrics {
+	seg := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aelp_learn_ope_" + name, Help: help}, []string{"segment"})
+	}
+	return opeMetrics{
+		heldOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_learn_ope_held_out_total",
+			Help: "Tagged experiences of held-out users kept for off-policy evaluation (never trained on)."}),
+		promoted: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_learn_snapshots_promoted_total",
+			Help: "Policy snapshots published to the policy topic."}),
+		heldBack: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aelp_learn_snapshots_held_back_total",
+			Help: "Policy snapshots the promotion gate sent to the candidates topic, by reason."}, []string{"reason"}),
+		journeys: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_learn_ope_journeys",
+			Help: "Complete held-out journeys in the evaluation set."}),
+		evaluated: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_learn_ope_policy_version",
+			Help: "Version of the last snapshot evaluated off-policy (−1: none yet)."}),
+		estimate: seg("estimate", "Off-policy estimate of the last evaluated snapshot's value, by segment."),
+		lcb:      seg("lcb", "Lower bound of its interval, by segment."),
+		ucb:      seg("ucb", "Upper bound of its interval, by segment."),
+		ess:      seg("ess", "Effective sample size of its importance weights, by segment."),
+		serve:    seg("serving_lcb", "The serving policy's lower bound on the same journeys, by segment (gate lcb only)."),
+		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aelp_learn_ope_evaluation_seconds",
+			Help: "Time of one snapshot's off-policy evaluation and gate decision.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
+	}
+}
+
+func (o *opeMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{o.heldOut, o.promoted, o.heldBack, o.journeys, o.evaluated, o.estimate, o.lcb, o.ucb, o.ess, o.serve, o.seconds}
+}
+
+// observe sets the gauges from an evaluation with figures.
+func (o *opeMetrics) observe(ev *schemas.OffPolicyEvaluation) {
+	if len(ev.Segments) == 0 {
+		return
+	}
+	o.evaluated.Set(float64(ev.PolicyVersion))
+	for _, s := range ev.Segments {
+		o.estimate.WithLabelValues(s.Segment).Set(s.Estimate)
+		o.lcb.WithLabelValues(s.Segment).Set(s.LCB)
+		o.ucb.WithLabelValues(s.Segment).Set(s.UCB)
+		o.ess.WithLabelValues(s.Segment).Set(s.ESS)
+		if s.ServingLCB != nil {
+			o.serve.WithLabelValues(s.Segment).Set(*s.ServingLCB)
+		}
+	}
 }
 
 var gaugeNames = []string{
@@ -47,8 +103,10 @@ func newLearnMetrics(reg prometheus.Registerer) *learnMetrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 16)}),
 		policyVersion: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_learn_policy_version",
 			Help: "Version of the last published policy snapshot."}),
-		g: map[string]prometheus.Gauge{},
+		g:   map[string]prometheus.Gauge{},
+		ope: newOPEMetrics(),
 	}
+	m.ope.evaluated.Set(-1)
 	for _, n := range gaugeNames {
 		m.g[n] = prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_learn_" + n, Help: "TrainingMetrics field " + n + " (DESIGN.md, Metrics)."})
 	}
@@ -58,6 +116,7 @@ func newLearnMetrics(reg prometheus.Registerer) *learnMetrics {
 		for _, n := range gaugeNames {
 			reg.MustRegister(m.g[n])
 		}
+		reg.MustRegister(m.ope.collectors()...)
 	}
 	return m
 }

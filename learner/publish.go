@@ -16,6 +16,8 @@ import (
 
 type writers struct {
 	metrics, policy, dlq *kafkax.Writer
+	// candidates is nil unless the gate may hold snapshots back.
+	candidates *kafkax.Writer
 }
 
 // newWriters makes the learner's writers on the role's client, each sized
@@ -35,12 +37,23 @@ func newWriters(ctx context.Context, client *kafkax.Client, cfg Config, log zero
 		_ = w.policy.Close()
 		return nil, fmt.Errorf("learn: %w", err)
 	}
+	if cfg.OPE.Promote == PromoteLCB {
+		if w.candidates, err = client.NewWriter(ctx, cfg.CandidatesTopic, kafkax.WriterOptions{BatchSize: 1, Logger: log}); err != nil {
+			_ = w.metrics.Close()
+			_ = w.policy.Close()
+			_ = w.dlq.Close()
+			return nil, fmt.Errorf("learn: %w", err)
+		}
+	}
 	return &w, nil
 }
 
 func (w *writers) close(kcfg kafkax.Config) error {
 	var errs []error
-	for _, x := range []*kafkax.Writer{w.metrics, w.policy, w.dlq} {
+	for _, x := range []*kafkax.Writer{w.metrics, w.policy, w.dlq, w.candidates} {
+		if x == nil {
+			continue
+		}
 		if err := x.Close(); err != nil {
 			errs = append(errs, kcfg.Explain(err))
 		}
@@ -132,24 +145,27 @@ type windowCounters struct {
 	start             int64 // unix ns
 }
 
-// publish writes, as asked, a TrainingMetrics record and a PolicySnapshot,
-// both keyed by the experiment id.
+// publish writes, as asked, a PolicySnapshot (to the policy topic, or the
+// candidates topic when the gate holds it back) and a TrainingMetrics
+// record, both keyed by the experiment id. A snapshot evaluated off-policy
+// is always followed by a metrics record carrying its evaluation.
 func (l *Learner) publish(ctx context.Context, w *writers, metrics, snapshot bool) error {
 	now := time.Now()
 	key := []byte(l.cfg.ExperimentID)
-	if metrics {
-		if err := l.publishMetrics(ctx, w, key, now); err != nil {
+	if snapshot {
+		if err := l.publishSnapshot(ctx, w, key, now); err != nil {
 			return err
 		}
 	}
-	if snapshot {
-		return l.publishSnapshot(ctx, w, key, now)
+	if metrics || l.pendingOPE != nil {
+		return l.publishMetrics(ctx, w, key, now)
 	}
 	return nil
 }
 
 func (l *Learner) publishMetrics(ctx context.Context, w *writers, key []byte, now time.Time) error {
 	m := l.trainingMetrics(now)
+	m.OPE, l.pendingOPE = l.pendingOPE, nil
 	l.metrics.observeRecord(&m)
 	val, err := schemas.MarshalTrainingMetrics(nil, &m)
 	if err != nil {
@@ -162,19 +178,50 @@ func (l *Learner) publishMetrics(ctx context.Context, w *writers, key []byte, no
 	return nil
 }
 
+// publishSnapshot publishes the agent's snapshot: with held-out users
+// (Config.OPE) evaluated first and, by the gate's decision, to the policy
+// topic or the candidates topic, the decision in its headers.
 func (l *Learner) publishSnapshot(ctx context.Context, w *writers, key []byte, now time.Time) error {
 	snap, val, err := l.snapshot(now)
 	if err != nil {
 		return err
 	}
-	if err := kafkax.WriteAll(ctx, l.cfg.Kafka, w.policy, l.log, []kafka.Message{{Key: key, Value: val, Time: now}}); err != nil {
+	if l.snapshotHook != nil {
+		l.snapshotHook(&snap)
+		if val, err = schemas.MarshalPolicySnapshot(nil, &snap); err != nil {
+			return fmt.Errorf("learn: encode snapshot: %w", err)
+		}
+	}
+	msg := kafka.Message{Key: key, Value: val, Time: now}
+	out, d, pol, err := l.gate(&snap, w)
+	if err != nil {
+		return err
+	}
+	if d != nil {
+		msg.Headers = gateHeaders(d)
+	}
+	if err := kafkax.WriteAll(ctx, l.cfg.Kafka, out, l.log, []kafka.Message{msg}); err != nil {
 		return fmt.Errorf("learn: publish snapshot: %w", err)
 	}
+	l.lastSnapshot = l.stats.Updates
+	if d != nil && !d.promote {
+		l.metrics.ope.heldBack.WithLabelValues(d.ev.Reason).Inc()
+		l.mu.Lock()
+		l.stats.HeldBack++
+		l.mu.Unlock()
+		l.log.Info().Int64("version", snap.Version).Str("reason", d.ev.Reason).Str("detail", d.ev.Detail).
+			Str("topic", l.cfg.CandidatesTopic).Msg("snapshot held back by the promotion gate")
+		return nil
+	}
+	if l.eval != nil {
+		l.eval.serving, l.eval.servingVersion = pol, snap.Version
+	}
+	l.metrics.ope.promoted.Inc()
 	l.mu.Lock()
 	l.stats.PolicyVersion = snap.Version
+	l.stats.Promoted++
 	l.mu.Unlock()
 	l.metrics.policyVersion.Set(float64(snap.Version))
-	l.lastSnapshot = l.stats.Updates
 	return nil
 }
 

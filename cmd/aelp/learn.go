@@ -39,6 +39,7 @@ func learnerFlags(fs *flagSet, c *learner.Config) {
 	fs.Int64Var(&c.MetricsEvery, "metrics-every", c.MetricsEvery, "publish TrainingMetrics every N updates")
 	fs.Int64Var(&c.SnapshotEvery, "snapshot-every", c.SnapshotEvery, "publish a PolicySnapshot every N updates")
 	fs.Int64Var(&c.CheckpointEvery, "checkpoint-every", c.CheckpointEvery, "write a checkpoint every N updates")
+	gateFlags(fs, c)
 }
 
 // shapeLearner sizes c's networks for records of stateDim × numActions

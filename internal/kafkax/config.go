@@ -25,10 +25,13 @@ import (
 
 // Default topic names (DESIGN.md); every role takes them as flags.
 const (
-	TopicRaw        = "aelp.experiences.raw"
-	TopicTagged     = "aelp.experiences.tagged"
-	TopicMetrics    = "aelp.metrics"
-	TopicPolicy     = "aelp.policy"
+	TopicRaw     = "aelp.experiences.raw"
+	TopicTagged  = "aelp.experiences.tagged"
+	TopicMetrics = "aelp.metrics"
+	TopicPolicy  = "aelp.policy"
+	// TopicCandidates holds the snapshots the learner's promotion gate
+	// held back (issue 17).
+	TopicCandidates = "aelp.policy.candidates"
 	TopicDeadLetter = "aelp.deadletter"
 	// TopicDecisions, TopicOutcomes and TopicOutcomesLate are the live
 	// streams aelp join reads (decisions, outcomes; co-partitioned by user
