@@ -52,6 +52,9 @@ func (t *TableWriter) Write(e *TailEntry) error {
 			t.buf = AppendMetricsRow(t.buf, &m)
 			t.buf = appendHeaders(t.buf, e.Message.Headers)
 			t.buf = append(t.buf, '\n')
+			if m.OPE != nil {
+				t.buf = AppendOPE(t.buf, m.OPE)
+			}
 			_, err := t.W.Write(t.buf)
 			return err
 		}
@@ -78,6 +81,42 @@ func AppendMetricsRow(dst []byte, m *schemas.TrainingMetrics) []byte {
 		100*m.CrisisFractionInBuffer, 100*m.CrisisParentRatioInBatch, 100*m.ExpectedCrisisRatio,
 		m.ImportanceWeightsMean, m.ImportanceWeightsMin, m.ImportanceWeightsMax, m.Beta,
 		m.PolicyLoss, m.ValueLoss, m.Entropy, m.ApproxKL, m.ClipFrac, m.ExplainedVariance)
+}
+
+// AppendOPE appends the off-policy evaluation of a snapshot a metrics
+// record carries, indented under its row: a line with the snapshot, the
+// estimator, the evaluation set, the serving policy and the gate's
+// decision, then one line per segment (estimate, bounds, ESS and the
+// serving policy's bound when it was compared), each ending in a newline.
+func AppendOPE(dst []byte, e *schemas.OffPolicyEvaluation) []byte {
+	serving := "logging policy"
+	if e.ServingVersion >= 0 {
+		serving = fmt.Sprintf("v%d", e.ServingVersion)
+	}
+	verdict := "PROMOTED"
+	if !e.Promoted {
+		verdict = "HELD BACK"
+	}
+	dst = fmt.Appendf(dst, "    ope: snapshot v%d, %s %.0f%% on %d held-out journeys, serving %s: %s (%s) %s\n",
+		e.PolicyVersion, e.Estimator, 100*e.Confidence, e.Journeys, serving, verdict, e.Reason, e.Detail)
+	if len(e.Segments) == 0 {
+		return dst
+	}
+	dst = append(dst, "    SEGMENT              JOURNEYS    ESTIMATE         LCB         UCB       ESS  SERVING_LCB\n"...)
+	for _, s := range e.Segments {
+		name := s.Segment
+		if len(name) > 20 {
+			name = name[:19] + "…"
+		}
+		dst = fmt.Appendf(dst, "    %-20s %8d %11.4g %11.4g %11.4g %9.0f", name, s.Journeys, s.Estimate, s.LCB, s.UCB, s.ESS)
+		if s.ServingLCB != nil {
+			dst = fmt.Appendf(dst, "  %11.4g", *s.ServingLCB)
+		} else {
+			dst = append(dst, "            —"...)
+		}
+		dst = append(dst, '\n')
+	}
+	return dst
 }
 
 // AppendSummary appends a one-line summary of any entry (no newline):

@@ -440,3 +440,42 @@ func TestTailTransactions(t *testing.T) {
 		}
 	}
 }
+
+// TestTableWriterOPE: a metrics record with an off-policy evaluation gets
+// the gate's line and one line per segment under its row.
+func TestTableWriterOPE(t *testing.T) {
+	var out bytes.Buffer
+	tw := &TableWriter{W: &out}
+	m := sampleMetrics("exp-a", 100)
+	lcb := 1.386
+	m.OPE = &schemas.OffPolicyEvaluation{PolicyVersion: 12, ServingVersion: -1, Estimator: "WPDIS", Confidence: 0.95,
+		Journeys: 13381, Reason: "lcb-not-above-serving", Detail: "overall: lower bound 0.89 not above the serving policy's 1.386",
+		Segments: []schemas.OffPolicySegment{
+			{Segment: "all", Journeys: 13381, Estimate: 1.161, LCB: 0.89, UCB: 1.482, ESS: 1129, ServingLCB: &lcb},
+			{Segment: "tag CRISIS_PARENT", Journeys: 1349, Estimate: 14.799, LCB: 12.771, UCB: 17.186, ESS: 47},
+		}}
+	mv, err := schemas.MarshalTrainingMetrics(nil, &m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := DecodeEntry(kafka.Message{Key: []byte("exp-a"), Value: mv, Time: tailT0})
+	if err := tw.Write(&e); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 6 {
+		t.Fatalf("%d lines, want 6 (header, row, gate line, segment header, 2 segments):\n%s", len(lines), out.String())
+	}
+	for i, want := range map[int][]string{
+		2: {"snapshot v12", "WPDIS 95%", "13381 held-out journeys", "serving logging policy", "HELD BACK", "(lcb-not-above-serving)"},
+		3: {"SEGMENT", "ESTIMATE", "LCB", "UCB", "ESS", "SERVING_LCB"},
+		4: {"all", "13381", "1.161", "0.89", "1.482", "1129", "1.386"},
+		5: {"tag CRISIS_PARENT", "1349", "14.8", "12.77", "17.19", "47", "—"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(lines[i], w) {
+				t.Errorf("line %d lacks %q: %q", i, w, lines[i])
+			}
+		}
+	}
+}
