@@ -3,6 +3,7 @@ package experiment
 import (
 	"bytes"
 	"context"
+	"image/png"
 	"math"
 	"strings"
 	"testing"
@@ -71,6 +72,17 @@ func TestOPEExperiment(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "NaN") || strings.Contains(out.String(), "Inf") {
 		t.Errorf("table holds a non-finite figure:\n%s", out.String())
+	}
+	out.Reset()
+	if err := res.WritePNG(&out); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(&out)
+	if err != nil {
+		t.Fatalf("estimate-vs-truth plot: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() < 1000 || b.Dy() < 300 {
+		t.Errorf("estimate-vs-truth plot is %v", b)
 	}
 }
 

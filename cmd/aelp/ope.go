@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/aelp/aelp/app/experiment"
 	"github.com/aelp/aelp/internal/kafkax"
@@ -27,10 +28,20 @@ func opeFlags(fs *flagSet, c *ope.Config) {
 	fs.Float64Var(&c.Gamma, "gamma", c.Gamma, "discount of the value estimated (1: the journey return)")
 }
 
+// opeOptions are aelp experiment ope's options besides the experiment's
+// configuration.
+type opeOptions struct {
+	// PNG is where estimate against truth is drawn ("": no plot).
+	PNG string
+}
+
+func defaultOPEOptions() opeOptions { return opeOptions{PNG: filepath.Join("out", "ope.png")} }
+
 // opeSetup is `aelp experiment ope`.
 func opeSetup() (*flagSet, action) {
 	fs := newFlagSet("experiment ope")
 	cfg := newConfig(fs, experiment.DefaultOPEConfig)
+	opt := newConfig(fs, defaultOPEOptions)
 	simFlags(fs, &cfg.Sim)
 	opeFlags(fs, &cfg.OPE)
 	fs.IntVar(&cfg.Seeds, "seeds", cfg.Seeds, "seeds (each: a learner's snapshots, journeys logged under the logging policy, held-out truth)")
@@ -40,6 +51,7 @@ func opeSetup() (*flagSet, action) {
 	fs.IntVar(&cfg.Journeys, "journeys", cfg.Journeys, "journeys logged under the logging policy per seed")
 	fs.IntVar(&cfg.TruthEpisodes, "truth-episodes", cfg.TruthEpisodes, "held-out journeys of each target's on-policy value")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "seeds run in parallel")
+	fs.StringVar(&opt.PNG, "png", opt.PNG, "draw every estimate against the truth (per segment, with its interval) here (empty: no plot)")
 	return fs, func(ctx context.Context) error {
 		if err := checkSim(cfg.Sim); err != nil {
 			return err
@@ -61,7 +73,19 @@ func opeSetup() (*flagSet, action) {
 		if err != nil {
 			return err
 		}
-		return res.Print(os.Stdout)
+		if err := res.Print(os.Stdout); err != nil || opt.PNG == "" {
+			return err
+		}
+		if dir := filepath.Dir(opt.PNG); dir != "." {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+		}
+		if err := res.SavePNG(opt.PNG); err != nil {
+			return err
+		}
+		fmt.Printf("\nestimate against truth: %s\n", opt.PNG)
+		return nil
 	}
 }
 
