@@ -24,10 +24,14 @@ type Metrics struct {
 	Recall float64
 	// F1 is Counts.F1().
 	F1 float64
+	// Brier and ECE are the Brier score and the expected calibration error
+	// of the decisions' Score (the calibrated P(crisis)) against the truth;
+	// see Calibration.
+	Brier, ECE float64
 }
 
-func metricsOf(c Counts) Metrics {
-	return Metrics{Counts: c, Precision: c.Precision(), Recall: c.Recall(), F1: c.F1()}
+func metricsOf(c Counts, cal *Calibration) Metrics {
+	return Metrics{Counts: c, Precision: c.Precision(), Recall: c.Recall(), F1: c.F1(), Brier: cal.Brier(), ECE: cal.ECE()}
 }
 
 // Report is a snapshot of an Accuracy.
@@ -44,7 +48,8 @@ type Report struct {
 // Source. Its zero value is ready to use. An Accuracy is not safe for
 // concurrent use; keep one per classifier and Merge them to report.
 type Accuracy struct {
-	by [NumSources]Counts
+	by  [NumSources]Counts
+	cal [NumSources]Calibration
 }
 
 // Observe counts decision d against the truth (true for a crisis parent).
@@ -54,12 +59,14 @@ func (a *Accuracy) Observe(d Decision, truthCrisis bool) {
 		panic(fmt.Sprintf("classify: accuracy observe: invalid source %d", d.Source))
 	}
 	a.by[d.Source].Observe(d.Crisis, truthCrisis)
+	a.cal[d.Source].Observe(d.Score, truthCrisis)
 }
 
 // Merge adds o's counts to a.
 func (a *Accuracy) Merge(o *Accuracy) {
 	for i := range a.by {
 		a.by[i] = a.by[i].Add(o.by[i])
+		a.cal[i].Merge(&o.cal[i])
 	}
 }
 
@@ -70,10 +77,12 @@ func (a *Accuracy) Reset() { *a = Accuracy{} }
 func (a *Accuracy) Report() Report {
 	var r Report
 	var total Counts
+	var cal Calibration
 	for i, c := range a.by {
-		r.BySource[i] = metricsOf(c)
+		r.BySource[i] = metricsOf(c, &a.cal[i])
 		total = total.Add(c)
+		cal.Merge(&a.cal[i])
 	}
-	r.Overall = metricsOf(total)
+	r.Overall = metricsOf(total, &cal)
 	return r
 }

@@ -14,14 +14,14 @@ func TestAccuracyKnownConfusionMatrix(t *testing.T) {
 	}
 	// LABEL: 5 TP, 7 TN. METADATA: 8 TP, 2 FP. VALUE: 3 TP, 6 FP.
 	// DEFAULT: 4 FN, 60 TN.
-	observe(5, Decision{true, SourceLabel, 1}, true)
-	observe(7, Decision{false, SourceLabel, 1}, false)
-	observe(8, Decision{true, SourceMetadata, 1}, true)
-	observe(2, Decision{true, SourceMetadata, 1.5}, false)
-	observe(3, Decision{true, SourceValue, 0.95}, true)
-	observe(6, Decision{true, SourceValue, 0.97}, false)
-	observe(4, Decision{false, SourceDefault, 0}, true)
-	observe(60, Decision{false, SourceDefault, 0.5}, false)
+	observe(5, Decision{Crisis: true, Source: SourceLabel, Score: 1}, true)
+	observe(7, Decision{Crisis: false, Source: SourceLabel, Score: 1}, false)
+	observe(8, Decision{Crisis: true, Source: SourceMetadata, Score: 1}, true)
+	observe(2, Decision{Crisis: true, Source: SourceMetadata, Score: 1.5}, false)
+	observe(3, Decision{Crisis: true, Source: SourceValue, Score: 0.95}, true)
+	observe(6, Decision{Crisis: true, Source: SourceValue, Score: 0.97}, false)
+	observe(4, Decision{Crisis: false, Source: SourceDefault, Score: 0}, true)
+	observe(60, Decision{Crisis: false, Source: SourceDefault, Score: 0.5}, false)
 
 	r := a.Report()
 	tests := []struct {
@@ -61,7 +61,7 @@ func TestAccuracyKnownConfusionMatrix(t *testing.T) {
 	}
 
 	var b Accuracy
-	b.Observe(Decision{false, SourceDefault, 0}, true)
+	b.Observe(Decision{Crisis: false, Source: SourceDefault, Score: 0}, true)
 	b.Merge(&a)
 	if got := b.Report().Overall.Counts; got != (Counts{TP: 16, FP: 8, FN: 5, TN: 67}) {
 		t.Errorf("merged counts %+v, want {16 8 5 67}", got)
@@ -83,7 +83,7 @@ func TestAccuracyZeroValueHasNoNaN(t *testing.T) {
 		}
 	}
 	// Only true negatives: every crisis ratio undefined, reported 0.
-	a.Observe(Decision{false, SourceDefault, 0}, false)
+	a.Observe(Decision{Crisis: false, Source: SourceDefault, Score: 0}, false)
 	if m := a.Report().Overall; m.Precision != 0 || m.Recall != 0 || m.F1 != 0 || m.TN != 1 || m.Accuracy() != 1 {
 		t.Errorf("only TN: %+v accuracy %v, want zero ratios, TN 1, accuracy 1", m, m.Accuracy())
 	}

@@ -54,12 +54,18 @@ type Decision struct {
 	Crisis bool
 	// Source is the rule that decided.
 	Source Source
-	// Score depends on Source: LABEL 1; METADATA the metadata score (the sum
-	// of the fired rules' weights); VALUE the value's estimated percentile
-	// rank among the values seen before it, in [0, 1] (see
-	// P2Quantile.Rank); DEFAULT the metadata score, which was below the
-	// threshold.
+	// Score is the calibrated probability that the record is a crisis
+	// parent, whoever decided: for LABEL 1 or 0 (the label is ground
+	// truth), otherwise the learned model's P(crisis | signals) before the
+	// record (the model trains only on labelled records). It is what the
+	// aggregator writes as tag_score.
 	Score float64
+	// RuleScore is the rules' score: LABEL 1; METADATA and DEFAULT the
+	// metadata score (the sum of the fired rules' weights); VALUE the value's
+	// estimated percentile rank among the values seen before it, in [0, 1]
+	// (see P2Quantile.Rank). When the learned tagger decides it is the
+	// metadata score.
+	RuleScore float64
 }
 
 // scoreSlack absorbs the rounding of sums of decimal weights in the
@@ -73,7 +79,23 @@ const scoreSlack = 1e-9
 type Classifier struct {
 	cfg Config
 	q   *P2Quantile
+	// The learned tagger: its model, the histogram its threshold is chosen
+	// from, the threshold in use, the labelled records trained on, and the
+	// calibration of its held-out predictions on them.
+	model    *Logistic
+	th       *thresholder
+	thr      float64
+	labelled int64
+	heldOut  Calibration
 }
+
+// initialPrior is the crisis share the model's bias starts at, before any
+// labelled record: the design's 10% crisis parents.
+const initialPrior = 0.1
+
+// thresholdEvery is how often, in labelled records, the threshold is
+// chosen again from the histogram.
+const thresholdEvery = 256
 
 // New returns a Classifier for cfg, or an error wrapping ErrInvalidConfig.
 // It copies the keyword and campaign lists, trimmed of surrounding spaces.
@@ -87,7 +109,18 @@ func New(cfg Config) (*Classifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	return &Classifier{cfg: cfg, q: q}, nil
+	c := &Classifier{cfg: cfg, q: q}
+	if len(cfg.State) > 0 {
+		if err := c.restore(cfg.State); err != nil {
+			return nil, err
+		}
+	} else {
+		c.model, _ = NewLogistic(cfg.LearningRate, cfg.L2, initialPrior) // validated
+		c.th = &thresholder{}
+		c.thr = c.th.threshold(cfg.Objective)
+	}
+	c.cfg.State = nil
+	return c, nil
 }
 
 func trimAll(ss []string) []string {
@@ -107,7 +140,11 @@ func (c *Classifier) Config() Config {
 }
 
 // Classify decides whether the experience with metadata md (nil is fine) and
-// value is a crisis parent. The rules, first match wins:
+// value is a crisis parent. A record with a label trains the learned model
+// (after its held-out prediction is recorded) and is decided by its label.
+// When Learned() the model decides every other record: crisis when
+// P(crisis | signals) ≥ Threshold(), tagged SourceMetadata, else
+// SourceDefault. Otherwise the rules, first match wins:
 //
 //  1. LABEL: md[LabelKey] is LabelCrisis or LabelRegular (case-insensitive,
 //     trimmed); anything else falls through.
@@ -128,23 +165,33 @@ func (c *Classifier) Config() Config {
 // non-finite values are ignored), so a decision never depends on its own
 // value. Classify never reads GroundTruthKey and does not allocate.
 func (c *Classifier) Classify(md map[string]string, value float64) Decision {
-	d := c.decide(md, value)
+	var x [NumFeatures]float64
+	c.Features(md, value, &x)
+	d := c.decide(md, value, &x)
 	c.q.Observe(value)
 	return d
 }
 
-func (c *Classifier) decide(md map[string]string, value float64) Decision {
+func (c *Classifier) decide(md map[string]string, value float64, x *[NumFeatures]float64) Decision {
 	if crisis, ok := parseLabel(md[c.cfg.LabelKey]); ok {
-		return Decision{Crisis: crisis, Source: SourceLabel, Score: 1}
+		c.learn(x, crisis)
+		return Decision{Crisis: crisis, Source: SourceLabel, Score: b2f(crisis), RuleScore: 1}
 	}
+	p := c.model.Prob(x)
 	score := c.MetadataScore(md)
+	if c.Learned() {
+		if p >= c.thr {
+			return Decision{Crisis: true, Source: SourceMetadata, Score: p, RuleScore: score}
+		}
+		return Decision{Crisis: false, Source: SourceDefault, Score: p, RuleScore: score}
+	}
 	if score >= c.cfg.ScoreThreshold-scoreSlack {
-		return Decision{Crisis: true, Source: SourceMetadata, Score: score}
+		return Decision{Crisis: true, Source: SourceMetadata, Score: p, RuleScore: score}
 	}
 	if c.q.Count() >= c.cfg.WarmUp && value >= c.q.Quantile() && value > c.q.Min() && !math.IsInf(value, 1) {
-		return Decision{Crisis: true, Source: SourceValue, Score: c.q.Rank(value)}
+		return Decision{Crisis: true, Source: SourceValue, Score: p, RuleScore: c.q.Rank(value)}
 	}
-	return Decision{Crisis: false, Source: SourceDefault, Score: score}
+	return Decision{Crisis: false, Source: SourceDefault, Score: p, RuleScore: score}
 }
 
 // MetadataScore returns the sum, in the order keyword, engagement, urgent

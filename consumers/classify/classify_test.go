@@ -151,10 +151,11 @@ func TestMetadataRules(t *testing.T) {
 			if got := c.MetadataScore(tt.md); got != tt.wantScore {
 				t.Errorf("MetadataScore = %v, want %v", got, tt.wantScore)
 			}
+			wantP := c.Prob(tt.md, 5)
 			got := c.Classify(tt.md, 5)
-			want := Decision{Crisis: false, Source: SourceDefault, Score: tt.wantScore}
+			want := Decision{Crisis: false, Source: SourceDefault, Score: wantP, RuleScore: tt.wantScore}
 			if tt.wantScore >= 1 {
-				want = Decision{Crisis: true, Source: SourceMetadata, Score: tt.wantScore}
+				want = Decision{Crisis: true, Source: SourceMetadata, Score: wantP, RuleScore: tt.wantScore}
 			}
 			if got != want {
 				t.Errorf("Classify = %+v, want %+v", got, want)
@@ -179,7 +180,7 @@ func TestScoreThresholdEdges(t *testing.T) {
 		cfg := binaryConfig()
 		cfg.ScoreThreshold = tt.threshold
 		got := mustNew(t, cfg).Classify(md, 0)
-		if got.Source != tt.want || got.Crisis != (tt.want == SourceMetadata) || got.Score != 0.75 {
+		if got.Source != tt.want || got.Crisis != (tt.want == SourceMetadata) || got.RuleScore != 0.75 {
 			t.Errorf("threshold %v: got %+v, want source %v with score 0.75", tt.threshold, got, tt.want)
 		}
 	}
@@ -197,7 +198,7 @@ func TestScoreThresholdEdges(t *testing.T) {
 	// A rule with weight 0 is off.
 	cfg = DefaultConfig()
 	cfg.KeywordWeight = 0
-	if got := mustNew(t, cfg).Classify(map[string]string{KeyProfileKeywords: "crisis"}, 0); got.Source != SourceDefault || got.Score != 0 {
+	if got := mustNew(t, cfg).Classify(map[string]string{KeyProfileKeywords: "crisis"}, 0); got.Source != SourceDefault || got.RuleScore != 0 {
 		t.Errorf("keyword weight 0: got %+v, want DEFAULT with score 0", got)
 	}
 	// Custom keywords and campaigns are used, trimmed.
@@ -256,25 +257,29 @@ func TestPrecedence(t *testing.T) {
 		value float64
 		want  Decision
 	}{
-		{"label crisis wins over nothing", map[string]string{KeyEventType: LabelCrisis}, 1, Decision{true, SourceLabel, 1}},
+		{"label crisis wins over nothing", map[string]string{KeyEventType: LabelCrisis}, 1, Decision{Crisis: true, Source: SourceLabel, RuleScore: 1}},
 		{"label regular wins over metadata and value", map[string]string{
-			KeyEventType: LabelRegular, KeyProfileKeywords: "crisis", KeyUrgentSearchCount: "10"}, 999, Decision{false, SourceLabel, 1}},
-		{"label case-insensitive, trimmed", map[string]string{KeyEventType: " crisis_parent "}, 1, Decision{true, SourceLabel, 1}},
-		{"invalid label falls through to metadata", map[string]string{KeyEventType: "CRISIS", KeyProfileKeywords: "crisis"}, 1, Decision{true, SourceMetadata, 1}},
-		{"empty label falls through to default", map[string]string{KeyEventType: ""}, 1, Decision{false, SourceDefault, 0}},
-		{"metadata wins over value", crisisMD, 999, Decision{true, SourceMetadata, 1}},
-		{"invalid label, value high", map[string]string{KeyEventType: "parent"}, 999, Decision{true, SourceValue, -1}},
-		{"value below P90 is default with metadata score", map[string]string{KeyCampaignID: "urgent_care"}, 500, Decision{false, SourceDefault, 0.4}},
-		{"ground truth alone is ignored", map[string]string{KeyTrueSegment: LabelCrisis}, 1, Decision{false, SourceDefault, 0}},
+			KeyEventType: LabelRegular, KeyProfileKeywords: "crisis", KeyUrgentSearchCount: "10"}, 999, Decision{Crisis: false, Source: SourceLabel, RuleScore: 1}},
+		{"label case-insensitive, trimmed", map[string]string{KeyEventType: " crisis_parent "}, 1, Decision{Crisis: true, Source: SourceLabel, RuleScore: 1}},
+		{"invalid label falls through to metadata", map[string]string{KeyEventType: "CRISIS", KeyProfileKeywords: "crisis"}, 1, Decision{Crisis: true, Source: SourceMetadata, RuleScore: 1}},
+		{"empty label falls through to default", map[string]string{KeyEventType: ""}, 1, Decision{Crisis: false, Source: SourceDefault, RuleScore: 0}},
+		{"metadata wins over value", crisisMD, 999, Decision{Crisis: true, Source: SourceMetadata, RuleScore: 1}},
+		{"invalid label, value high", map[string]string{KeyEventType: "parent"}, 999, Decision{Crisis: true, Source: SourceValue, RuleScore: -1}},
+		{"value below P90 is default with metadata score", map[string]string{KeyCampaignID: "urgent_care"}, 500, Decision{Crisis: false, Source: SourceDefault, RuleScore: 0.4}},
+		{"ground truth alone is ignored", map[string]string{KeyTrueSegment: LabelCrisis}, 1, Decision{Crisis: false, Source: SourceDefault, RuleScore: 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := warmed(t, DefaultConfig())
 			wantRank := c.q.Rank(tt.value)
-			got := c.Classify(tt.md, tt.value)
 			want := tt.want
+			want.Score = c.Prob(tt.md, tt.value)
+			if want.Source == SourceLabel {
+				want.Score = b2f(want.Crisis)
+			}
+			got := c.Classify(tt.md, tt.value)
 			if want.Source == SourceValue {
-				want.Score = wantRank
+				want.RuleScore = wantRank
 				if !(wantRank >= 0.9 && wantRank <= 1) {
 					t.Errorf("VALUE score %v, want a rank in [0.9, 1]", wantRank)
 				}
@@ -303,7 +308,7 @@ func TestValueRuleWarmUp(t *testing.T) {
 		t.Fatalf("ValueThreshold() = %v, %v with %d observed, want trusted after 10", thr, trusted, c.Observed())
 	}
 	// Ten seen: trusted.
-	if got := c.Classify(nil, 1000); got != (Decision{true, SourceValue, 1}) {
+	if got := c.Classify(nil, 1000); !got.Crisis || got.Source != SourceValue || got.RuleScore != 1 {
 		t.Fatalf("11th value above the maximum: %+v, want VALUE crisis with rank 1", got)
 	}
 }
@@ -364,7 +369,7 @@ func TestValueRuleFloor(t *testing.T) {
 // before it: the first value above all others is VALUE with rank 1.
 func TestCompareBeforeObserve(t *testing.T) {
 	c := warmed(t, DefaultConfig())
-	if got := c.Classify(nil, 1e6); got != (Decision{true, SourceValue, 1}) {
+	if got := c.Classify(nil, 1e6); !got.Crisis || got.Source != SourceValue || got.RuleScore != 1 {
 		t.Errorf("new maximum: %+v, want VALUE with score 1", got)
 	}
 	if c.q.Max() != 1e6 {

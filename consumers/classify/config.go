@@ -107,6 +107,53 @@ type Config struct {
 	// WarmUp is the number of values (≥ 5) that must have been observed
 	// before the VALUE rule is trusted. Default 1000.
 	WarmUp int64
+
+	// Tagger chooses who decides the records without a label: TaggerRules
+	// (METADATA, VALUE, DEFAULT above) or TaggerLearned (the calibrated
+	// model, once TaggerWarmUp labelled records were seen; the rules before
+	// that). Default TaggerLearned (see docs/tagging.md for the measurements
+	// behind it).
+	Tagger Tagger
+	// Objective is what the learned tagger's threshold on P(crisis) is
+	// chosen for. Default DefaultObjective (f1).
+	Objective Objective
+	// TaggerWarmUp is the number of labelled records (≥ 0) the model must
+	// have trained on before the learned tagger decides; until then the
+	// rules decide. Default 2000 (about 360 labelled users of the
+	// simulator's 5.5-step journeys, 3% of aelp run's stream).
+	TaggerWarmUp int64
+	// LearningRate is the model's AdaGrad step size η (> 0). Default 0.2.
+	LearningRate float64
+	// L2 is the model's L2 strength λ per example (≥ 0). Default 1e-5.
+	L2 float64
+	// State, when not empty, is a state written by Classifier.AppendState
+	// that New resumes from (the model, its threshold histogram and its
+	// labelled count), so that a restarted aggregator keeps what it learned.
+	State []byte
+}
+
+// Tagger names who tags the records that carry no label.
+type Tagger string
+
+// The taggers.
+const (
+	// TaggerRules: the hand-set METADATA and VALUE rules.
+	TaggerRules Tagger = "rules"
+	// TaggerLearned: the calibrated logistic model of P(crisis | signals).
+	TaggerLearned Tagger = "learned"
+)
+
+// String returns the tagger's name.
+func (t Tagger) String() string { return string(t) }
+
+// Set parses "rules" or "learned" into t (flag.Value).
+func (t *Tagger) Set(s string) error {
+	switch v := Tagger(strings.TrimSpace(s)); v {
+	case TaggerRules, TaggerLearned:
+		*t = v
+		return nil
+	}
+	return fmt.Errorf("%w: tagger %q: want rules or learned", ErrInvalidConfig, s)
 }
 
 // DefaultConfig returns the documented defaults.
@@ -129,6 +176,11 @@ func DefaultConfig() Config {
 		ScoreThreshold:        1,
 		ValuePercentile:       90,
 		WarmUp:                1000,
+		Tagger:                TaggerLearned,
+		Objective:             DefaultObjective,
+		TaggerWarmUp:          2000,
+		LearningRate:          0.2,
+		L2:                    1e-5,
 	}
 }
 
@@ -196,6 +248,22 @@ func (c Config) Validate() error {
 	}
 	if c.WarmUp < 5 {
 		return bad("WarmUp %d < 5", c.WarmUp)
+	}
+	return c.validateTagger()
+}
+
+func (c Config) validateTagger() error {
+	if c.Tagger != TaggerRules && c.Tagger != TaggerLearned {
+		return fmt.Errorf("%w: tagger %q: want rules or learned", ErrInvalidConfig, c.Tagger)
+	}
+	if err := c.Objective.Validate(); err != nil {
+		return err
+	}
+	if c.TaggerWarmUp < 0 {
+		return fmt.Errorf("%w: TaggerWarmUp %d < 0", ErrInvalidConfig, c.TaggerWarmUp)
+	}
+	if _, err := NewLogistic(c.LearningRate, c.L2, initialPrior); err != nil {
+		return err
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 func Example() {
 	cfg := classify.DefaultConfig()
 	cfg.WarmUp = 100
+	cfg.Tagger = classify.TaggerRules
 	c, err := classify.New(cfg)
 	if err != nil {
 		panic(err)
@@ -27,7 +28,7 @@ func Example() {
 	values := []float64{1, 1, 1, 1, 150}
 	for i, md := range records {
 		d := c.Classify(md, values[i])
-		fmt.Printf("crisis=%v source=%v score=%.2f\n", d.Crisis, d.Source, d.Score)
+		fmt.Printf("crisis=%v source=%v rule score=%.2f\n", d.Crisis, d.Source, d.RuleScore)
 		if truth, ok := c.Truth(md); ok {
 			acc.Observe(d, truth)
 		}
@@ -35,10 +36,10 @@ func Example() {
 	r := acc.Report()
 	fmt.Printf("precision=%.2f recall=%.2f counts=%+v\n", r.Overall.Precision, r.Overall.Recall, r.Overall.Counts)
 	// Output:
-	// crisis=true source=LABEL score=1.00
-	// crisis=true source=METADATA score=1.00
-	// crisis=true source=METADATA score=1.20
-	// crisis=false source=DEFAULT score=0.40
-	// crisis=true source=VALUE score=1.00
+	// crisis=true source=LABEL rule score=1.00
+	// crisis=true source=METADATA rule score=1.00
+	// crisis=true source=METADATA rule score=1.20
+	// crisis=false source=DEFAULT rule score=0.40
+	// crisis=true source=VALUE rule score=1.00
 	// precision=1.00 recall=1.00 counts={TP:2 FP:0 FN:0 TN:1}
 }
