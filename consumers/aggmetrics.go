@@ -15,6 +15,8 @@ type aggMetrics struct {
 	precision          *prometheus.GaugeVec
 	recall             *prometheus.GaugeVec
 	f1                 *prometheus.GaugeVec
+	brier              *prometheus.GaugeVec
+	ece                *prometheus.GaugeVec
 }
 
 func newAggMetrics(reg prometheus.Registerer) *aggMetrics {
@@ -35,6 +37,10 @@ func newAggMetrics(reg prometheus.Registerer) *aggMetrics {
 			Help: "Crisis-tag recall against ground truth, overall (source=all) and per tag source."}, []string{"source"}),
 		f1: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aelp_aggregate_crisis_f1",
 			Help: "Crisis-tag F1 against ground truth, overall (source=all) and per tag source."}, []string{"source"}),
+		brier: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aelp_aggregate_tag_score_brier",
+			Help: "Brier score of tag_score (the calibrated P(crisis)) against ground truth, overall (source=all) and per tag source."}, []string{"source"}),
+		ece: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aelp_aggregate_tag_score_ece",
+			Help: "Expected calibration error (10 bins) of tag_score against ground truth, overall (source=all) and per tag source."}, []string{"source"}),
 	}
 	tags := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aelp_aggregate_tags_total",
 		Help: "Tagged records by tag source and event type."}, []string{"source", "event_type"})
@@ -43,7 +49,7 @@ func newAggMetrics(reg prometheus.Registerer) *aggMetrics {
 		m.tags[s][1] = tags.WithLabelValues(classify.Source(s).String(), "CRISIS_PARENT")
 	}
 	if reg != nil {
-		reg.MustRegister(m.in, m.out, m.commitFailures, m.deadLetters, m.deadLettersDropped, tags, m.precision, m.recall, m.f1)
+		reg.MustRegister(m.in, m.out, m.commitFailures, m.deadLetters, m.deadLettersDropped, tags, m.precision, m.recall, m.f1, m.brier, m.ece)
 	}
 	return m
 }
@@ -52,10 +58,14 @@ func (m *aggMetrics) setAccuracy(r classify.Report) {
 	m.precision.WithLabelValues("all").Set(r.Overall.Precision)
 	m.recall.WithLabelValues("all").Set(r.Overall.Recall)
 	m.f1.WithLabelValues("all").Set(r.Overall.F1)
+	m.brier.WithLabelValues("all").Set(r.Overall.Brier)
+	m.ece.WithLabelValues("all").Set(r.Overall.ECE)
 	for s, mm := range r.BySource {
 		name := classify.Source(s).String()
 		m.precision.WithLabelValues(name).Set(mm.Precision)
 		m.recall.WithLabelValues(name).Set(mm.Recall)
 		m.f1.WithLabelValues(name).Set(mm.F1)
+		m.brier.WithLabelValues(name).Set(mm.Brier)
+		m.ece.WithLabelValues(name).Set(mm.ECE)
 	}
 }

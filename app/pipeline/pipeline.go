@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aelp/aelp/consumers"
+	"github.com/aelp/aelp/consumers/classify"
 	"github.com/aelp/aelp/consumers/join"
 	"github.com/aelp/aelp/internal/broker"
 	"github.com/aelp/aelp/internal/kafkax"
@@ -55,6 +56,9 @@ type Config struct {
 	Seed uint64
 	// Sim is the simulator model. Default sim.DefaultConfig().
 	Sim sim.Config
+	// Classifier configures the aggregator's crisis tagger. Default
+	// classify.DefaultConfig().
+	Classifier classify.Config
 	// Learner configures the learner; Kafka, ExperimentID, StateDim,
 	// NumActions, CheckpointPath, Fresh and Seed are set by Run.
 	Learner learner.Config
@@ -120,7 +124,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		DataDir: filepath.Join("data", "run"), Episodes: 60_000, Workers: 2, Seed: 1, Sim: sim.DefaultConfig(),
-		Learner: learner.DefaultConfig(), MaxAhead: 20_000, EvalEpisodes: 20_000,
+		Classifier: classify.DefaultConfig(), Learner: learner.DefaultConfig(), MaxAhead: 20_000, EvalEpisodes: 20_000,
 		ShutdownTimeout: lifecycle.DefaultShutdownTimeout,
 	}
 }
@@ -141,6 +145,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Sim == (sim.Config{}) {
 		c.Sim = d.Sim
+	}
+	if c.Classifier.LabelKey == "" && c.Classifier.Keywords == nil {
+		c.Classifier = d.Classifier
 	}
 	if c.EvalEpisodes == 0 {
 		c.EvalEpisodes = d.EvalEpisodes
@@ -181,6 +188,9 @@ func (c Config) Validate() error {
 	if err := c.Sim.Validate(); err != nil {
 		return fmt.Errorf("simulator: %w", err)
 	}
+	if err := c.Classifier.Validate(); err != nil {
+		return err
+	}
 	kcfg := c.Kafka
 	if len(kcfg.Brokers) == 0 {
 		kcfg = kafkax.DefaultConfig() // an embedded broker
@@ -214,6 +224,8 @@ type Summary struct {
 	ExperimentID string
 	Brokers      []string
 	Embedded     bool
+	// Tagger is the aggregator's crisis tagger configuration.
+	Tagger classify.Config
 	// Sim, Agg and Learn are the roles' final figures.
 	Sim   producers.SimulateReport
 	Agg   consumers.AggregateStats
@@ -244,7 +256,7 @@ type Summary struct {
 // checkpoints) and returns the figures so far with ctx's error.
 func Run(ctx context.Context, cfg Config) (Summary, error) {
 	cfg.setDefaults()
-	sum := Summary{ExperimentID: cfg.ExperimentID}
+	sum := Summary{ExperimentID: cfg.ExperimentID, Tagger: cfg.Classifier}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return sum, fmt.Errorf("run: %w", err)
 	}
@@ -337,7 +349,7 @@ func newRoles(cfg Config, kcfg kafkax.Config) (*roles, error) {
 	// every earlier experiment's records again.
 	agg := consumers.DefaultAggregateConfig()
 	if r.agg, err = consumers.NewAggregator(consumers.AggregateConfig{
-		Kafka: kcfg, Group: agg.Group, InTopic: agg.InTopic, Isolation: cfg.Isolation,
+		Kafka: kcfg, Group: agg.Group, InTopic: agg.InTopic, Isolation: cfg.Isolation, Classifier: cfg.Classifier,
 		Limits:          schemas.Limits{StateDim: cfg.Sim.StateDim, NumActions: cfg.Sim.NumActions()},
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Log:             cfg.Log.With().Str("role", "aggregate").Logger(), Registry: cfg.Registry,

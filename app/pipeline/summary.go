@@ -6,7 +6,6 @@ import (
 	"math"
 	"text/tabwriter"
 
-	"github.com/aelp/aelp/consumers/classify"
 	"github.com/aelp/aelp/learner/policy"
 	"github.com/aelp/aelp/producers/sim"
 )
@@ -32,20 +31,7 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(tw, "  users simulated\t%d\n", s.Sim.Users)
 	fmt.Fprintf(tw, "  experiences published\t%d\n", s.Sim.Experiences)
 	fmt.Fprintf(tw, "  experiences tagged (crisis)\t%d (%d)\n", s.Agg.Tagged, s.Agg.Crisis)
-	acc := s.Agg.Accuracy
-	fmt.Fprintf(tw, "  crisis tag precision / recall / F1\t%.3f / %.3f / %.3f\n", acc.Overall.Precision, acc.Overall.Recall, acc.Overall.F1)
-	for src, m := range acc.BySource {
-		if m.Total() == 0 {
-			continue
-		}
-		tagged := m.TP + m.FP
-		switch {
-		case tagged == 0:
-			fmt.Fprintf(tw, "    %s decided %d records\tno crisis tag, %d crisis parents missed\n", classify.Source(src), m.Total(), m.FN)
-		default:
-			fmt.Fprintf(tw, "    %s decided %d records\t%d crisis tags, precision %.3f\n", classify.Source(src), m.Total(), tagged, m.Precision)
-		}
-	}
+	writeTagging(tw, s.Tagger, s.Agg.Accuracy)
 	fmt.Fprintf(tw, "  dead-lettered\t%d\n", s.Agg.DeadLettered+l.DeadLettered)
 	fmt.Fprintf(tw, "  experiences ingested by the learner\t%d\n", l.Ingested)
 	fmt.Fprintf(tw, "  PPO updates (samples drawn)\t%d (%d)\n", l.Updates, l.Sampled)

@@ -111,6 +111,7 @@ func runSetup() (*flagSet, action) {
 	cfg := newConfig(fs, pipeline.DefaultConfig)
 	simFlags(fs, &cfg.Sim)
 	learnerFlags(fs, &cfg.Learner)
+	taggerFlags(fs, &cfg.Classifier)
 	fs.Int64Var(&cfg.Episodes, "episodes", cfg.Episodes, "simulated users (simulation_episodes)")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "simulator goroutines")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -173,6 +174,9 @@ func aggregateSetup() (*flagSet, action) {
 	sh := newShared(fs, sharedFlags{kafka: true, writes: true, http: ":9102", shutdown: true})
 	cfg := newConfig(fs, consumers.DefaultAggregateConfig)
 	c := &cfg.Classifier
+	taggerFlags(fs, c)
+	st := newConfig(fs, func() taggerStateConfig { return taggerStateConfig{} })
+	fs.StringVar(&st.Path, "tagger-state", st.Path, "file the learned tagger's state is loaded from at start (when it exists) and saved to on shutdown, so a restart keeps what it learned (empty: not kept)")
 	fs.StringVar(&cfg.Group, "group", cfg.Group, "consumer group id (aelp run's aggregator uses the default too: both resume from the same committed offsets)")
 	fs.StringVar(&cfg.InTopic, "in-topic", cfg.InTopic, "topic to read experiences from")
 	fs.StringVar(&cfg.OutTopic, "out-topic", cfg.OutTopic, "topic to publish tagged experiences to")
@@ -197,10 +201,14 @@ func aggregateSetup() (*flagSet, action) {
 		}
 		defer srv.close()
 		cfg.Registry, cfg.Health = srv.reg, srv.health
+		if err := loadTaggerState(st.Path, c); err != nil {
+			return err
+		}
 		a, err := consumers.NewAggregator(*cfg)
 		if err != nil {
 			return err
 		}
-		return a.Run(ctx)
+		err = a.Run(ctx)
+		return errors.Join(err, saveTaggerState(st.Path, a.TaggerState()))
 	}
 }
