@@ -45,7 +45,8 @@ var counted = []string{
 	"aelp_join_event_latency_seconds", "aelp_join_wall_latency_seconds",
 }
 
-// gaugeRule returns the rule of the gauge name. Shares, precisions and the
+// gaugeRule returns the rule of the gauge name. Shares, precisions, Brier
+// scores and calibration errors of tag_score and the
 // importance-sampling weights (min(p)/p)^β lie in [0, 1]; sizes, rates,
 // norms and losses that are squares are not negative; the gauges the first
 // update sets from a batch (weights, β, learning rate, buffer) or that
@@ -58,7 +59,8 @@ func gaugeRule(name string) valueRule {
 	}
 	r := valueRule{lo: -inf, hi: inf}
 	switch {
-	case has("_precision", "_recall", "_f1", "_ratio", "_fraction", "clip_frac", "importance_weights_", "_beta"):
+	case has("_precision", "_recall", "_f1", "_ratio", "_fraction", "clip_frac", "importance_weights_", "_beta",
+		"tag_score_brier", "tag_score_ece"):
 		r.lo, r.hi = 0, 1
 	case has("policy_version"):
 		r.lo = -1
