@@ -56,6 +56,13 @@ type Config struct {
 	// Seed seeds the agent's initialisation and minibatch order, and the
 	// buffer's sampler (two PCG streams of the same seed).
 	Seed uint64
+	// SoftPriority gives an experience the priority w_c·p + w_r·(1 − p)
+	// from its tag_score p (the tagger's calibrated P(crisis), clamped to
+	// [0, 1]; 1 or 0 for a labelled one) instead of w_c or w_r by its hard
+	// tag (w_c = Replay.CrisisWeight, w_r = Replay.RegularWeight). The
+	// hard tag still chooses the item's stratum, so the crisis floor and
+	// the batches' tagged crisis share are as before. Default false.
+	SoftPriority bool
 }
 
 // DefaultReplay is the buffer configuration of the learn role and the A/B

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/aelp/aelp/internal/stats"
@@ -219,10 +220,30 @@ func (t *Trainer) store(te *schemas.TaggedExperience, tr truth) int {
 	if d := t.slots.dim; len(te.State) != d || len(te.NextState) != d {
 		panic(fmt.Sprintf("train: insert: state widths %d and %d, want %d", len(te.State), len(te.NextState), d))
 	}
-	slot := t.buf.Add(struct{}{}, te.EventType == schemas.EventCrisis)
+	crisis := te.EventType == schemas.EventCrisis
+	f := 1.0
+	if t.cfg.SoftPriority {
+		f = softFactor(t.cfg.Replay, te.TagScore, crisis)
+	}
+	slot := t.buf.AddWithFactor(struct{}{}, crisis, f)
 	t.held.put(slot, te.ID)
 	t.slots.put(slot, te, tr)
 	return slot
+}
+
+// softFactor is the buffer factor f that makes an item's priority
+// w(tag)·f equal w_c·p + w_r·(1 − p) (Config.SoftPriority); a score that
+// is not a number counts as the hard tag.
+func softFactor(rc replay.Config, score float64, crisis bool) float64 {
+	w := rc.RegularWeight
+	if crisis {
+		w = rc.CrisisWeight
+	}
+	if math.IsNaN(score) {
+		return 1
+	}
+	p := min(max(score, 0), 1)
+	return (rc.CrisisWeight*p + rc.RegularWeight*(1-p)) / w
 }
 
 // truthOf reads te's ground truth: crisis when the key holds the crisis
