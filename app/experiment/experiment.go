@@ -68,6 +68,10 @@ type Config struct {
 	// TagWithTruth tags with the simulator's ground truth instead of the
 	// classifier (an upper bound on what better tagging could buy).
 	TagWithTruth bool
+	// SoftPriority gives the importance-sampling arm's experiences the
+	// priority w·p + (1 − p) from their tag_score p instead of their hard
+	// tag's weight (train.Config.SoftPriority). Default false.
+	SoftPriority bool
 	// MinBuffer is the number of items before the first update, BatchSize
 	// the number of samples per update, SamplesPerInsert and RateTolerance
 	// the rate limiter's ratio and tolerance, as in train.Config. Defaults
@@ -194,6 +198,7 @@ func (c Config) trainConfig(seed uint64, uniform bool) train.Config {
 	return train.Config{
 		Replay: rc, PPO: c.PPO, MinBuffer: c.MinBuffer, BatchSize: c.BatchSize,
 		SamplesPerInsert: c.SamplesPerInsert, RateTolerance: c.RateTolerance, Seed: seed,
+		SoftPriority: c.SoftPriority,
 	}
 }
 

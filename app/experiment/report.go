@@ -143,30 +143,10 @@ func (r Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "  held-out evaluation: %d journeys per policy per seed, on seeds never trained on (2^40 + seed)\n\n", c.EvalEpisodes)
 
 	fmt.Fprintf(w, "held-out results, mean over %d seeds ± 95%% CI half-width (Student's t over seeds)\n\n", c.Seeds)
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "policy\t%s\n", strings.Join(ColumnNames[:], "\t"))
-	for _, row := range r.Rows() {
-		cells := make([]string, NumCols)
-		for i, s := range row.Cells {
-			digits := 3
-			if i == ColCrisisConversion || i == ColRegularConversion {
-				digits = 4
-			}
-			switch {
-			case row.Exact:
-				cells[i] = fmt.Sprintf("%.*f", digits, s.Mean)
-			case row.Difference:
-				cells[i] = fmt.Sprintf("%+.*f ± %.*f", digits, s.Mean, digits, s.HalfWidth)
-			default:
-				cells[i] = fmt.Sprintf("%.*f ± %.*f", digits, s.Mean, digits, s.HalfWidth)
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\n", row.Name, strings.Join(cells, "\t"))
-	}
-	tw.Flush()
+	writeTable(w, r.Rows())
 
 	fmt.Fprintf(w, "\ntraining diagnostics (mean over seeds)\n\n")
-	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "arm\tbatch crisis share (tagged)\texpected\ttruly crisis\tIS weight mean (min, max)\tfinal β\ttag precision / recall\tfinal entropy\texperiences\n")
 	for _, a := range []struct {
 		name string
@@ -190,6 +170,32 @@ func (r Result) Print(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%s\n", r.Verdict())
+}
+
+// writeTable writes rows as the result table: means ± 95% half-widths,
+// paired differences signed, exact rows bare.
+func writeTable(w io.Writer, rows []Row) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "policy\t%s\n", strings.Join(ColumnNames[:], "\t"))
+	for _, row := range rows {
+		cells := make([]string, NumCols)
+		for i, s := range row.Cells {
+			digits := 3
+			if i == ColCrisisConversion || i == ColRegularConversion {
+				digits = 4
+			}
+			switch {
+			case row.Exact:
+				cells[i] = fmt.Sprintf("%.*f", digits, s.Mean)
+			case row.Difference:
+				cells[i] = fmt.Sprintf("%+.*f ± %.*f", digits, s.Mean, digits, s.HalfWidth)
+			default:
+				cells[i] = fmt.Sprintf("%.*f ± %.*f", digits, s.Mean, digits, s.HalfWidth)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", row.Name, strings.Join(cells, "\t"))
+	}
+	tw.Flush()
 }
 
 // Verdict states, in words, what the paired differences say, and why

@@ -15,9 +15,14 @@ import (
 type abOptions struct {
 	// PNG is where the learning curves are drawn ("": no plot).
 	PNG string
+	// Factor is what the arms differ in: sampling (importance vs uniform)
+	// or tagger (rules vs learned tagger, hard vs soft priority).
+	Factor string
 }
 
-func defaultABOptions() abOptions { return abOptions{PNG: filepath.Join("out", "ab.png")} }
+func defaultABOptions() abOptions {
+	return abOptions{PNG: filepath.Join("out", "ab.png"), Factor: "sampling"}
+}
 
 // abSetup is `aelp experiment ab`.
 func abSetup() (*flagSet, action) {
@@ -44,7 +49,10 @@ func abSetup() (*flagSet, action) {
 	fs.IntVar(&cfg.CurveEpisodes, "curve-episodes", cfg.CurveEpisodes, "held-out journeys per curve point")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "runs in parallel")
 	fs.BoolVar(&cfg.TagWithTruth, "tag-with-truth", cfg.TagWithTruth, "tag with the simulator's ground truth instead of the aggregator's classifier")
-	fs.StringVar(&opt.PNG, "png", opt.PNG, "write the learning curves here (empty: no plot)")
+	fs.BoolVar(&cfg.SoftPriority, "soft-priority", cfg.SoftPriority, "give the IS arm's experiences the priority w·p + (1 − p) from their calibrated tag_score p instead of their hard tag's weight")
+	taggerFlags(fs, &cfg.Classifier)
+	fs.StringVar(&opt.PNG, "png", opt.PNG, "write the learning curves here (empty: no plot; sampling factor only)")
+	fs.StringVar(&opt.Factor, "factor", opt.Factor, "what the arms differ in: sampling (importance vs uniform sampling) or tagger (rules vs learned tagger with hard priority, and learned with soft priority, all importance sampling)")
 	return fs, func(ctx context.Context) error {
 		if err := checkSim(cfg.Sim); err != nil {
 			return err
@@ -55,6 +63,13 @@ func abSetup() (*flagSet, action) {
 		cfg.Progress = os.Stderr
 		if err := cfg.Validate(); err != nil {
 			return usagef("%v", err)
+		}
+		switch opt.Factor {
+		case "sampling":
+		case "tagger":
+			return abTagger(ctx, *cfg)
+		default:
+			return usagef("--factor %q: want sampling or tagger", opt.Factor)
 		}
 		fmt.Fprintf(os.Stderr, "aelp experiment ab: %d seeds × 2 arms × %d updates, %d runs in parallel (learners in-process, no Kafka)\n",
 			cfg.Seeds, cfg.Updates, cfg.Workers)
@@ -77,4 +92,19 @@ func abSetup() (*flagSet, action) {
 		fmt.Printf("\nlearning curves: %s\n", opt.PNG)
 		return nil
 	}
+}
+
+// abTagger is `aelp experiment ab --factor tagger`.
+func abTagger(ctx context.Context, cfg experiment.Config) error {
+	if cfg.TagWithTruth || cfg.SoftPriority {
+		return usagef("--factor tagger sets the tagging of every arm: drop --tag-with-truth and --soft-priority")
+	}
+	fmt.Fprintf(os.Stderr, "aelp experiment ab --factor tagger: %d seeds × %d arms × %d updates, %d runs in parallel (learners in-process, no Kafka)\n",
+		cfg.Seeds, len(experiment.TaggerArms), cfg.Updates, cfg.Workers)
+	res, err := experiment.ExecuteTagger(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	res.Print(os.Stdout)
+	return nil
 }
