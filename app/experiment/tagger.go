@@ -210,3 +210,40 @@ func (r TaggerResult) Verdict() string {
 	fmt.Fprintf(&b, "policy only through the variance of the crisis segment's gradient and the partial correction before then.")
 	return b.String()
 }
+
+// TrainedPolicy trains the importance-sampling arm of seed for cfg.Updates
+// updates, as Execute does (the uniform logging policy's stream, tagged by
+// cfg.Classifier), and returns its final policy: a learned acting policy
+// for measuring the taggers on the stream it makes.
+func TrainedPolicy(ctx context.Context, cfg Config, seed uint64) (sim.Policy, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("experiment: %w", err)
+	}
+	a, err := newArm(cfg, seed, false)
+	if err != nil {
+		return nil, err
+	}
+	defer a.tr.Agent().Close()
+	stream, err := sim.New(cfg.Sim, seed, 0)
+	if err != nil {
+		return nil, fmt.Errorf("experiment: %w", err)
+	}
+	logging := sim.Uniform{N: cfg.Sim.NumActions()}
+	var stepErr error
+	for a.updates < cfg.Updates && stepErr == nil {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		stream.RunEpisode(logging, func(tr *sim.Transition) {
+			a.insert(tr)
+			for stepErr == nil && a.updates < cfg.Updates && a.tr.Due() {
+				stepErr = a.update()
+			}
+		})
+	}
+	if stepErr != nil {
+		return nil, stepErr
+	}
+	return a.tr.Agent().Snapshot(), nil
+}

@@ -12,8 +12,13 @@ import (
 // recall, F1, Brier score and ECE, then the held-out calibration, the
 // thresholds, the two members' difference and the model's weights.
 func (r Report) Write(w io.Writer) error {
-	fmt.Fprintf(w, "stream: %d users, %d records (%d labelled), crisis share of records %.4f (exact)\n\n",
-		r.Users, r.Records, r.Labelled, r.RecordCrisisShare)
+	if r.Ghosts == 0 {
+		fmt.Fprintf(w, "stream: uniform logging policy, %d users, %d records (%d labelled), crisis share of records %.4f (exact); Bayes limit from the exact posterior\n\n",
+			r.Users, r.Records, r.Labelled, r.RecordCrisisShare)
+	} else {
+		fmt.Fprintf(w, "stream: a learned policy acting, %d users, %d records (%d labelled), crisis share of records %.4f (counted); Bayes limit from the Monte Carlo posterior, %d ghost journeys per segment and user\n\n",
+			r.Users, r.Records, r.Labelled, r.RecordCrisisShare, r.Ghosts)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "records\ttagger\tprecision\trecall\tF1\tBrier\tECE\n")
 	sets := []struct {

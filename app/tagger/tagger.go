@@ -33,11 +33,19 @@ type Config struct {
 	// Classifier configures both taggers (its Tagger field is overridden).
 	// Default classify.DefaultConfig().
 	Classifier classify.Config
+	// Policy acts on the stream; nil is the uniform logging policy, whose
+	// posterior is exact (sim.Posterior). Another policy's posterior is
+	// estimated by Monte Carlo (sim.PolicyPosterior) with Ghosts journeys
+	// per segment and user. It must be safe for concurrent use.
+	Policy sim.Policy
+	// Ghosts is the Monte Carlo posterior's journeys per segment and user.
+	// Default 32.
+	Ghosts int
 }
 
 // DefaultConfig returns aelp run's stream setting.
 func DefaultConfig() Config {
-	return Config{Users: 60_000, Workers: 2, Seed: 1, Sim: sim.DefaultConfig(), Classifier: classify.DefaultConfig()}
+	return Config{Users: 60_000, Workers: 2, Seed: 1, Sim: sim.DefaultConfig(), Classifier: classify.DefaultConfig(), Ghosts: 32}
 }
 
 // Validate reports the first problem with c.
@@ -47,6 +55,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("tagger: users %d < 1", c.Users)
 	case c.Workers < 1:
 		return fmt.Errorf("tagger: workers %d < 1", c.Workers)
+	case c.Policy != nil && c.Ghosts < 1:
+		return fmt.Errorf("tagger: ghosts %d < 1", c.Ghosts)
 	}
 	if err := c.Sim.Validate(); err != nil {
 		return fmt.Errorf("tagger: %w", err)
@@ -69,8 +79,12 @@ type Row struct {
 type Report struct {
 	// Users and Records count the stream; Labelled the records with a label.
 	Users, Records, Labelled int
-	// RecordCrisisShare is the exact share of crisis records, π.
+	// RecordCrisisShare is the share of crisis records, π: exact under the
+	// uniform policy, counted on the stream under another.
 	RecordCrisisShare float64
+	// Ghosts is the Monte Carlo posterior's journeys per segment and user
+	// (0: the posterior is exact, the uniform policy's).
+	Ghosts int
 	// All are rules, learned and the Bayes limit on every record (labels
 	// decide the labelled ones, for all three).
 	All [3]Row
@@ -122,8 +136,8 @@ type record struct {
 	post     float64 // exact posterior
 }
 
-// Measure simulates cfg's stream under the uniform logging policy and
-// measures the taggers on it.
+// Measure simulates cfg's stream under cfg.Policy (the uniform logging
+// policy when nil) and measures the taggers on it.
 func Measure(cfg Config) (Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return Report{}, err
@@ -132,11 +146,23 @@ func Measure(cfg Config) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("tagger: %w", err)
 	}
-	recs, err := simulate(cfg, post)
+	var recs []record
+	if cfg.Policy == nil {
+		recs, err = simulate(cfg, post)
+	} else {
+		recs, err = simulatePolicy(cfg)
+	}
 	if err != nil {
 		return Report{}, err
 	}
 	rep := Report{Users: cfg.Users, Records: len(recs), RecordCrisisShare: post.RecordCrisisShare()}
+	if cfg.Policy != nil {
+		var crisis float64
+		for _, r := range recs {
+			crisis += b2f(r.crisis)
+		}
+		rep.RecordCrisisShare, rep.Ghosts = crisis/float64(len(recs)), cfg.Ghosts
+	}
 	learned, err := runTaggers(cfg.Classifier, recs, &rep)
 	if err != nil {
 		return Report{}, err

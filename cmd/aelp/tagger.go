@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/aelp/aelp/app/experiment"
 	"github.com/aelp/aelp/app/tagger"
 	"github.com/aelp/aelp/consumers/classify"
+	"github.com/aelp/aelp/learner"
 )
 
 // taggerSetup measures the crisis taggers (rules, learned, Bayes limit) on
@@ -21,9 +23,26 @@ func taggerSetup() (*flagSet, action) {
 	fs.IntVar(&cfg.Users, "users", cfg.Users, "simulated users (aelp run's number by default)")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "simulator streams the users are split over")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "simulator seed")
-	return fs, func(context.Context) error {
+	fs.IntVar(&cfg.Ghosts, "ghosts", cfg.Ghosts, "with --policy-updates: Monte Carlo journeys per segment and user of the learned policy's posterior")
+	opt := newConfig(fs, func() taggerOptions { return taggerOptions{} })
+	policyUpdates := &opt.PolicyUpdates
+	fs.IntVar(policyUpdates, "policy-updates", opt.PolicyUpdates, "act with a policy trained for this many updates (as aelp experiment ab's importance-sampling arm, on seed --seed) instead of the uniform logging policy; its stream's Bayes limit is then estimated by Monte Carlo (0: uniform, exact)")
+	return fs, func(ctx context.Context) error {
+		if *policyUpdates < 0 {
+			return usagef("--policy-updates %d: must not be negative", *policyUpdates)
+		}
 		if err := cfg.Validate(); err != nil {
 			return usagef("%v", err)
+		}
+		if *policyUpdates > 0 {
+			ecfg := experiment.DefaultConfig()
+			ecfg.Sim, ecfg.Classifier, ecfg.Updates = cfg.Sim, cfg.Classifier, *policyUpdates
+			ecfg.PPO = learner.DefaultPPO(cfg.Sim.StateDim, cfg.Sim.NumActions())
+			pol, err := experiment.TrainedPolicy(ctx, ecfg, cfg.Seed)
+			if err != nil {
+				return err
+			}
+			cfg.Policy = pol
 		}
 		rep, err := tagger.Measure(*cfg)
 		if err != nil {
@@ -31,6 +50,14 @@ func taggerSetup() (*flagSet, action) {
 		}
 		return rep.Write(os.Stdout)
 	}
+}
+
+// taggerOptions are aelp tagger's options besides the measurement's
+// configuration.
+type taggerOptions struct {
+	// PolicyUpdates, when > 0, trains the acting policy for this many
+	// updates first (0: the uniform logging policy acts).
+	PolicyUpdates int
 }
 
 // taggerFlags binds the learned tagger's flags onto c.
