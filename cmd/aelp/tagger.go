@@ -26,7 +26,7 @@ func taggerSetup() (*flagSet, action) {
 	fs.IntVar(&cfg.Ghosts, "ghosts", cfg.Ghosts, "with --policy-updates: Monte Carlo journeys per segment and user of the learned policy's posterior")
 	opt := newConfig(fs, func() taggerOptions { return taggerOptions{} })
 	policyUpdates := &opt.PolicyUpdates
-	fs.IntVar(policyUpdates, "policy-updates", opt.PolicyUpdates, "act with a policy trained for this many updates (as aelp experiment ab's importance-sampling arm, on seed --seed) instead of the uniform logging policy; its stream's Bayes limit is then estimated by Monte Carlo (0: uniform, exact)")
+	fs.IntVar(policyUpdates, "policy-updates", opt.PolicyUpdates, "act with a policy trained for this many updates (as aelp experiment ab's importance-sampling arm with the rules' tags, on seed --seed) instead of the uniform logging policy; its stream's Bayes limit is then estimated by Monte Carlo (0: uniform, exact)")
 	return fs, func(ctx context.Context) error {
 		if *policyUpdates < 0 {
 			return usagef("--policy-updates %d: must not be negative", *policyUpdates)
@@ -36,7 +36,10 @@ func taggerSetup() (*flagSet, action) {
 		}
 		if *policyUpdates > 0 {
 			ecfg := experiment.DefaultConfig()
+			// The policy learns from the rules' tags, so that the stream it
+			// makes does not change with the learned tagger's settings.
 			ecfg.Sim, ecfg.Classifier, ecfg.Updates = cfg.Sim, cfg.Classifier, *policyUpdates
+			ecfg.Classifier.Tagger = classify.TaggerRules
 			ecfg.PPO = learner.DefaultPPO(cfg.Sim.StateDim, cfg.Sim.NumActions())
 			pol, err := experiment.TrainedPolicy(ctx, ecfg, cfg.Seed)
 			if err != nil {
