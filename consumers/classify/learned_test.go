@@ -14,7 +14,8 @@ import (
 // the generating model; 300,000 examples put the standard error of each
 // weight near 0.01–0.03).
 func TestLogisticConvergesToKnownCoefficients(t *testing.T) {
-	want := [NumFeatures]float64{-1.5, 2.0, 1.0, -0.5, 1.5, -1.0, 0.8, 0.6, -0.7, 2.5, 0.4, 1.2, 0.5, -0.3}
+	want := [NumFeatures]float64{-1.5, 2.0, 1.0, -0.5, 1.5, -1.0, 0.8, 0.6, -0.7, 2.5, 0.4, 1.2, 0.5, -0.3,
+		0.9, -0.6, 0.3, -0.2, 0.7, -0.4, 0.2, 0.6, -0.8, 0.1, 0.5, -0.5, 0.3, -0.1, 0.4}
 	m, err := NewLogistic(0.2, 0, 0.5)
 	if err != nil {
 		t.Fatal(err)
@@ -96,13 +97,19 @@ func TestFeaturesFiniteOnExtremeSignals(t *testing.T) {
 func checkFeatures(t *testing.T, md map[string]string, v float64, x *[NumFeatures]float64) {
 	t.Helper()
 	for j, xj := range x {
-		// z = (clamp(ln v, −16, 8) + 4)/4 ∈ [−3, 3], z² ≤ 9; the others in [0, 3].
+		// z = (clamp(ln v, −16, 8) + 4)/4 ∈ [−3, 3], z² ≤ 9, z·e and the
+		// flags' products in [−3, 3], z·n/10 in [−9, 9], the hinges in
+		// [0, 3.5]; the others in [0, 3].
 		lo, hi := 0.0, 3.0
-		switch j {
-		case featValue:
+		switch {
+		case j == featValue, j == featValueEngagement, j == featValueKeyword, j == featValueCampaign:
 			lo = -3
-		case featValueSq:
+		case j == featValueSq:
 			hi = 9
+		case j == featValueSearches:
+			lo, hi = -9, 9
+		case j >= featValueHinge:
+			hi = 3.5
 		}
 		if math.IsNaN(xj) || xj < lo || xj > hi {
 			t.Fatalf("md %q value %v: feature %d (%s) = %v, want in [%v, %v]", md, v, j, featureNames[j], xj, lo, hi)
