@@ -18,13 +18,9 @@ const posteriorWorkers = 2
 // cfg.Policy acting, then computes every record's posterior by Monte
 // Carlo (sim.PolicyPosterior, cfg.Ghosts journeys per segment and user).
 func simulatePolicy(cfg Config) ([]record, error) {
-	sims := make([]*sim.Sim, cfg.Workers)
-	for i := range sims {
-		s, err := sim.New(cfg.Sim, cfg.Seed, uint64(i))
-		if err != nil {
-			return nil, fmt.Errorf("tagger: %w", err)
-		}
-		sims[i] = s
+	sims, err := newStreams(cfg)
+	if err != nil {
+		return nil, err
 	}
 	recs := make([]record, 0, cfg.Users*6)
 	first := make([]int, cfg.Users+1) // user u's records are recs[first[u]:first[u+1]]

@@ -179,13 +179,9 @@ func Measure(cfg Config) (Report, error) {
 
 // simulate runs the users round-robin over the workers' streams.
 func simulate(cfg Config, post *sim.Posterior) ([]record, error) {
-	sims := make([]*sim.Sim, cfg.Workers)
-	for i := range sims {
-		s, err := sim.New(cfg.Sim, cfg.Seed, uint64(i))
-		if err != nil {
-			return nil, fmt.Errorf("tagger: %w", err)
-		}
-		sims[i] = s
+	sims, err := newStreams(cfg)
+	if err != nil {
+		return nil, err
 	}
 	pol := sim.Uniform{N: cfg.Sim.NumActions()}
 	recs := make([]record, 0, cfg.Users*6)
@@ -204,6 +200,20 @@ func simulate(cfg Config, post *sim.Posterior) ([]record, error) {
 		})
 	}
 	return recs, nil
+}
+
+// newStreams returns the workers' simulator streams 0…Workers−1 of
+// cfg.Seed.
+func newStreams(cfg Config) ([]*sim.Sim, error) {
+	sims := make([]*sim.Sim, cfg.Workers)
+	for i := range sims {
+		s, err := sim.New(cfg.Sim, cfg.Seed, uint64(i))
+		if err != nil {
+			return nil, fmt.Errorf("tagger: %w", err)
+		}
+		sims[i] = s
+	}
+	return sims, nil
 }
 
 // runTaggers streams the records through a rules and a learned classifier,
