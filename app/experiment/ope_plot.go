@@ -5,7 +5,6 @@ import (
 	"image/color"
 	"io"
 	"math"
-	"os"
 
 	"github.com/aelp/aelp/learner/ope"
 	"gonum.org/v1/plot"
@@ -125,16 +124,5 @@ func (r *OPEResult) truthPlot(seg string) (*plot.Plot, error) {
 
 // SavePNG writes the plot of WritePNG to the file path.
 func (r *OPEResult) SavePNG(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("save plot: %w", err)
-	}
-	if err := r.WritePNG(f); err != nil {
-		f.Close()
-		return fmt.Errorf("save plot %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("save plot %s: %w", path, err)
-	}
-	return nil
+	return savePNG(path, r.WritePNG)
 }

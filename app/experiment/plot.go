@@ -56,11 +56,16 @@ func (r Result) WritePNG(w io.Writer) error {
 
 // SavePNG writes the learning curves (see WritePNG) to the file path.
 func (r Result) SavePNG(path string) error {
+	return savePNG(path, r.WritePNG)
+}
+
+// savePNG writes the plot write draws to the file path.
+func savePNG(path string, write func(io.Writer) error) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("save plot: %w", err)
 	}
-	if err := r.WritePNG(f); err != nil {
+	if err := write(f); err != nil {
 		f.Close()
 		return fmt.Errorf("save plot %s: %w", path, err)
 	}
