@@ -121,8 +121,8 @@ func TestJoinProcessKilled(t *testing.T) {
 				}
 				if cur := [2]int64{raw, com}; ok && cur != last {
 					last, since = cur, time.Now()
-				} else if time.Since(since) > 2*time.Minute {
-					t.Fatalf("no progress for 2 minutes waiting for %s: raw %d committed %d", what, last[0], last[1])
+				} else if time.Since(since) > stallAfter {
+					t.Fatalf("no progress for %s waiting for %s: raw %d committed %d", stallAfter, what, last[0], last[1])
 				}
 				time.Sleep(time.Millisecond)
 			}
@@ -155,11 +155,30 @@ func TestJoinProcessKilled(t *testing.T) {
 
 	last := startAelp(t, "join (final run)", kafkaEnv(cfg), args...)
 	procs = append(procs, last)
+	// The simulator finishes once the final run has emitted all but lead
+	// of its decisions: wait as long as the stream moves.
 	var res simResult
-	select {
-	case res = <-simDone:
-	case <-time.After(5 * time.Minute):
-		t.Fatal("the live simulator did not finish within 5 minutes")
+	finished := false
+	streamProgress := func() [3]int64 {
+		com, _ := committedTotal(cfg, client, group, kafkax.TopicDecisions)
+		return [3]int64{s.Stats().Decisions, endTotal(cfg, kafkax.TopicRaw), com}
+	}
+	awaitProgress(t, func() string {
+		pr := streamProgress()
+		return fmt.Sprintf("the live simulator to finish: %d decisions published, %d records on raw, %d decisions committed (join running: %v)",
+			pr[0], pr[1], pr[2], last.running())
+	}, streamProgress, func() bool {
+		if !finished {
+			select {
+			case res = <-simDone:
+				finished = true
+			default:
+			}
+		}
+		return finished || !last.running()
+	})
+	if !finished {
+		t.Fatalf("aelp %s exited before the simulator finished: %v", last.name, last.err)
 	}
 	if res.err != nil {
 		t.Fatalf("simulate: %v", res.err)
@@ -185,13 +204,15 @@ func TestJoinProcessKilled(t *testing.T) {
 	// every window; they move each watermark past the last decision's
 	// window (the sentinels themselves stay open).
 	writeSentinels(t, cfg, partitions, maxTime.Add(window+grace+time.Minute))
-	waitFor(t, 3*time.Minute, func() string {
+	awaitProgress(t, func() string {
 		return fmt.Sprintf("group lag %d on the decisions (want %d, the sentinels; join running: %v)",
 			kafkatest.GroupLag(cfg, group, kafkax.TopicDecisions), partitions, last.running())
-	}, func() bool {
+	}, streamProgress, func() bool {
 		return !last.running() || kafkatest.GroupLag(cfg, group, kafkax.TopicDecisions) == partitions
 	})
-	if err := last.stop(t, time.Minute); err != nil {
+	// The role bounds its own drain (--shutdown-timeout); the wait only
+	// ends a hung process.
+	if err := last.stop(t, hungAfter); err != nil {
 		t.Fatalf("final join run: %v", err)
 	}
 	for _, p := range procs {
@@ -212,6 +233,10 @@ func TestJoinProcessKilled(t *testing.T) {
 	trainer, err := train.New(train.Config{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c := trainer.Config().Replay.Capacity; c < len(truths) {
+		// An eviction could hide a second copy of an id.
+		t.Fatalf("trainer buffer capacity %d below the %d decisions", c, len(truths))
 	}
 	copies := map[string]int{}
 	var te schemas.TaggedExperience
@@ -278,12 +303,37 @@ func equalF32(a, b []float32) bool {
 	return true
 }
 
+// The waits of TestJoinProcessKilled are bounded by progress: a wait
+// fails when what it watches has not moved for stallAfter (a stuck
+// stream), and a wait that cannot measure progress (a stop, a settle, an
+// offset fetch) only when it lasts hungAfter (a hung test). Neither is a
+// claim about speed: a loaded machine moves slowly but moves.
+const (
+	stallAfter = 5 * time.Minute
+	hungAfter  = 15 * time.Minute
+)
+
+// awaitProgress polls done every 50 ms until it holds, failing the test
+// with what() once progress() has returned the same value for stallAfter.
+func awaitProgress[P comparable](t *testing.T, what func() string, progress func() P, done func() bool) {
+	t.Helper()
+	last, since := progress(), time.Now()
+	for !done() {
+		if p := progress(); p != last {
+			last, since = p, time.Now()
+		} else if time.Since(since) > stallAfter {
+			t.Fatalf("no progress for %s waiting for %s", stallAfter, what())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // settleJoin returns the join's progress once two reads 50 ms apart agree
 // (the requests a frozen or killed process had in flight have landed);
-// it fails the test if they keep moving or stay unknown for 2 minutes.
+// it fails the test if they keep moving or stay unknown for hungAfter.
 func settleJoin(t *testing.T, probe func() (raw, committed int64, ok bool)) (int64, int64) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(hungAfter)
 	r0, c0, ok0 := probe()
 	for {
 		time.Sleep(50 * time.Millisecond)
@@ -292,7 +342,7 @@ func settleJoin(t *testing.T, probe func() (raw, committed int64, ok bool)) (int
 			return r, c
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the join's progress did not settle in 2 minutes: raw %d committed %d (known: %v)", r, c, ok)
+			t.Fatalf("the join's progress did not settle in %s: raw %d committed %d (known: %v)", hungAfter, r, c, ok)
 		}
 		r0, c0, ok0 = r, c, ok
 	}
@@ -347,7 +397,7 @@ func committedTotal(cfg kafkax.Config, client *kafka.Client, group, topic string
 func beyondCommits(t *testing.T, cfg kafkax.Config, client *kafka.Client, group string) (beyond, distinct int64) {
 	t.Helper()
 	var com map[int]int64
-	waitFor(t, 2*time.Minute, func() string { return "the join group's committed offsets" }, func() bool {
+	waitFor(t, hungAfter, func() string { return "the join group's committed offsets" }, func() bool {
 		var ok bool
 		com, ok = committedOffsets(cfg, client, group, kafkax.TopicDecisions)
 		return ok
@@ -385,7 +435,7 @@ func beyondCommits(t *testing.T, cfg kafkax.Config, client *kafka.Client, group 
 // topics, one valid decision and one impression for it at event time at.
 func writeSentinels(t *testing.T, cfg kafkax.Config, partitions int, at time.Time) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), hungAfter) // WriteAll retries until acknowledged
 	defer cancel()
 	sc := sim.DefaultConfig()
 	parts := make([]int, partitions)
