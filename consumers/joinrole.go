@@ -337,6 +337,7 @@ func (j *Joiner) loop(ctx, finish context.Context, jc *joinConn) error {
 		for i := range jc.polled.Messages {
 			j.add(jc, &jc.polled.Messages[i], now)
 		}
+		j.skipped(jc, now)
 		select {
 		case <-flush:
 			jc.core.Flush()
@@ -351,6 +352,22 @@ func (j *Joiner) loop(ctx, finish context.Context, jc *joinConn) error {
 		}
 		if ctx.Err() != nil {
 			return nil
+		}
+	}
+}
+
+// skipped moves the core's read positions past what the batch read
+// without a record to add (transaction markers, aborted records), so the
+// safe offsets, and with them the group's commits, reach the end of a log
+// that ends on a marker.
+func (j *Joiner) skipped(jc *joinConn, now time.Time) {
+	for topic, ps := range jc.polled.Positions() {
+		in := join.Outcomes
+		if topic == j.cfg.DecisionsTopic {
+			in = join.Decisions
+		}
+		for p, next := range ps {
+			jc.core.Skip(int32(p), in, next, now)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aelp/aelp/consumers/join"
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/kafkax/kafkaxtest"
 	"github.com/aelp/aelp/producers"
 	"github.com/aelp/aelp/producers/sim"
 	"github.com/aelp/aelp/schemas"
@@ -342,5 +343,69 @@ func TestJoinBadInputDeadLettered(t *testing.T) {
 	}
 	if e.ID != "good" || e.Reward != 1.5 {
 		t.Errorf("experience %s reward %v, want good 1.5", e.ID, e.Reward)
+	}
+}
+
+// TestJoinCommitsPastMarkers: decisions and outcomes written in
+// transactions, the decisions topic ending on an abort marker and the
+// outcomes topic on a commit marker: the aborted decision is not joined,
+// and once the windows closed the group's committed offsets reach the end
+// of both logs (past the last marker), so its lag is 0, not 1.
+func TestJoinCommitsPastMarkers(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{})
+	cfg := c.Config()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	at := time.UnixMilli(1_700_000_000_000)
+	var decs, outs []kafka.Message
+	for i := range 6 {
+		id, user := fmt.Sprintf("txn-%d", i), fmt.Sprintf("u%d", i)
+		decs = append(decs, decisionMsg(t, testDecision(id, user, at)))
+		outs = append(outs, outcomeMsg(t, schemas.Outcome{OutcomeID: id + "-imp", DecisionID: id, UserID: user,
+			Timestamp: at.Add(time.Second), Kind: schemas.KindImpression, Cost: 0.25}))
+	}
+	writeRecords(t, ctx, cfg, kafkax.TopicDecisions)
+	writeRecords(t, ctx, cfg, kafkax.TopicOutcomes)
+	kafkaxtest.ProduceTransaction(t, cfg, kafkax.TopicDecisions, true, decs)
+	kafkaxtest.ProduceTransaction(t, cfg, kafkax.TopicOutcomes, true, outs)
+	kafkaxtest.ProduceTransaction(t, cfg, kafkax.TopicDecisions, false,
+		[]kafka.Message{decisionMsg(t, testDecision("aborted", "u0", at))})
+	const group = "join-txn"
+	j, stop := startJoin(t, ctx, JoinConfig{Kafka: cfg, Partitions: 3, Group: group,
+		Join: join.Config{IdleAdvance: time.Hour, Limits: schemas.Limits{StateDim: 3, NumActions: 2}}})
+	waitFor(t, ctx, func() bool { st := j.Stats(); return st.Read[0] == 6 && st.Read[1] == 6 })
+	j.Flush()
+	waitFor(t, ctx, func() bool { return j.Stats().Written == 6 })
+	for _, topic := range []string{kafkax.TopicDecisions, kafkax.TopicOutcomes} {
+		r, err := kafkax.NewReader(cfg, topic, kafkax.ReadOptions{Isolation: kafkax.ReadUncommitted})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		offs, err := r.ListOffsets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[int]int64
+		awaitProgress(t, func() string {
+			return fmt.Sprintf("the join to commit %s up to the end offsets %v (committed %v)", topic, offs.End, got)
+		}, func() int64 { return j.Stats().Written }, func() bool {
+			got, err = r.GroupCommitted(ctx, group)
+			return err == nil && committedToEnd(got, offs.End)
+		})
+	}
+	stop()
+	st := j.Stats()
+	if st.Written != 6 || st.Read != [2]int64{6, 6} || st.DeadLettered != 0 {
+		t.Errorf("written %d, read %v, dead-lettered %d; want 6, [6 6], 0 (the aborted decision unread)", st.Written, st.Read, st.DeadLettered)
+	}
+	for _, m := range kafkatest.ReadAll(t, cfg, kafkax.TopicRaw) {
+		var e schemas.Experience
+		if err := schemas.UnmarshalExperience(m.Value, &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.ID == "aborted" || e.Reward != -0.25 {
+			t.Errorf("experience %s reward %v, want a committed decision with reward -0.25", e.ID, e.Reward)
+		}
 	}
 }

@@ -183,6 +183,18 @@ func (pt *partition) saw(in Input, offset, t int64, now time.Time) {
 	pt.next[in] = max(pt.next[in], offset+1)
 }
 
+// Skip tells the core that partition p's input in has been read up to
+// next (exclusive) though not every offset below it came as a record:
+// transaction markers, and under read_committed the records of aborted
+// transactions, hold offsets no record is added for. SafeOffsets may then
+// pass them (a commit that stopped at the last record would leave the
+// group's lag at 1 behind a log ending on a marker). It neither moves the
+// input's clock nor counts as activity for the idle advance.
+func (c *Core) Skip(p int32, in Input, next int64, now time.Time) {
+	pt := c.part(p, now)
+	pt.next[in] = max(pt.next[in], next)
+}
+
 // AddDecision adds the decision record at offset of partition p, read at
 // wall time now. The core keeps d's slices and maps: the caller must not
 // change them afterwards. An invalid decision is refused with its

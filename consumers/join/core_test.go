@@ -323,3 +323,42 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("defaults %+v", c.Config())
 	}
 }
+
+// TestSkipPassesMarkers: offsets read without a record (a transaction's
+// marker) move the safe offsets once no open decision or held outcome
+// needs the records below them, and never below what an open window
+// needs; Skip does not move the clock.
+func TestSkipPassesMarkers(t *testing.T) {
+	c := newCore(t, Config{Windows: Windows{Default: time.Minute}, Grace: time.Second, IdleAdvance: time.Hour})
+	now := t0
+	must(t, c.AddDecision(0, 0, decision("d0", "u", 0, 0), now))
+	must(t, c.AddOutcome(0, 0, outcome("d0", "u", schemas.KindClick, time.Second, 1, 0), now))
+	c.Skip(0, Decisions, 2, now) // the commit marker at offset 1
+	c.Skip(0, Outcomes, 2, now)
+	if got, _ := c.SafeOffsets(0); got != (Offsets{Decisions: 0, Outcomes: 0}) {
+		t.Errorf("safe offsets with d0 open = %+v, want {0 0} (d0 and its outcome are still needed)", got)
+	}
+	if wm, _, ok := c.Watermark(0); ok {
+		t.Errorf("watermark %v after Skip alone, want none", wm)
+	}
+	must(t, c.AddDecision(0, 2, decision("d1", "u", 1, 2*time.Minute), now))
+	must(t, c.AddOutcome(0, 2, outcome("d1", "u", schemas.KindClick, 2*time.Minute, 1, 0), now))
+	c.Advance(now) // W = 2m − 1s closes d0 (window end 1m), not d1
+	if out := mustTake(t, c); len(out) != 1 || out[0].Experience.ID != "d0" {
+		t.Fatalf("emitted %v, want d0 only", out)
+	}
+	c.Skip(0, Decisions, 4, now) // an abort marker at offset 3
+	c.Skip(0, Outcomes, 5, now)  // an aborted record at 3, its marker at 4
+	if got, _ := c.SafeOffsets(0); got != (Offsets{Decisions: 2, Outcomes: 2}) {
+		t.Errorf("safe offsets with d1 open = %+v, want {2 2}", got)
+	}
+	c.Flush()
+	mustTake(t, c)
+	if got, _ := c.SafeOffsets(0); got != (Offsets{Decisions: 4, Outcomes: 5}) {
+		t.Errorf("safe offsets after the flush = %+v, want {4 5}: past the markers", got)
+	}
+	c.Skip(0, Decisions, 3, now) // never backwards
+	if got, _ := c.SafeOffsets(0); got.Decisions != 4 {
+		t.Errorf("safe decisions offset %d after a lower Skip, want 4", got.Decisions)
+	}
+}
