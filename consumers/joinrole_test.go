@@ -30,7 +30,7 @@ func liveRun(t *testing.T, users int64, w func(maxDelay time.Duration) join.Wind
 	s, err := producers.NewLiveSimulator(producers.LiveSimulateConfig{
 		SimulateConfig: producers.SimulateConfig{Kafka: cfg, ExperimentID: "join-test", Users: users, Seed: 11, Partitions: 3,
 			ProgressEvery: -1, Log: zerolog.Nop()},
-		Start: time.UnixMilli(1_700_000_000_000),
+		Start: recentPast(),
 		Truth: func(tt *sim.TrueTransition) { truths = append(truths, *tt) },
 	})
 	if err != nil {
@@ -66,6 +66,13 @@ func liveRun(t *testing.T, users int64, w func(maxDelay time.Duration) join.Wind
 	}
 	return truths, kafkatest.ReadAll(t, cfg, kafkax.TopicRaw), kafkatest.ReadAll(t, cfg, kafkax.TopicOutcomesLate), sim.DefaultLiveConfig(), windows
 }
+
+// recentPast is the event time the tests' streams start at: 6 hours ago
+// (before the latest outcome of a simulated stream could reach the present).
+// Real Kafka deletes segments whose newest timestamp is older than the
+// retention (7 days by default) at its next retention check, so a fixed
+// date in the past would empty the topics mid-test.
+func recentPast() time.Time { return time.Now().Add(-6 * time.Hour).Truncate(time.Millisecond) }
 
 func waitFor(t *testing.T, ctx context.Context, cond func() bool) {
 	t.Helper()
@@ -294,7 +301,7 @@ func TestJoinBadInputDeadLettered(t *testing.T) {
 	cfg := c.Config()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	at := time.UnixMilli(1_700_000_000_000)
+	at := recentPast()
 	wide := testDecision("wide", "u1", at)
 	wide.State = []float32{1, 2, 3, 4}
 	outside := testDecision("outside", "u1", at)
@@ -356,7 +363,7 @@ func TestJoinCommitsPastMarkers(t *testing.T) {
 	cfg := c.Config()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	at := time.UnixMilli(1_700_000_000_000)
+	at := recentPast()
 	var decs, outs []kafka.Message
 	for i := range 6 {
 		id, user := fmt.Sprintf("txn-%d", i), fmt.Sprintf("u%d", i)

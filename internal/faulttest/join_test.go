@@ -67,7 +67,7 @@ func TestJoinProcessKilled(t *testing.T) {
 	s, err := producers.NewLiveSimulator(producers.LiveSimulateConfig{
 		SimulateConfig: producers.SimulateConfig{Kafka: cfg, ExperimentID: "faultjoin", Users: 200, Seed: 41,
 			Partitions: partitions, Rate: 300, BatchRecords: 32, Pace: pace, ProgressEvery: -1, Log: zerolog.Nop()},
-		Live: live, Start: time.UnixMilli(1_700_000_000_000),
+		Live: live, Start: eventStart(),
 		Truth: func(tt *sim.TrueTransition) { truths = append(truths, *tt) },
 	})
 	if err != nil {
@@ -290,6 +290,14 @@ func TestJoinProcessKilled(t *testing.T) {
 			trainer.Len(), st.Duplicates, len(copies), acc.Duplicated)
 	}
 }
+
+// eventStart is the event time the test's stream starts at: 6 hours ago,
+// so the stream (about 3 hours of event time) ends in the past. Real
+// Kafka deletes segments whose newest timestamp is older than the
+// retention (7 days by default; a fixed date of 2023 was wiped at the
+// broker's first retention check, mid-test), and may refuse timestamps
+// too far in the future.
+func eventStart() time.Time { return time.Now().Add(-6 * time.Hour).Truncate(time.Millisecond) }
 
 func equalF32(a, b []float32) bool {
 	if len(a) != len(b) {
