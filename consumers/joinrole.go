@@ -126,8 +126,10 @@ type Joiner struct {
 	cfg     JoinConfig
 	log     zerolog.Logger
 	metrics *joinMetrics
-	flush   chan struct{}
-	once    sync.Once
+	// flushed is cancelled by Flush: it ends the loop's poll and, once,
+	// closes every window.
+	flushed context.Context
+	flush   context.CancelFunc
 
 	mu    sync.Mutex
 	stats JoinStats
@@ -139,8 +141,10 @@ func NewJoiner(cfg JoinConfig) (*Joiner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("join: %w", err)
 	}
-	return &Joiner{cfg: cfg, log: cfg.Log, metrics: newJoinMetrics(cfg.Registry), flush: make(chan struct{}),
-		stats: JoinStats{DeadLetterReasons: map[string]int64{}, WatermarkLag: map[int32]time.Duration{}}}, nil
+	j := &Joiner{cfg: cfg, log: cfg.Log, metrics: newJoinMetrics(cfg.Registry),
+		stats: JoinStats{DeadLetterReasons: map[string]int64{}, WatermarkLag: map[int32]time.Duration{}}}
+	j.flushed, j.flush = context.WithCancel(context.Background())
+	return j, nil
 }
 
 // Config returns the role's configuration, with its defaults.
@@ -149,7 +153,7 @@ func (j *Joiner) Config() JoinConfig { return j.cfg }
 // Flush tells a running joiner that its input has ended: every open
 // window is closed (the watermark goes to +∞, as at the end of a bounded
 // input). Safe from any goroutine, more than once.
-func (j *Joiner) Flush() { j.once.Do(func() { close(j.flush) }) }
+func (j *Joiner) Flush() { j.flush() }
 
 // Stats returns the figures so far (safe while Run runs).
 func (j *Joiner) Stats() JoinStats {
@@ -212,9 +216,13 @@ type joinConn struct {
 }
 
 // batch is what the core and the decoder produced since the last write.
+// Its slices are reused from batch to batch: out's values are slices of
+// arena, which is only overwritten once they are acknowledged.
 type batch struct {
 	out, late, dead []kafka.Message
 	emitted         []join.Emitted
+	lateIn          []join.Late
+	arena           []byte
 }
 
 // open checks co-partitioning and opens the core, the group consumer and
@@ -311,22 +319,33 @@ func (jc *joinConn) close(ctx context.Context, k kafkax.Config) error {
 	return errors.Join(errs...)
 }
 
-// joinBatchMax bounds the records of one poll.
-const joinBatchMax = 4096
+// joinBatchMax bounds the records of one poll; joinBatchWait is how long
+// a poll that got records gathers more (the aggregator's default batch
+// wait): a batch is cut by size or by that wait, and only a poll without
+// any record waits the whole Tick.
+const (
+	joinBatchMax  = 4096
+	joinBatchWait = 20 * time.Millisecond
+)
 
-// loop polls for up to Tick, feeds the records to the core, moves the
-// watermarks, writes what the core produced and commits the safe offsets
-// (with finish, which outlives ctx by the shutdown timeout), then lets a
-// waiting rebalance go on. While the core is Full the decisions topic is
+// loop polls for up to Tick (a Flush ends the poll at once), feeds the
+// records to the core, moves the watermarks, writes what the core produced
+// and commits the safe offsets (with finish, which outlives ctx by the
+// shutdown timeout), then lets a waiting rebalance go on. While the core is Full the decisions topic is
 // paused (back pressure): outcomes and the idle advance keep the watermark
 // moving until windows close.
 func (j *Joiner) loop(ctx, finish context.Context, jc *joinConn) error {
-	flush := j.flush
+	flush := j.flushed.Done()
 	for {
 		j.backPressure(jc)
 		jc.polled.Reset()
 		pctx, cancel := context.WithTimeout(ctx, j.cfg.Tick)
-		err := jc.r.Gather(pctx, &jc.polled, joinBatchMax, j.cfg.Tick)
+		stop := func() bool { return false }
+		if flush != nil {
+			stop = context.AfterFunc(j.flushed, cancel)
+		}
+		err := jc.r.Gather(pctx, &jc.polled, joinBatchMax, min(joinBatchWait, j.cfg.Tick))
+		stop()
 		cancel()
 		j.dropRevoked(jc)
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
@@ -483,18 +502,21 @@ func (j *Joiner) refused(jc *joinConn, experience bool, r kafkax.RefusedRecord) 
 // encode appends the core's new experiences and late outcomes to the
 // pending batch as records.
 func (j *Joiner) encode(jc *joinConn) error {
-	out, late := jc.core.Take()
-	for i := range out {
-		e := &out[i]
-		val, err := schemas.MarshalExperience(nil, &e.Experience)
-		if err != nil {
+	n0, l0 := len(jc.pend.emitted), len(jc.pend.lateIn)
+	jc.pend.emitted, jc.pend.lateIn = jc.core.TakeAppend(jc.pend.emitted, jc.pend.lateIn)
+	for i := n0; i < len(jc.pend.emitted); i++ {
+		e := &jc.pend.emitted[i]
+		start := len(jc.pend.arena)
+		var err error
+		if jc.pend.arena, err = schemas.MarshalExperience(jc.pend.arena, &e.Experience); err != nil {
 			return fmt.Errorf("join: encode experience: %w", err)
 		}
-		jc.pend.out = append(jc.pend.out, kafka.Message{Key: []byte(e.Experience.UserID), Value: val, Time: e.Experience.Timestamp})
-		jc.pend.emitted = append(jc.pend.emitted, *e)
+		end := len(jc.pend.arena)
+		jc.pend.out = append(jc.pend.out, kafka.Message{Key: []byte(e.Experience.UserID), Value: jc.pend.arena[start:end:end],
+			Time: e.Experience.Timestamp})
 	}
-	for i := range late {
-		l := &late[i]
+	for i := l0; i < len(jc.pend.lateIn); i++ {
+		l := &jc.pend.lateIn[i]
 		val, err := schemas.MarshalOutcome(nil, &l.Outcome)
 		if err != nil {
 			return fmt.Errorf("join: encode outcome: %w", err)
@@ -554,7 +576,10 @@ func (j *Joiner) account(jc *joinConn, now time.Time) {
 	clear(jc.pend.out)
 	clear(jc.pend.late)
 	clear(jc.pend.dead)
-	jc.pend = batch{out: jc.pend.out[:0], late: jc.pend.late[:0], dead: jc.pend.dead[:0], emitted: jc.pend.emitted[:0]}
+	clear(jc.pend.emitted)
+	clear(jc.pend.lateIn)
+	jc.pend = batch{out: jc.pend.out[:0], late: jc.pend.late[:0], dead: jc.pend.dead[:0], emitted: jc.pend.emitted[:0],
+		lateIn: jc.pend.lateIn[:0], arena: jc.pend.arena[:0]}
 }
 
 // commit commits every partition's safe offsets that moved: every record

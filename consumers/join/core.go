@@ -505,9 +505,16 @@ func (c *Core) retire(pt *partition, ds *dstate) {
 
 // Take returns the experiences and late outcomes produced since the last
 // Take, in order; the slices are the caller's.
-func (c *Core) Take() ([]Emitted, []Late) {
-	out, late := c.out, c.late
-	c.out, c.late = nil, nil
+func (c *Core) Take() ([]Emitted, []Late) { return c.TakeAppend(nil, nil) }
+
+// TakeAppend is Take appending to out and late, so that a caller reusing
+// its slices allocates nothing once they have grown; the core keeps its
+// own buffers too.
+func (c *Core) TakeAppend(out []Emitted, late []Late) ([]Emitted, []Late) {
+	out, late = append(out, c.out...), append(late, c.late...)
+	clear(c.out) // drop the references to the decisions' slices
+	clear(c.late)
+	c.out, c.late = c.out[:0], c.late[:0]
 	return out, late
 }
 
