@@ -43,7 +43,8 @@ type Config struct {
 	// started in-process on a free port.
 	Kafka kafkax.Config
 	// Users is the number of simulated users (journeys) pushed through the
-	// throughput stages. Default 20,000 (about 100,000 records).
+	// throughput stages. Default 20,000 (about 100,000 records). The join
+	// stage joins the live stream of a quarter of them.
 	Users int
 	// Workers is the number of simulator goroutines (and of raw producer
 	// goroutines). Default 2.
@@ -173,6 +174,18 @@ type Report struct {
 	RawLatency     Latency
 	RawLatencyRate Measure
 
+	// Join is the join over a live simulator stream (see MeasureJoin);
+	// JoinPass the pass-through of the same decision and outcome records
+	// (both topics, one group), measured the same way.
+	Join     JoinMeasure
+	JoinPass Measure
+	// JoinLatency is the latency from a decision's window end to its
+	// experience's arrival at a reader (window JoinLatencyWindow, grace
+	// JoinLatencyGrace), JoinStreamRate the records per second (decisions
+	// and outcomes) written while it was measured.
+	JoinLatency    Latency
+	JoinStreamRate Measure
+
 	// Elapsed is the run's wall time.
 	Elapsed time.Duration
 }
@@ -182,6 +195,8 @@ type Report struct {
 type topics struct {
 	raw, rawBytes, tagged, pass, dlq, metrics, policy string
 	sRaw, sTagged, sPolicy, sMetrics, lRaw, lPass     string
+	decisions, outcomes, joinPass, joined, late       string
+	lDecisions, lOutcomes, lJoined                    string
 }
 
 func newTopics(id string) topics {
@@ -191,6 +206,8 @@ func newTopics(id string) topics {
 		dlq: p + "deadletter", metrics: p + "metrics", policy: p + "policy",
 		sRaw: p + "stream.raw", sTagged: p + "stream.tagged", sPolicy: p + "stream.policy", sMetrics: p + "stream.metrics",
 		lRaw: p + "latency.raw", lPass: p + "latency.pass",
+		decisions: p + "decisions", outcomes: p + "outcomes", joinPass: p + "join.pass", joined: p + "joined", late: p + "outcomes.late",
+		lDecisions: p + "latency.decisions", lOutcomes: p + "latency.outcomes", lJoined: p + "latency.joined",
 	}
 }
 
@@ -224,7 +241,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	t := newTopics(id)
 	expID := "bench-" + id
 	var specs []kafkax.TopicSpec
-	for _, name := range []string{t.raw, t.rawBytes, t.tagged, t.pass, t.sRaw, t.sTagged, t.lRaw, t.lPass} {
+	for _, name := range []string{t.raw, t.rawBytes, t.tagged, t.pass, t.sRaw, t.sTagged, t.lRaw, t.lPass,
+		t.decisions, t.outcomes, t.joinPass, t.joined, t.late, t.lDecisions, t.lOutcomes, t.lJoined} {
 		specs = append(specs, kafkax.TopicSpec{Name: name, Partitions: cfg.Partitions})
 	}
 	for _, name := range []string{t.dlq, t.metrics, t.sMetrics} {
@@ -260,7 +278,10 @@ func throughput(ctx context.Context, cfg Config, kcfg kafkax.Config, t topics, e
 	if err := measureAggregate(ctx, cfg, kcfg, t, expID, simulated, rep, progress); err != nil {
 		return err
 	}
-	return measureConsume(ctx, cfg, kcfg, t, expID, rep, progress)
+	if err := measureConsume(ctx, cfg, kcfg, t, expID, rep, progress); err != nil {
+		return err
+	}
+	return measureJoin(ctx, cfg, kcfg, t, expID, rep, progress)
 }
 
 // measureProduce measures the raw produce of pre-encoded records of the
@@ -449,7 +470,7 @@ func latency(ctx context.Context, cfg Config, kcfg kafkax.Config, t topics, expI
 		return err
 	}
 	progress("raw latency phase: %d records at %.0f/s", rep.RawLatencyRate.Records, rep.RawLatencyRate.Rate())
-	return nil
+	return joinLatency(ctx, cfg, kcfg, t, rep, progress)
 }
 
 // MeasureAggregate runs an aggregator configured by cfg until it has

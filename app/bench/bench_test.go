@@ -133,7 +133,7 @@ func TestShortBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{StageSimulate, StageAggregate, StageLearn, StageLearnFast, StageUpdates, StageDecode, StageToTagged, StageFirstUse}
+	want := []string{StageSimulate, StageAggregate, StageLearn, StageLearnFast, StageJoin, StageUpdates, StageDecode, StageToTagged, StageFirstUse, StageJoinWindow}
 	rows := rep.Rows()
 	if len(rows) != len(want) {
 		t.Fatalf("got %d rows, want %d", len(rows), len(want))
@@ -155,6 +155,16 @@ func TestShortBench(t *testing.T) {
 	}
 	if rep.FirstUse.Records == 0 || rep.ToTagged.Records != rep.StreamRate.Records {
 		t.Errorf("latency: %d first uses, %d of %d streamed records probed", rep.FirstUse.Records, rep.ToTagged.Records, rep.StreamRate.Records)
+	}
+	if rep.Join.Decisions == 0 || rep.Join.Records == 0 || rep.JoinPass.Records == 0 {
+		t.Errorf("join: %d experiences (%d by a watermark) over %d records; pass-through %d records: want all > 0",
+			rep.Join.Decisions, rep.Join.ByWatermark, rep.Join.Records, rep.JoinPass.Records)
+	}
+	// Every measured decision's window closed: the experience cannot
+	// arrive before its window's end plus the grace.
+	if rep.JoinLatency.Records == 0 || rep.JoinLatency.P50 < JoinLatencyGrace {
+		t.Errorf("join latency: %d experiences, p50 %s beyond the window; want > 0 and at least the grace %s",
+			rep.JoinLatency.Records, rep.JoinLatency.P50, JoinLatencyGrace)
 	}
 	var out bytes.Buffer
 	rep.Print(&out)

@@ -88,8 +88,10 @@ func Produce(ctx context.Context, kcfg kafkax.Config, topic string, msgs []kafka
 type PassThroughConfig struct {
 	// Kafka is the connection.
 	Kafka kafkax.Config
-	// In is consumed by Group; Out receives the same records.
+	// In, and More when set, are consumed by Group; Out receives the same
+	// records.
 	In, Out, Group string
+	More           []string
 	// Records is the number of records to pass through before returning.
 	Records int64
 	// BatchMax and BatchWait shape batches as the aggregator's do.
@@ -102,7 +104,7 @@ type PassThroughConfig struct {
 // function is called; stop waits for the loop and closes its clients.
 func startPass(ctx context.Context, cfg PassThroughConfig) (stop func() error, err error) {
 	cfg.setDefaults()
-	r, err := kafkax.NewGroupConsumer(cfg.Kafka, cfg.Group, []string{cfg.In}, kafkax.GroupOptions{})
+	r, err := kafkax.NewGroupConsumer(cfg.Kafka, cfg.Group, append([]string{cfg.In}, cfg.More...), kafkax.GroupOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("pass through: %w", err)
 	}
@@ -145,7 +147,7 @@ func (c *PassThroughConfig) setDefaults() {
 // (see measureStage).
 func PassThrough(ctx context.Context, cfg PassThroughConfig) (Measure, error) {
 	cfg.setDefaults()
-	r, err := kafkax.NewGroupConsumer(cfg.Kafka, cfg.Group, []string{cfg.In}, kafkax.GroupOptions{})
+	r, err := kafkax.NewGroupConsumer(cfg.Kafka, cfg.Group, append([]string{cfg.In}, cfg.More...), kafkax.GroupOptions{})
 	if err != nil {
 		return Measure{}, fmt.Errorf("pass through: %w", err)
 	}

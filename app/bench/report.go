@@ -42,6 +42,9 @@ const (
 	StageDecode     = "decode+validate TaggedExperience, 1 goroutine"
 	StageToTagged   = "latency produce → tagged record readable"
 	StageFirstUse   = "latency produce → first use in a batch"
+	StageJoin       = "join: decisions + outcomes → experiences"
+	StageJoinWindow = "latency window end → joined experience readable"
+	baselineJoin    = "pass-through of the same decisions and outcomes, no decoding"
 	baselineProduce = "kafka-go writer, pre-encoded records of the same sizes"
 	baselinePass    = "pass-through: consume + produce the same bytes, no decoding"
 	baselineConsume = "partition readers of the tagged topic, no decoding"
@@ -62,6 +65,7 @@ func (r Report) Rows() []Row {
 		{Stage: StageAggregate, Aelp: r.Aggregate.Rate(), Raw: r.PassThrough.Rate(), AelpText: rate(r.Aggregate), RawText: rate(r.PassThrough), Baseline: baselinePass},
 		{Stage: StageLearn, Aelp: r.Learn.Rate(), Raw: r.RawConsume.Rate(), AelpText: rate(r.Learn), RawText: rate(r.RawConsume), Baseline: baselineConsume},
 		{Stage: StageLearnFast, Aelp: r.LearnFast.Rate(), Raw: r.RawConsume.Rate(), AelpText: rate(r.LearnFast), RawText: rate(r.RawConsume), Baseline: baselineConsume},
+		{Stage: StageJoin, Aelp: r.Join.Rate(), Raw: r.JoinPass.Rate(), AelpText: rate(r.Join.Measure), RawText: rate(r.JoinPass), Baseline: baselineJoin},
 	}
 	ups := r.LearnUpdates
 	rows = append(rows,
@@ -75,6 +79,11 @@ func (r Report) Rows() []Row {
 			Row{Stage: StageFirstUse + " (p50 / p99)", Aelp: r.FirstUse.P50.Seconds(), Raw: r.RawLatency.P50.Seconds(),
 				AelpText: latencyText(r.FirstUse), RawText: latencyText(r.RawLatency), Baseline: baselineTwoHops, Latency: true},
 		)
+	}
+	if r.JoinLatency.Records > 0 {
+		rows = append(rows, Row{Stage: StageJoinWindow + " (p50 / p99)", Aelp: r.JoinLatency.P50.Seconds(), Raw: math.NaN(),
+			AelpText: latencyText(r.JoinLatency), RawText: "—", Latency: true,
+			Baseline: fmt.Sprintf("(window %s, grace %s: the watermark trails the stream by the grace)", JoinLatencyWindow, JoinLatencyGrace)})
 	}
 	return rows
 }
@@ -107,6 +116,11 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "the aggregator and the pass-through are timed from their first published batch to the last commit\n")
 	fmt.Fprintf(w, "(excluding the group join and the first batch); the learner is a bounded run (start to final\n")
 	fmt.Fprintf(w, "checkpoint-less exit) whose ingest the rate limiter paces to training at 1 sample per insert.\n")
+	fmt.Fprintf(w, "The join reads a live simulator stream (%d decisions, %d outcomes; %d users arriving at %g/s of event time, the\n",
+		r.Join.Decisions, r.Join.Outcomes, max(1, c.Users/joinUserShare), joinArrivalRate)
+	fmt.Fprintf(w, "default 10m window): it and its pass-through count input records from their first poll; the join is\n")
+	fmt.Fprintf(w, "flushed once it has read them all and timed to its last experience written (%d of %d emitted by a watermark).\n",
+		r.Join.ByWatermark, r.Join.Decisions)
 	if r.ToTagged.Records > 0 {
 		fmt.Fprintf(w, "Latency phase: simulate → aggregate → learn running together at %.0f records/s for %s (%d records);\n",
 			r.StreamRate.Rate(), c.LatencyDuration, r.StreamRate.Records)
@@ -116,5 +130,11 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "histogram buckets aelp_learn_first_use_latency_seconds; first use waits for the sampler to pick the\n")
 		fmt.Fprintf(w, "item out of a buffer of up to 50,000, so it measures replay, not Kafka). Raw pass: %d records at %.0f/s.\n",
 			r.RawLatencyRate.Records, r.RawLatencyRate.Rate())
+	}
+	if r.JoinLatency.Records > 0 {
+		fmt.Fprintf(w, "Join latency: decisions stamped with the wall clock and an impression each, %.0f records/s for %s; from\n",
+			r.JoinStreamRate.Rate(), c.LatencyDuration)
+		fmt.Fprintf(w, "each decision's timestamp + window to its experience's arrival at a reader (%d experiences, exact percentiles).\n",
+			r.JoinLatency.Records)
 	}
 }
