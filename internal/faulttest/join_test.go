@@ -136,13 +136,28 @@ func TestJoinProcessKilled(t *testing.T) {
 			if raw > com || raw >= reached+aimLimit || stops >= maxStops {
 				break
 			}
+			// Run the join for a slice of CPU time, or until its next
+			// experiences are acknowledged: only the raw topic is probed
+			// (one request, not two), so the freeze comes as soon as
+			// possible after the write, before the commit that follows it.
 			cpu0, _ := cpuTime(p.cmd.Process.Pid)
 			slice := time.Duration(1+i) * time.Millisecond
 			p.signal(t, syscall.SIGCONT)
-			pollUntil("the join's next slice of work", func(r, c int64) bool {
+			for last, since := [2]int64{-1, -1}, time.Now(); ; {
+				if !p.running() {
+					t.Fatalf("aelp %s exited before the kill: %v", p.name, p.err)
+				}
+				r := endTotal(cfg, kafkax.TopicRaw) - dupsPrev.Load()
 				cpu, ok := cpuTime(p.cmd.Process.Pid)
-				return r != raw || c != com || (ok && cpu-cpu0 >= slice)
-			})
+				if r != raw || (ok && cpu-cpu0 >= slice) {
+					break
+				}
+				if cur := [2]int64{r, int64(cpu)}; cur != last {
+					last, since = cur, time.Now()
+				} else if time.Since(since) > stallAfter {
+					t.Fatalf("no progress for %s in the join's slice of work: raw %d, CPU %s", stallAfter, r, cpu)
+				}
+			}
 		}
 		p.kill(t)
 		settleJoin(t, probe)
