@@ -281,8 +281,8 @@ func TestAggregatorProcessKilled(t *testing.T) {
 		procs = append(procs, p)
 		want := rep.Experiences * share / 100
 		if probe == nil {
-			waitFor(t, 2*time.Minute, func() string { return fmt.Sprintf("the tagged topic (aggregator running: %v)", p.running()) },
-				func() bool { return !p.running() || endTotal(cfg, kafkax.TopicTagged) > 0 })
+			waitFor(t, 2*time.Minute, func() string { return fmt.Sprintf("the tagged topic (aggregator running: %v)", p.Running()) },
+				func() bool { return !p.Running() || endTotal(cfg, kafkax.TopicTagged) > 0 })
 			probe = newProber(t, cfg, group)
 		}
 		var dups int64 // tagged twice after the earlier kills
@@ -301,8 +301,8 @@ func TestAggregatorProcessKilled(t *testing.T) {
 		pollUntil := func(what string, cond func(aggProgress) bool) aggProgress {
 			last, since := aggProgress{}, time.Now()
 			for {
-				if !p.running() {
-					t.Fatalf("aelp %s exited before the kill (waiting for %s): %v", p.name, what, p.err)
+				if !p.Running() {
+					t.Fatalf("aelp %s exited before the kill (waiting for %s): %v", p.Name, what, p.Err())
 				}
 				polls++
 				s, ok := probe.read()
@@ -318,7 +318,7 @@ func TestAggregatorProcessKilled(t *testing.T) {
 		}
 		pollUntil(fmt.Sprintf("%d records tagged", want+dups), func(s aggProgress) bool { return s.tagged-dups >= want })
 		for {
-			p.signal(t, syscall.SIGSTOP)
+			p.Signal(t, syscall.SIGSTOP)
 			stops++
 			s := probe.settle(t)
 			if ahead(s) > 0 || s.tagged-dups >= limit {
@@ -329,15 +329,15 @@ func TestAggregatorProcessKilled(t *testing.T) {
 			// batch published, a commit), whichever comes first, and freeze
 			// it there. Where the CPU time cannot be read, the broker's
 			// view alone ends the slice.
-			cpu0, _ := cpuTime(p.cmd.Process.Pid)
+			cpu0, _ := cpuTime(p.Cmd.Process.Pid)
 			slice := time.Duration(1+len(beyond)) * time.Millisecond
-			p.signal(t, syscall.SIGCONT)
+			p.Signal(t, syscall.SIGCONT)
 			pollUntil("the aggregator's next slice of work", func(cur aggProgress) bool {
-				cpu, ok := cpuTime(p.cmd.Process.Pid)
+				cpu, ok := cpuTime(p.Cmd.Process.Pid)
 				return cur != s || (ok && cpu-cpu0 >= slice)
 			})
 		}
-		p.kill(t)
+		p.Kill(t)
 		// A produce or commit request sent before the SIGSTOP may still be
 		// in the broker's hands: count once it has landed.
 		s := probe.settle(t)
@@ -355,14 +355,14 @@ func TestAggregatorProcessKilled(t *testing.T) {
 	last := startAelp(t, "aggregate (final run)", kafkaEnv(cfg), args...)
 	procs = append(procs, last)
 	waitFor(t, 3*time.Minute, func() string {
-		return fmt.Sprintf("group lag %d (aggregator running: %v)", kafkatest.GroupLag(cfg, group, kafkax.TopicRaw), last.running())
-	}, func() bool { return !last.running() || kafkatest.GroupLag(cfg, group, kafkax.TopicRaw) == 0 })
-	if err := last.stop(t, time.Minute); err != nil {
+		return fmt.Sprintf("group lag %d (aggregator running: %v)", kafkatest.GroupLag(cfg, group, kafkax.TopicRaw), last.Running())
+	}, func() bool { return !last.Running() || kafkatest.GroupLag(cfg, group, kafkax.TopicRaw) == 0 })
+	if err := last.Stop(t, time.Minute); err != nil {
 		t.Fatalf("restarted aggregator: %v", err)
 	}
 	for _, p := range procs {
-		if n := countLevel(p.stderr.String(), "error"); n != 0 {
-			t.Errorf("aelp %s logged %d errors", p.name, n)
+		if n := countLevel(p.Stderr.String(), "error"); n != 0 {
+			t.Errorf("aelp %s logged %d errors", p.Name, n)
 		}
 	}
 
@@ -572,9 +572,9 @@ func TestLearnerKilledResumes(t *testing.T) {
 	// (metrics at 30 updates or more), so the restart has work to redo.
 	firstReached := int64(0)
 	waitFor(t, 3*time.Minute, func() string {
-		return fmt.Sprintf("first learner at %d updates (running: %v)", firstReached, first.running())
+		return fmt.Sprintf("first learner at %d updates (running: %v)", firstReached, first.Running())
 	}, func() bool {
-		if !first.running() {
+		if !first.Running() {
 			return true
 		}
 		if _, err := os.Stat(ckpt); err != nil {
@@ -585,12 +585,12 @@ func TestLearnerKilledResumes(t *testing.T) {
 		}
 		return firstReached >= 30
 	})
-	if !first.running() {
-		t.Fatalf("the learner exited before the kill: %v", first.err)
+	if !first.Running() {
+		t.Fatalf("the learner exited before the kill: %v", first.Err())
 	}
-	first.kill(t)
-	if ws, ok := first.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("first learner ended with %v, want killed by SIGKILL", first.err)
+	first.Kill(t)
+	if ws, ok := first.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("first learner ended with %v, want killed by SIGKILL", first.Err())
 	}
 	ck, err := learner.ReadCheckpoint(ckpt) // the last one written before the kill
 	if err != nil {
@@ -616,9 +616,9 @@ func TestLearnerKilledResumes(t *testing.T) {
 	var after []metricsRecord
 	target := max(firstMax, ckUpdates) + 20
 	waitFor(t, 3*time.Minute, func() string {
-		return fmt.Sprintf("restarted learner published %d metrics records, none at %d updates or more (running: %v)", len(after), target, second.running())
+		return fmt.Sprintf("restarted learner published %d metrics records, none at %d updates or more (running: %v)", len(after), target, second.Running())
 	}, func() bool {
-		if !second.running() {
+		if !second.Running() {
 			return true
 		}
 		after = after[:0]
@@ -629,18 +629,18 @@ func TestLearnerKilledResumes(t *testing.T) {
 		}
 		return len(after) > 0 && after[len(after)-1].m.Updates >= target
 	})
-	if !second.running() {
-		t.Fatalf("the restarted learner exited: %v", second.err)
+	if !second.Running() {
+		t.Fatalf("the restarted learner exited: %v", second.Err())
 	}
 	// More records keep arriving while it trains; stop the sources first so
 	// the final count below is of a topic that no longer grows.
 	p.stopSimulator(t)
 	p.stopAggregator(t)
-	if err := second.stop(t, time.Minute); err != nil {
+	if err := second.Stop(t, time.Minute); err != nil {
 		t.Fatalf("restarted learner: %v", err)
 	}
 
-	log := second.stderr.String()
+	log := second.Stderr.String()
 	restored := jsonLine(log, "restored checkpoint")
 	if restored == nil {
 		t.Fatal(`the restarted learner did not log "restored checkpoint"`)
@@ -681,7 +681,7 @@ func TestLearnerKilledResumes(t *testing.T) {
 	for _, o := range final.Offsets {
 		produced += o
 	}
-	ingested := learnedFrom(t, second.stdout.String())
+	ingested := learnedFrom(t, second.Stdout.String())
 	acc := tally{Produced: produced, Delivered: ckConsumed + ingested, Duplicated: max(0, firstIngested-ckConsumed)}
 	acc.Lost = acc.Produced - acc.Delivered
 	t.Logf("learner SIGKILL: %v", acc)

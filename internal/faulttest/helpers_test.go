@@ -1,22 +1,18 @@
 package faulttest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/proctest"
 	"github.com/aelp/aelp/schemas"
 )
 
@@ -35,173 +31,36 @@ func requireReal(t *testing.T) {
 	kafkatest.RequireReal(t)
 }
 
-var (
-	binDir  string
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	proctest.RemoveBuilt()
 	os.Exit(code)
-}
-
-// moduleRoot returns the directory of go.mod above the working directory.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // aelpBinary builds ./cmd/aelp once per test binary and returns its path.
 func aelpBinary(t *testing.T) string {
 	t.Helper()
-	root := moduleRoot(t)
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "aelp-faulttest-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "aelp")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/aelp")
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build ./cmd/aelp: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
+	return proctest.Aelp(t, "aelp-faulttest-")
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers and readers: a
+// syncBuffer is a buffer safe for concurrent writers and readers: a
 // zerolog logger's or a child process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = proctest.Buffer
 
 // proc is a running aelp subprocess.
-type proc struct {
-	name           string
-	cmd            *exec.Cmd
-	stdout, stderr syncBuffer
-	done           chan struct{}
-	err            error // cmd.Wait's result, set before done is closed
-}
+type proc = proctest.Proc
+
+var (
+	lastLines = proctest.LastLines
+	cpuTime   = proctest.CPUTime
+)
 
 // startAelp runs the aelp binary with args. The child sees the test's
 // environment without any AELP_* variable (they would set flags), plus env.
 // A child still running when the test ends is killed.
 func startAelp(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, done: make(chan struct{})}
-	p.cmd = exec.Command(aelpBinary(t), args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AELP_") {
-			p.cmd.Env = append(p.cmd.Env, kv)
-		}
-	}
-	p.cmd.Env = append(p.cmd.Env, env...)
-	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-	p.cmd.SysProcAttr = childAttr()
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start aelp %s: %v", name, err)
-	}
-	go func() { // exits when the child does
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		if p.running() {
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("aelp %s stderr (last 30 lines):\n%s", name, lastLines(p.stderr.String(), 30))
-		}
-	})
-	return p
-}
-
-func (p *proc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// kill sends SIGKILL and waits for the child to exit.
-func (p *proc) kill(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && p.running() {
-		t.Fatalf("kill aelp %s: %v", p.name, err)
-	}
-	<-p.done
-}
-
-// signal sends sig to the child, which must be running.
-func (p *proc) signal(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signal %v to aelp %s: %v", sig, p.name, err)
-	}
-}
-
-// stop sends SIGTERM and returns the exit error (nil for status 0); the
-// test fails when the child is still running after timeout.
-func (p *proc) stop(t *testing.T, timeout time.Duration) error {
-	t.Helper()
-	if p.running() {
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && p.running() {
-			t.Fatalf("signal aelp %s: %v", p.name, err)
-		}
-	}
-	return p.wait(t, timeout)
-}
-
-// wait waits for the child to exit and returns the exit error.
-func (p *proc) wait(t *testing.T, timeout time.Duration) error {
-	t.Helper()
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(timeout):
-		t.Fatalf("aelp %s still running after %s", p.name, timeout)
-		return nil
-	}
+	return proctest.Start(t, name, aelpBinary(t), proctest.Options{Env: env}, args...)
 }
 
 // kafkaArgs are the aelp connection flags of cfg, without the password
@@ -227,14 +86,6 @@ func kafkaEnv(cfg kafkax.Config) []string {
 		return nil
 	}
 	return []string{"AELP_SASL_PASSWORD=" + cfg.SASL.Password}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // waitFor polls cond every 50 ms until it holds, failing the test with

@@ -112,8 +112,8 @@ func TestJoinProcessKilled(t *testing.T) {
 		pollUntil := func(what string, cond func(raw, committed int64) bool) (int64, int64) {
 			last, since := [2]int64{-1, -1}, time.Now()
 			for {
-				if !p.running() {
-					t.Fatalf("aelp %s exited before the kill (waiting for %s): %v", p.name, what, p.err)
+				if !p.Running() {
+					t.Fatalf("aelp %s exited before the kill (waiting for %s): %v", p.Name, what, p.Err())
 				}
 				raw, com, ok := probe()
 				if ok && cond(raw, com) {
@@ -130,7 +130,7 @@ func TestJoinProcessKilled(t *testing.T) {
 		reached, _ := pollUntil(fmt.Sprintf("%d experiences", want), func(raw, _ int64) bool { return raw >= want })
 		stops := 0
 		for {
-			p.signal(t, syscall.SIGSTOP)
+			p.Signal(t, syscall.SIGSTOP)
 			stops++
 			raw, com := settleJoin(t, probe)
 			if raw > com || raw >= reached+aimLimit || stops >= maxStops {
@@ -140,15 +140,15 @@ func TestJoinProcessKilled(t *testing.T) {
 			// experiences are acknowledged: only the raw topic is probed
 			// (one request, not two), so the freeze comes as soon as
 			// possible after the write, before the commit that follows it.
-			cpu0, _ := cpuTime(p.cmd.Process.Pid)
+			cpu0, _ := cpuTime(p.Cmd.Process.Pid)
 			slice := time.Duration(1+i) * time.Millisecond
-			p.signal(t, syscall.SIGCONT)
+			p.Signal(t, syscall.SIGCONT)
 			for last, since := [2]int64{-1, -1}, time.Now(); ; {
-				if !p.running() {
-					t.Fatalf("aelp %s exited before the kill: %v", p.name, p.err)
+				if !p.Running() {
+					t.Fatalf("aelp %s exited before the kill: %v", p.Name, p.Err())
 				}
 				r := endTotal(cfg, kafkax.TopicRaw) - dupsPrev.Load()
-				cpu, ok := cpuTime(p.cmd.Process.Pid)
+				cpu, ok := cpuTime(p.Cmd.Process.Pid)
 				if r != raw || (ok && cpu-cpu0 >= slice) {
 					break
 				}
@@ -159,7 +159,7 @@ func TestJoinProcessKilled(t *testing.T) {
 				}
 			}
 		}
-		p.kill(t)
+		p.Kill(t)
 		settleJoin(t, probe)
 		var b int64
 		b, distinct = beyondCommits(t, cfg, client, group)
@@ -181,7 +181,7 @@ func TestJoinProcessKilled(t *testing.T) {
 	awaitProgress(t, func() string {
 		pr := streamProgress()
 		return fmt.Sprintf("the live simulator to finish: %d decisions published, %d records on raw, %d decisions committed (join running: %v)",
-			pr[0], pr[1], pr[2], last.running())
+			pr[0], pr[1], pr[2], last.Running())
 	}, streamProgress, func() bool {
 		if !finished {
 			select {
@@ -190,10 +190,10 @@ func TestJoinProcessKilled(t *testing.T) {
 			default:
 			}
 		}
-		return finished || !last.running()
+		return finished || !last.Running()
 	})
 	if !finished {
-		t.Fatalf("aelp %s exited before the simulator finished: %v", last.name, last.err)
+		t.Fatalf("aelp %s exited before the simulator finished: %v", last.Name, last.Err())
 	}
 	if res.err != nil {
 		t.Fatalf("simulate: %v", res.err)
@@ -221,18 +221,18 @@ func TestJoinProcessKilled(t *testing.T) {
 	writeSentinels(t, cfg, partitions, maxTime.Add(window+grace+time.Minute))
 	awaitProgress(t, func() string {
 		return fmt.Sprintf("group lag %d on the decisions (want %d, the sentinels; join running: %v)",
-			kafkatest.GroupLag(cfg, group, kafkax.TopicDecisions), partitions, last.running())
+			kafkatest.GroupLag(cfg, group, kafkax.TopicDecisions), partitions, last.Running())
 	}, streamProgress, func() bool {
-		return !last.running() || kafkatest.GroupLag(cfg, group, kafkax.TopicDecisions) == partitions
+		return !last.Running() || kafkatest.GroupLag(cfg, group, kafkax.TopicDecisions) == partitions
 	})
 	// The role bounds its own drain (--shutdown-timeout); the wait only
 	// ends a hung process.
-	if err := last.stop(t, hungAfter); err != nil {
+	if err := last.Stop(t, hungAfter); err != nil {
 		t.Fatalf("final join run: %v", err)
 	}
 	for _, p := range procs {
-		if n := countLevel(p.stderr.String(), "error"); n != 0 {
-			t.Errorf("aelp %s logged %d errors", p.name, n)
+		if n := countLevel(p.Stderr.String(), "error"); n != 0 {
+			t.Errorf("aelp %s logged %d errors", p.Name, n)
 		}
 	}
 

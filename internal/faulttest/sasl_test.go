@@ -56,19 +56,19 @@ func TestSASLRoles(t *testing.T) {
 		common := append(kafkaArgs(cfg), "--log-format", "json")
 		sim := startAelp(t, "simulate", env, append(append([]string{"simulate"}, common...),
 			"--experiment", experiment, "--users", "300", "--seed", "3")...)
-		if err := sim.wait(t, 2*time.Minute); err != nil {
+		if err := sim.Wait(t, 2*time.Minute); err != nil {
 			t.Fatalf("aelp simulate: %v", err)
 		}
 		var produced int64
-		if _, err := fmt.Sscanf(sim.stdout.String(), "published %d experiences", &produced); err != nil || produced == 0 {
-			t.Fatalf("aelp simulate printed %q, want \"published N experiences ...\" with N > 0", sim.stdout.String())
+		if _, err := fmt.Sscanf(sim.Stdout.String(), "published %d experiences", &produced); err != nil || produced == 0 {
+			t.Fatalf("aelp simulate printed %q, want \"published N experiences ...\" with N > 0", sim.Stdout.String())
 		}
 
 		agg := startAelp(t, "aggregate", env, append(append([]string{"aggregate"}, common...), "--group", group)...)
 		waitFor(t, 2*time.Minute, func() string {
-			return fmt.Sprintf("group lag %d (aggregator running: %v)", kafkatest.GroupLag(cfg, group, kafkax.TopicRaw), agg.running())
-		}, func() bool { return !agg.running() || kafkatest.GroupLag(cfg, group, kafkax.TopicRaw) == 0 })
-		if err := agg.stop(t, time.Minute); err != nil {
+			return fmt.Sprintf("group lag %d (aggregator running: %v)", kafkatest.GroupLag(cfg, group, kafkax.TopicRaw), agg.Running())
+		}, func() bool { return !agg.Running() || kafkatest.GroupLag(cfg, group, kafkax.TopicRaw) == 0 })
+		if err := agg.Stop(t, time.Minute); err != nil {
 			t.Fatalf("aelp aggregate: %v", err)
 		}
 
@@ -76,10 +76,10 @@ func TestSASLRoles(t *testing.T) {
 		lrn := startAelp(t, "learn", env, append(append([]string{"learn"}, common...),
 			"--experiment", experiment, "--bounded", "--fresh", "--checkpoint", ckpt,
 			"--min-buffer", "100", "--batch-size", "64", "--metrics-every", "5")...)
-		if err := lrn.wait(t, 2*time.Minute); err != nil {
+		if err := lrn.Wait(t, 2*time.Minute); err != nil {
 			t.Fatalf("aelp learn: %v", err)
 		}
-		if got := learnedFrom(t, lrn.stdout.String()); got != produced {
+		if got := learnedFrom(t, lrn.Stdout.String()); got != produced {
 			t.Errorf("aelp learn learned from %d experiences, want the %d simulated", got, produced)
 		}
 		ck, err := learner.ReadCheckpoint(ckpt)
@@ -101,9 +101,9 @@ func TestSASLRoles(t *testing.T) {
 			t.Errorf("%d ids lost (e.g. %v)", acc.Lost, acc.Missing)
 		}
 		for _, p := range []*proc{sim, agg, lrn} {
-			checkNoSecret(t, "aelp "+p.name+" output", p.stdout.String()+p.stderr.String(), secrets)
-			if n := countLevel(p.stderr.String(), "error"); n != 0 {
-				t.Errorf("aelp %s logged %d errors:\n%s", p.name, n, lastLines(p.stderr.String(), 10))
+			checkNoSecret(t, "aelp "+p.Name+" output", p.Stdout.String()+p.Stderr.String(), secrets)
+			if n := countLevel(p.Stderr.String(), "error"); n != 0 {
+				t.Errorf("aelp %s logged %d errors:\n%s", p.Name, n, lastLines(p.Stderr.String(), 10))
 			}
 		}
 	})
@@ -175,19 +175,19 @@ func TestSASLRoles(t *testing.T) {
 			t.Run(role[0], func(t *testing.T) {
 				args := append(append(append([]string{role[0]}, kafkaArgs(wrong)...), "--log-format", "json"), role[1:]...)
 				p := startAelp(t, role[0], kafkaEnv(wrong), args...)
-				err := p.wait(t, failFast)
+				err := p.Wait(t, failFast)
 				var ee *exec.ExitError
 				if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 					t.Errorf("aelp %s with the wrong password: exit %v, want status 1", role[0], err)
 				}
-				stderr := p.stderr.String()
+				stderr := p.Stderr.String()
 				if !strings.Contains(stderr, "authentication failed") {
 					t.Errorf("aelp %s stderr does not say that authentication failed:\n%s", role[0], lastLines(stderr, 10))
 				}
 				if n := countLevel(stderr, "warn") + countLevel(stderr, "error"); n > maxAuthWarnings {
 					t.Errorf("%d warning and error lines for a refused credential, want at most %d:\n%s", n, maxAuthWarnings, lastLines(stderr, 10))
 				}
-				checkNoSecret(t, "aelp "+role[0]+" output", p.stdout.String()+stderr, secrets)
+				checkNoSecret(t, "aelp "+role[0]+" output", p.Stdout.String()+stderr, secrets)
 			})
 		}
 	})

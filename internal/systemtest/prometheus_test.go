@@ -368,14 +368,14 @@ func roleAddr(t *testing.T, p *proc, stall time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(stall)
 	for {
-		if addr := logField(p.stderr.String(), "serving /metrics and /healthz", "addr"); addr != "" {
+		if addr := logField(p.Stderr.String(), "serving /metrics and /healthz", "addr"); addr != "" {
 			return addr
 		}
-		if !p.running() {
-			t.Fatalf("%s exited (%v) before serving /metrics:\n%s", p.name, p.err, lastLines(p.stderr.String(), 20))
+		if !p.Running() {
+			t.Fatalf("%s exited (%v) before serving /metrics:\n%s", p.Name, p.Err(), lastLines(p.Stderr.String(), 20))
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: no \"serving /metrics\" line after %s", p.name, stall)
+			t.Fatalf("%s: no \"serving /metrics\" line after %s", p.Name, stall)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -485,12 +485,12 @@ func TestPrometheusScrapesEveryRole(t *testing.T) {
 	state := "prometheus not answering yet"
 	for len(pending) > 0 || !targetsUp {
 		for job, p := range procs {
-			if !p.running() {
-				t.Fatalf("aelp %s exited (%v):\n%s", job, p.err, lastLines(p.stderr.String(), 20))
+			if !p.Running() {
+				t.Fatalf("aelp %s exited (%v):\n%s", job, p.Err(), lastLines(p.Stderr.String(), 20))
 			}
 		}
-		if !pp.running() {
-			t.Fatalf("prometheus exited (%v):\n%s", pp.err, lastLines(pp.stderr.String(), 20))
+		if !pp.Running() {
+			t.Fatalf("prometheus exited (%v):\n%s", pp.Err(), lastLines(pp.Stderr.String(), 20))
 		}
 		if time.Since(lastProgress) > stall {
 			var left []string

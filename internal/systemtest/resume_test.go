@@ -45,14 +45,14 @@ func TestLearnRefusesAnotherCheckpoint(t *testing.T) {
 			args := append([]string{"learn", "--brokers=127.0.0.1:1", "--checkpoint=" + path}, tc.args...)
 			p := start(t, "aelp learn", aelpBinary(t), args...)
 			select {
-			case <-p.done:
+			case <-p.Done():
 			case <-time.After(2 * time.Minute):
 				t.Fatal("aelp learn still running after 2m")
 			}
-			if p.cmd.ProcessState.ExitCode() != 1 {
-				t.Errorf("exit status %d, want 1", p.cmd.ProcessState.ExitCode())
+			if p.Cmd.ProcessState.ExitCode() != 1 {
+				t.Errorf("exit status %d, want 1", p.Cmd.ProcessState.ExitCode())
 			}
-			lines := strings.Split(strings.TrimSpace(p.stderr.String()), "\n")
+			lines := strings.Split(strings.TrimSpace(p.Stderr.String()), "\n")
 			last := lines[len(lines)-1]
 			t.Logf("stderr: %s", last)
 			if !strings.HasPrefix(last, "aelp learn: ") {

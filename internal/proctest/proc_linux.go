@@ -1,6 +1,6 @@
 //go:build linux
 
-package faulttest
+package proctest
 
 import (
 	"fmt"
@@ -12,17 +12,17 @@ import (
 	"time"
 )
 
-// childAttr makes the kernel SIGKILL an aelp child when the test binary
-// dies (a panic, a -timeout), so no role outlives its test.
+// childAttr makes the kernel SIGKILL a child when the test binary dies (a
+// panic, a -timeout), so no child outlives its test.
 func childAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
-// cpuTime returns the CPU time process pid has used so far, all its
+// CPUTime returns the CPU time process pid has used so far, all its
 // threads together, from the first field (nanoseconds on the CPU) of
 // /proc/<pid>/task/*/schedstat. ok is false when it cannot be read (the
-// process has exited).
-func cpuTime(pid int) (d time.Duration, ok bool) {
+// process has exited, or the system is not Linux).
+func CPUTime(pid int) (d time.Duration, ok bool) {
 	dir := fmt.Sprintf("/proc/%d/task", pid)
 	tasks, err := os.ReadDir(dir)
 	if err != nil {

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package faulttest
+package proctest
 
 import (
 	"syscall"
@@ -8,8 +8,8 @@ import (
 )
 
 // childAttr has no parent-death signal outside Linux; the test's cleanup
-// kills the children.
+// stops the children.
 func childAttr() *syscall.SysProcAttr { return nil }
 
-// cpuTime is not available outside Linux: ok is always false.
-func cpuTime(pid int) (d time.Duration, ok bool) { return 0, false }
+// CPUTime is not available outside Linux: ok is always false.
+func CPUTime(pid int) (d time.Duration, ok bool) { return 0, false }
