@@ -146,11 +146,12 @@ func BenchmarkJoin(b *testing.B) {
 // decisions of a simulated live stream and their outcomes, decoded as the
 // role decodes them, all held open (a window longer than the stream), the
 // live heap after a GC minus the heap of an empty core, over the open
-// decisions. It reports B/pending.
+// decisions. It reports B/pending, and B/core, the heap of an empty core
+// (the set of recently emitted ids, sized by MaxPending).
 func BenchmarkPendingMemory(b *testing.B) {
 	recs := liveStream(b, 4000, 6)
 	cfg := Config{Windows: Windows{Default: 1000 * time.Hour}, Limits: benchLimits(), IdleAdvance: 1000 * time.Hour}
-	var perPending float64
+	var perPending, core float64
 	for b.Loop() {
 		b.StopTimer()
 		runtime.GC()
@@ -177,10 +178,12 @@ func BenchmarkPendingMemory(b *testing.B) {
 		runtime.GC()
 		var m2 runtime.MemStats
 		runtime.ReadMemStats(&m2)
-		perPending = (float64(m1.HeapAlloc) - float64(m0.HeapAlloc) - (float64(m2.HeapAlloc) - float64(m1.HeapAlloc))) / float64(n)
+		core = float64(m2.HeapAlloc) - float64(m1.HeapAlloc)
+		perPending = (float64(m1.HeapAlloc) - float64(m0.HeapAlloc) - core) / float64(n)
 		runtime.KeepAlive(c)
 		runtime.KeepAlive(empty)
 		b.StartTimer()
 	}
 	b.ReportMetric(perPending, "B/pending")
+	b.ReportMetric(core, "B/core")
 }
