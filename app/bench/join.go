@@ -7,7 +7,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aelp/aelp/consumers"
@@ -271,83 +270,15 @@ func sendDecisions(ctx context.Context, cfg Config, kcfg kafkax.Config, t topics
 // measuredPrefix starts the ids of the decisions joinLatency measures.
 const measuredPrefix = "lat-"
 
-// joinProbe reads the join's output from its first offsets and records,
+// startJoinProbe starts a probe of the join's output topic that records,
 // per measured experience, its arrival time minus its decision's window
 // end.
-type joinProbe struct {
-	cancel context.CancelFunc
-	g      *errgroup.Group
-	mu     sync.Mutex
-	lat    []float64 // seconds
-}
-
-func startJoinProbe(ctx context.Context, kcfg kafkax.Config, topic string, window time.Duration) (*joinProbe, error) {
-	r, err := kafkax.NewReader(kcfg, topic, kafkax.ReadOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("join latency probe: %w", err)
-	}
-	offs, err := r.ListOffsets(ctx)
-	if err != nil {
-		r.Close()
-		return nil, fmt.Errorf("join latency probe: %w", err)
-	}
-	pctx, cancel := context.WithCancel(ctx)
-	p := &joinProbe{cancel: cancel}
-	p.g, pctx = errgroup.WithContext(pctx)
-	p.g.Go(func() error {
-		defer r.Close()
-		var e schemas.Experience
-		err := r.Read(pctx, offs.First, nil, func(b *kafkax.Batch) error {
-			now := time.Now()
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			for i := range b.Messages {
-				if err := schemas.UnmarshalExperience(b.Messages[i].Value, &e); err != nil {
-					return fmt.Errorf("decode experience: %w", err)
-				}
-				if strings.HasPrefix(e.ID, measuredPrefix) {
-					p.lat = append(p.lat, now.Sub(e.Timestamp.Add(window)).Seconds())
-				}
-			}
-			return nil
-		})
-		if pctx.Err() != nil {
-			return nil
+func startJoinProbe(ctx context.Context, kcfg kafkax.Config, topic string, window time.Duration) (*probe, error) {
+	var e schemas.Experience
+	return startProbeFunc(ctx, kcfg, topic, func(m *kafka.Message, now time.Time) (float64, bool, error) {
+		if err := schemas.UnmarshalExperience(m.Value, &e); err != nil {
+			return 0, false, fmt.Errorf("decode experience: %w", err)
 		}
-		return fmt.Errorf("join latency probe %s: %w", topic, err)
+		return now.Sub(e.Timestamp.Add(window)).Seconds(), strings.HasPrefix(e.ID, measuredPrefix), nil
 	})
-	return p, nil
-}
-
-func (p *joinProbe) count() int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return int64(len(p.lat))
-}
-
-// waitFor blocks until n measured experiences were seen, or fails once no
-// new one arrived for stall.
-func (p *joinProbe) waitFor(ctx context.Context, n int64, stall time.Duration) error {
-	last, since := p.count(), time.Now()
-	for c := last; c < n; c = p.count() {
-		if c != last {
-			last, since = c, time.Now()
-		} else if time.Since(since) > stall {
-			return fmt.Errorf("join latency probe: %d of %d experiences, none for %s", c, n, stall)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
-func (p *joinProbe) finish() (Latency, error) {
-	p.cancel()
-	err := p.g.Wait()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return latencyOf(p.lat), err
 }

@@ -45,6 +45,16 @@ type probe struct {
 // startProbe starts a reader (kafkax.Reader, read_committed) of every
 // partition of topic from its first offset; it runs until finish.
 func startProbe(ctx context.Context, kcfg kafkax.Config, topic string) (*probe, error) {
+	return startProbeFunc(ctx, kcfg, topic, func(m *kafka.Message, now time.Time) (float64, bool, error) {
+		return now.Sub(m.Time).Seconds(), true, nil
+	})
+}
+
+// startProbeFunc is startProbe recording, per record, what measure
+// returns for it at its arrival time now (nothing when ok is false; an
+// error ends the probe).
+func startProbeFunc(ctx context.Context, kcfg kafkax.Config, topic string,
+	measure func(m *kafka.Message, now time.Time) (seconds float64, ok bool, err error)) (*probe, error) {
 	r, err := kafkax.NewReader(kcfg, topic, kafkax.ReadOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("latency probe: %w", err)
@@ -62,10 +72,16 @@ func startProbe(ctx context.Context, kcfg kafkax.Config, topic string) (*probe, 
 		err := r.Read(pctx, offs.First, nil, func(b *kafkax.Batch) error {
 			now := time.Now()
 			p.mu.Lock()
+			defer p.mu.Unlock()
 			for i := range b.Messages {
-				p.lat = append(p.lat, now.Sub(b.Messages[i].Time).Seconds())
+				sec, ok, err := measure(&b.Messages[i], now)
+				if err != nil {
+					return err
+				}
+				if ok {
+					p.lat = append(p.lat, sec)
+				}
 			}
-			p.mu.Unlock()
 			return nil
 		})
 		if pctx.Err() != nil {
