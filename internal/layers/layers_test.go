@@ -36,7 +36,7 @@ func layerOf(rel string) (layer int, ok bool) {
 		return cores, true
 	case under("internal"):
 		return plumbing, true
-	case rel == "producers" || rel == "consumers" || rel == "learner" || under("learner/policy"):
+	case rel == "producers" || rel == "consumers" || rel == "learner" || under("learner/policy") || under("serve"):
 		return roles, true
 	case under("app"):
 		return composition, true

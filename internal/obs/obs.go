@@ -54,6 +54,16 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
+// Handler serves /metrics from reg and /healthz from h: what Serve
+// serves, for a role that serves them beside an API of its own on one
+// listener (aelp serve).
+func Handler(reg *prometheus.Registry, h *Health) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", h.serveHTTP)
+	return mux
+}
+
 // Server is the HTTP endpoint of one role.
 type Server struct {
 	srv  *http.Server
@@ -72,10 +82,7 @@ func Serve(addr string, reg *prometheus.Registry, h *Health, log zerolog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("http listen %s: %w", addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/healthz", h.serveHTTP)
-	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, done: make(chan error, 1)}
+	s := &Server{srv: &http.Server{Handler: Handler(reg, h), ReadHeaderTimeout: 5 * time.Second}, ln: ln, done: make(chan error, 1)}
 	go func() {
 		err := s.srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
