@@ -159,9 +159,9 @@ func (s *Server) Run(ctx context.Context) error {
 			{Name: cfg.DecisionsTopic, Partitions: cfg.Partitions}, {Name: cfg.OutcomesTopic, Partitions: cfg.Partitions},
 			{Name: cfg.PolicyTopic, Partitions: 1, Compact: true},
 		},
-		HTTP:  &lifecycle.HTTP{Addr: cfg.Addr, Handler: s.handler},
-		Run:   func(ctx context.Context, sc *lifecycle.Scope) error { return s.run(ctx, sc, &ws) },
-		Drain: func(context.Context) error { return s.drain(ws) },
+		HTTP:            &lifecycle.HTTP{Addr: cfg.Addr, Handler: s.handler},
+		Run:             func(ctx context.Context, sc *lifecycle.Scope) error { return s.run(ctx, sc, &ws) },
+		Drain:           func(context.Context) error { return s.drain(ws) },
 		ShutdownTimeout: cfg.ShutdownTimeout, Health: s.health, Log: s.log,
 	})
 }
