@@ -180,7 +180,10 @@ func decodeJSON(body io.Reader, dst any) *RequestError {
 		return badField("body", "truncated JSON")
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return badField(strings.Trim(name, `"`), "unknown field")
+		if name = strings.TrimSuffix(strings.TrimPrefix(name, `"`), `"`); name != "" {
+			return badField(name, "unknown field")
+		}
+		return badField("body", `unknown field ""`)
 	}
 	var tse *time.ParseError
 	if errors.As(err, &tse) || strings.HasPrefix(err.Error(), "Time.UnmarshalJSON") {

@@ -15,22 +15,38 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
+// route is one API endpoint: its method, path and handler.
+type route struct {
+	method, path, name string
+	h                  func(*Server) handlerFunc
+}
+
+// apiRoutes are the API's endpoints (each in openapi.json, as
+// TestOpenAPI checks), besides /metrics and /healthz.
+var apiRoutes = []route{
+	{"POST", "/v1/decide", "decide", func(s *Server) handlerFunc { return s.decide }},
+	{"POST", "/v1/activate", "activate", func(s *Server) handlerFunc { return s.activate }},
+	{"POST", "/v1/outcome", "outcome", func(s *Server) handlerFunc { return s.outcome }},
+	{"GET", "/v1/policy", "policy", func(s *Server) handlerFunc { return s.getPolicy }},
+	{"GET", "/v1/openapi.json", "openapi", func(*Server) handlerFunc { return serveOpenAPI }},
+}
+
 // routes returns the server's mux.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/decide", s.instrument("decide", s.decide))
-	mux.HandleFunc("POST /v1/activate", s.instrument("activate", s.activate))
-	mux.HandleFunc("POST /v1/outcome", s.instrument("outcome", s.outcome))
-	mux.HandleFunc("GET /v1/policy", s.instrument("policy", s.getPolicy))
-	mux.HandleFunc("GET /v1/openapi.json", s.instrument("openapi", func(w http.ResponseWriter, _ *http.Request) *RequestError {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(OpenAPI)
-		return nil
-	}))
+	for _, r := range apiRoutes {
+		mux.HandleFunc(r.method+" "+r.path, s.instrument(r.name, r.h(s)))
+	}
 	o := obs.Handler(s.reg, s.health)
 	mux.Handle("GET /metrics", o)
 	mux.Handle("GET /healthz", o)
 	return mux
+}
+
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) *RequestError {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(OpenAPI)
+	return nil
 }
 
 // handlerFunc is an API handler: it writes a success itself, or returns
