@@ -206,3 +206,5 @@ func readDecisions(t *testing.T, k kafkax.Config, topic string) map[string]*sche
 	}
 	return out
 }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
