@@ -208,3 +208,5 @@ func readDecisions(t *testing.T, k kafkax.Config, topic string) map[string]*sche
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+func readAll(resp *http.Response) ([]byte, error) { return io.ReadAll(resp.Body) }
