@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"demo":      {summary: "show importance sampling on a replay buffer (no Kafka)", setup: demoSetup},
 		"evaluate":  {summary: "evaluate a policy (snapshot, checkpoint, logging, oracle) on held-out journeys", setup: evaluateSetup},
 		"bench":     {summary: "end-to-end throughput and latency beside raw Kafka", setup: benchSetup},
+		"serve":     {summary: "decisions over HTTP with the current policy, logged with their propensities", setup: serveSetup},
 		"tagger":    {summary: "measure the crisis taggers (rules, learned, Bayes limit) on a simulated stream (no Kafka)", setup: taggerSetup},
 		"experiment": {summary: "experiments: 'experiment ab' (importance sampling vs uniform), 'experiment ope' (off-policy estimates vs truth)",
 			subs: map[string]command{
