@@ -170,6 +170,9 @@ func (s *Server) run(ctx context.Context, sc *lifecycle.Scope, ws *[numTopics]*k
 	cfg := s.cfg
 	addr := sc.HTTPAddr()
 	s.addr.Store(&addr)
+	if ctx.Err() == nil {
+		s.health.SetReady(false, "no policy snapshot of experiment "+cfg.ExperimentID+" loaded yet")
+	}
 	for t, topic := range [numTopics]string{cfg.DecisionsTopic, cfg.OutcomesTopic} {
 		w, err := sc.Kafka().NewWriter(ctx, topic, kafkax.WriterOptions{BatchSize: cfg.LogBatch, BatchTimeout: time.Millisecond, Logger: s.log})
 		if err != nil {
