@@ -20,12 +20,7 @@ import (
 // every decision answered 200 — before or during the stop — is on the
 // decisions topic: 0 lost.
 func TestStopDrains(t *testing.T) {
-	c := kafkatest.Start(t, kafkatest.Options{})
-	cfg := DefaultConfig()
-	cfg.Kafka, cfg.ExperimentID = c.Config(), "drain"
-	testTopics(&cfg)
-	writeSnapshots(t, cfg.Kafka, cfg.PolicyTopic, "drain", 1)
-	srv := startServer(t, cfg)
+	cfg, srv, _ := serveSnapshot(t, "drain", 1, nil)
 	var (
 		mu       sync.Mutex
 		answered []string
@@ -94,12 +89,7 @@ func TestStopDrains(t *testing.T) {
 // shutdown, counted, never logged. Outcomes land on the outcomes topic as
 // posted (the server's id when none is given).
 func TestDeferredAndOutcomes(t *testing.T) {
-	c := kafkatest.Start(t, kafkatest.Options{})
-	cfg := DefaultConfig()
-	cfg.Kafka, cfg.ExperimentID, cfg.LogSync = c.Config(), "defer", true
-	testTopics(&cfg)
-	writeSnapshots(t, cfg.Kafka, cfg.PolicyTopic, "defer", 1)
-	srv := startServer(t, cfg)
+	cfg, srv, _ := serveSnapshot(t, "defer", 1, func(c *Config) { c.LogSync = true })
 	state := randomState(rand.New(rand.NewPCG(8, 8)), cfg.StateDim)
 	shown := decide(t, srv.base, DecideRequest{UserID: "u1", State: state, Defer: true})
 	hidden := decide(t, srv.base, DecideRequest{UserID: "u2", State: state, Defer: true})

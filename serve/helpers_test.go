@@ -86,6 +86,23 @@ func startServer(t *testing.T, cfg Config) *running {
 	}
 }
 
+// serveSnapshot starts a broker, publishes the snapshot of exp at
+// version, and starts a server of exp on topics of its own, with set
+// applied to its configuration; it returns the configuration, the server
+// and the snapshot's policy by version.
+func serveSnapshot(t *testing.T, exp string, version int64, set func(*Config)) (Config, *running, map[int64]*ppo.Policy) {
+	t.Helper()
+	c := kafkatest.Start(t, kafkatest.Options{})
+	cfg := DefaultConfig()
+	cfg.Kafka, cfg.ExperimentID = c.Config(), exp
+	testTopics(&cfg)
+	if set != nil {
+		set(&cfg)
+	}
+	pols := writeSnapshots(t, cfg.Kafka, cfg.PolicyTopic, exp, version)
+	return cfg, startServer(t, cfg), pols
+}
+
 // wait stops the server and returns Run's error.
 func (r *running) wait(t *testing.T) error {
 	t.Helper()

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/rs/zerolog"
 )
 
@@ -213,12 +212,7 @@ func TestOpenAPIDocumentsTheTypes(t *testing.T) {
 // field gets 400 naming it, dropping an optional one still succeeds.
 func TestOpenAPIAgainstHandlers(t *testing.T) {
 	doc := loadOpenAPI(t)
-	c := kafkatest.Start(t, kafkatest.Options{})
-	cfg := DefaultConfig()
-	cfg.Kafka, cfg.ExperimentID = c.Config(), "openapi"
-	testTopics(&cfg)
-	writeSnapshots(t, cfg.Kafka, cfg.PolicyTopic, "openapi", 1)
-	srv := startServer(t, cfg)
+	cfg, srv, _ := serveSnapshot(t, "openapi", 1, nil)
 	state := randomState(rand.New(rand.NewPCG(2, 2)), cfg.StateDim)
 	check := func(op string, code int, header http.Header, body []byte) {
 		t.Helper()

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/aelp/aelp/internal/kafkatest"
 )
 
 // randomState returns a state of width n, as float32 values.
@@ -30,12 +28,7 @@ func randomState(rng *rand.Rand, n int) []float64 {
 // action, behavior_logprob = log(propensity) exactly, the served policy
 // version and the state as float32.
 func TestServedProbabilitiesBitForBit(t *testing.T) {
-	c := kafkatest.Start(t, kafkatest.Options{})
-	cfg := DefaultConfig()
-	cfg.Kafka, cfg.ExperimentID, cfg.Epsilon, cfg.Seed = c.Config(), "bits", 0, 7
-	testTopics(&cfg)
-	pols := writeSnapshots(t, cfg.Kafka, cfg.PolicyTopic, "bits", 3)
-	srv := startServer(t, cfg)
+	cfg, srv, pols := serveSnapshot(t, "bits", 3, func(c *Config) { c.Epsilon, c.Seed = 0, 7 })
 	rng := rand.New(rand.NewPCG(1, 2))
 	want := make([]float64, cfg.NumActions())
 	served := map[string]DecideResponse{}
@@ -90,12 +83,7 @@ func TestServedProbabilitiesBitForBit(t *testing.T) {
 // Mix of the policy's, every action keeps at least the floor, and every
 // logged propensity is the served probability of the logged action.
 func TestExplorationLogged(t *testing.T) {
-	c := kafkatest.Start(t, kafkatest.Options{})
-	cfg := DefaultConfig()
-	cfg.Kafka, cfg.ExperimentID, cfg.Epsilon, cfg.MinPropensity, cfg.LogSync = c.Config(), "explore", 0.2, 0.05, true
-	testTopics(&cfg)
-	pols := writeSnapshots(t, cfg.Kafka, cfg.PolicyTopic, "explore", 5)
-	srv := startServer(t, cfg)
+	cfg, srv, pols := serveSnapshot(t, "explore", 5, func(c *Config) { c.Epsilon, c.MinPropensity, c.LogSync = 0.2, 0.05, true })
 	rng := rand.New(rand.NewPCG(3, 4))
 	want := make([]float64, cfg.NumActions())
 	served := map[string]DecideResponse{}
@@ -142,12 +130,7 @@ func TestExplorationLogged(t *testing.T) {
 // none fails, each names version 1 or 2 with the distribution of that
 // version, and version 2 is served after the swap.
 func TestHotSwap(t *testing.T) {
-	c := kafkatest.Start(t, kafkatest.Options{})
-	cfg := DefaultConfig()
-	cfg.Kafka, cfg.ExperimentID, cfg.Epsilon = c.Config(), "swap", 0
-	testTopics(&cfg)
-	pols := writeSnapshots(t, cfg.Kafka, cfg.PolicyTopic, "swap", 1)
-	srv := startServer(t, cfg)
+	cfg, srv, pols := serveSnapshot(t, "swap", 1, func(c *Config) { c.Epsilon = 0 })
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
