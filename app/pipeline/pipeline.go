@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aelp/aelp/app/tagger"
 	"github.com/aelp/aelp/consumers"
 	"github.com/aelp/aelp/consumers/classify"
 	"github.com/aelp/aelp/consumers/join"
@@ -111,6 +112,11 @@ type Config struct {
 	// Join configures the live run's join core. Default join.Config{}
 	// with its defaults (10 min windows).
 	Join join.Config
+	// BayesGhosts is the number of ghost journeys per segment and user of
+	// the Monte Carlo posterior the run's Bayes limit of crisis tagging is
+	// computed from (see measureTagLimit); negative: the limit is not
+	// computed. Default DefaultBayesGhosts. A live run does not compute it.
+	BayesGhosts int
 }
 
 // DefaultConfig returns the defaults of `aelp run`: the data under
@@ -160,6 +166,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = d.ShutdownTimeout
+	}
+	if c.BayesGhosts == 0 {
+		c.BayesGhosts = DefaultBayesGhosts
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
@@ -226,6 +235,10 @@ type Summary struct {
 	Embedded     bool
 	// Tagger is the aggregator's crisis tagger configuration.
 	Tagger classify.Config
+	// TagLimit is the Bayes limit of crisis tagging on the run's own
+	// stream beside the aggregator's tags on the same records (nil when
+	// not computed: a live run, or BayesGhosts < 0).
+	TagLimit *tagger.StreamLimit
 	// Sim, Agg and Learn are the roles' final figures.
 	Sim   producers.SimulateReport
 	Agg   consumers.AggregateStats
@@ -298,6 +311,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	evalStart := time.Now()
 	if err := evaluate(ctx, cfg, kcfg, r, &sum); err != nil {
 		return sum, fmt.Errorf("run: %w", err)
+	}
+	if !cfg.Live && cfg.BayesGhosts > 0 {
+		fmt.Fprintf(cfg.Progress, "computing the Bayes limit of crisis tagging on the run's stream (%d ghost journeys per segment and user)...\n", cfg.BayesGhosts)
+		if sum.TagLimit, err = measureTagLimit(ctx, cfg, kcfg, r); err != nil {
+			return sum, fmt.Errorf("run: %w", err)
+		}
 	}
 	sum.EvalElapsed = time.Since(evalStart)
 	return sum, nil

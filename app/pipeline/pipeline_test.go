@@ -107,6 +107,22 @@ func TestRunEndToEnd(t *testing.T) {
 	if acted == 0 {
 		t.Errorf("no experience carries a learned policy's version")
 	}
+	// The Bayes limit is over the run's own records, each once, under
+	// the logging policy and the snapshots that acted; no tagger beats it
+	// beyond the sample's luck.
+	if lim := sum.TagLimit; lim == nil {
+		t.Error("no Bayes limit of the run's stream")
+	} else {
+		if int64(lim.Records) != sum.Sim.Experiences || lim.Users != 4000 || lim.Versions < 2 {
+			t.Errorf("Bayes limit over %d records of %d users, %d policies; published %d", lim.Records, lim.Users, lim.Versions, sum.Sim.Experiences)
+		}
+		if tg, b := lim.Unlabelled[0].F1, lim.Unlabelled[1].F1; tg > b+0.02 || b < 0.8 {
+			t.Errorf("unlabelled records: tagger F1 %.3f, Bayes limit %.3f", tg, b)
+		}
+	}
+	if !strings.Contains(table.String(), "Bayes limit of this run's stream") {
+		t.Errorf("summary lacks the Bayes limit:\n%s", table.String())
+	}
 	metrics := kafkatest.ReadAll(t, c.Config(), kafkax.TopicMetrics)
 	if len(metrics) == 0 {
 		t.Fatal("no metrics records")

@@ -32,6 +32,9 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(tw, "  experiences published\t%d\n", s.Sim.Experiences)
 	fmt.Fprintf(tw, "  experiences tagged (crisis)\t%d (%d)\n", s.Agg.Tagged, s.Agg.Crisis)
 	writeTagging(tw, s.Tagger, s.Agg.Accuracy)
+	if s.TagLimit != nil {
+		writeTagLimit(tw, s.TagLimit)
+	}
 	fmt.Fprintf(tw, "  dead-lettered\t%d\n", s.Agg.DeadLettered+l.DeadLettered)
 	fmt.Fprintf(tw, "  experiences ingested by the learner\t%d\n", l.Ingested)
 	fmt.Fprintf(tw, "  PPO updates (samples drawn)\t%d (%d)\n", l.Updates, l.Sampled)

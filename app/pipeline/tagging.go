@@ -1,10 +1,19 @@
 package pipeline
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 
+	"github.com/aelp/aelp/app/tagger"
 	"github.com/aelp/aelp/consumers/classify"
+	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/learner/policy"
+	"github.com/aelp/aelp/learner/ppo"
+	"github.com/aelp/aelp/producers/sim"
+	"github.com/aelp/aelp/schemas"
+	"github.com/segmentio/kafka-go"
 )
 
 // writeTagging writes the summary's tagging lines: the tagger, precision,
@@ -33,4 +42,104 @@ func writeTagging(tw io.Writer, cfg classify.Config, acc classify.Report) {
 				classify.Source(src), m.Total(), tagged, m.Precision, m.Recall, m.F1, m.Brier, m.ECE)
 		}
 	}
+}
+
+// DefaultBayesGhosts is the Monte Carlo posterior's ghost journeys per
+// segment and user of the run's Bayes limit (Config.BayesGhosts).
+const DefaultBayesGhosts = 8
+
+// measureTagLimit computes the Bayes limit of the run's own stream: it
+// reads back every record the aggregator tagged for the experiment (the
+// tagged topic, read_committed, each record once by id) and every policy
+// snapshot that acted, and computes each record's posterior from the
+// simulator's model given the policy that acted on its user
+// (tagger.MeasureStream), beside the tags the aggregator gave.
+func measureTagLimit(ctx context.Context, cfg Config, kcfg kafkax.Config, r *roles) (*tagger.StreamLimit, error) {
+	users, err := readTagged(ctx, cfg, kcfg, r.agg.Config().OutTopic)
+	if err != nil {
+		return nil, fmt.Errorf("bayes limit: %w", err)
+	}
+	pols := map[int64]sim.Policy{}
+	var loadErr error
+	src := policy.Source{Kafka: kcfg, Topic: r.lcfg.WithDefaults().PolicyTopic, ExperimentID: cfg.ExperimentID, Log: cfg.Log}
+	err = src.ReadAll(ctx, func(s *schemas.PolicySnapshot) {
+		p, err := ppo.LoadPolicy(s.Architecture, s.Params, s.ObsMean, s.ObsVar, s.ObsCount)
+		if err != nil {
+			loadErr = errors.Join(loadErr, fmt.Errorf("snapshot v%d: %w", s.Version, err))
+			return
+		}
+		pols[s.Version] = p
+	})
+	if err = errors.Join(err, loadErr); err != nil {
+		return nil, fmt.Errorf("bayes limit: %w", err)
+	}
+	lim, err := tagger.MeasureStream(cfg.Sim, users, pols, cfg.BayesGhosts, cfg.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("bayes limit: %w", err)
+	}
+	return &lim, nil
+}
+
+// readTagged returns the experiment's tagged records on topic, grouped by
+// user and acting policy version. Only a user's first record keeps its
+// metadata (the simulator writes the same signals on every record of a
+// journey), so the whole stream fits in a few tens of megabytes.
+func readTagged(ctx context.Context, cfg Config, kcfg kafkax.Config, topic string) ([]tagger.StreamUser, error) {
+	rd, err := kafkax.NewReader(kcfg, topic, kafkax.ReadOptions{Logger: cfg.Log})
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	offs, err := rd.ListOffsets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	type key struct {
+		user    string
+		version int64
+	}
+	index := map[key]int{}
+	seen := map[string]struct{}{}
+	var users []tagger.StreamUser
+	var te schemas.TaggedExperience
+	err = rd.ReadMessages(ctx, offs.First, offs.End, func(m *kafka.Message) error {
+		if err := schemas.UnmarshalTaggedExperience(m.Value, &te); err != nil || te.ExperimentID != cfg.ExperimentID {
+			return nil // another experiment's record (or schema): not this run's stream
+		}
+		if _, dup := seen[te.ID]; dup {
+			return nil
+		}
+		seen[te.ID] = struct{}{}
+		k := key{te.UserID, te.PolicyVersion}
+		i, ok := index[k]
+		if !ok {
+			i = len(users)
+			index[k] = i
+			users = append(users, tagger.StreamUser{Metadata: te.Metadata, PolicyVersion: te.PolicyVersion})
+		}
+		_, labelled := te.Metadata[sim.KeyEventType]
+		users[i].Records = append(users[i].Records, tagger.StreamRecord{Value: te.Value,
+			Crisis: te.Metadata[sim.KeyTrueSegment] == sim.SegmentCrisis, Labelled: labelled,
+			Tagged: te.EventType == schemas.EventCrisis, Score: te.TagScore})
+		te = schemas.TaggedExperience{} // the metadata map stays with the user
+		return nil
+	})
+	return users, err
+}
+
+// writeTagLimit writes the summary's Bayes-limit lines.
+func writeTagLimit(tw io.Writer, lim *tagger.StreamLimit) {
+	fmt.Fprintf(tw, "  Bayes limit of this run's stream\t%d records of %d users, %d acting policies; posterior from the simulator's model given the acting policy, %d ghost journeys per segment and user\n",
+		lim.Records, lim.Users, lim.Versions, lim.Ghosts)
+	sets := []struct {
+		name string
+		rows [2]tagger.Row
+		n    int
+	}{{"unlabelled", lim.Unlabelled, lim.Records - lim.Labelled}, {"all", lim.All, lim.Records}}
+	for _, s := range sets {
+		t, b := s.rows[0], s.rows[1]
+		fmt.Fprintf(tw, "    %s records (%d)\ttagger F1 %.3f (precision %.3f, recall %.3f), Bayes limit F1 %.3f (precision %.3f, recall %.3f): tagger - limit %+.3f\n",
+			s.name, s.n, t.F1, t.Precision, t.Recall, b.F1, b.Precision, b.Recall, t.F1-b.F1)
+	}
+	fmt.Fprintf(tw, "    Bayes limit, unlabelled records\tposterior threshold %.3f, expected F1 from the posteriors %.3f\n", lim.BayesThreshold, lim.BayesExpectedF1)
 }

@@ -201,3 +201,9 @@ func (s *Sim) ghostJourney(seg int, engagement float64, searches int, keywords, 
 		u.hour = math.Mod(u.hour+0.25+1.5*s.rng.Float64(), 24)
 	}
 }
+
+// SetPolicy makes pol the policy of the next User calls, keeping the ghost
+// stream: a stream acted on by a sequence of policies (one per user) is
+// evaluated with one PolicyPosterior. pol must be safe for concurrent use
+// when other PolicyPosteriors share it.
+func (pp *PolicyPosterior) SetPolicy(pol Policy) { pp.pol = pol }
