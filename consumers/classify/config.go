@@ -122,7 +122,7 @@ type Config struct {
 	// rules decide. Default 2000 (about 360 labelled users of the
 	// simulator's 5.5-step journeys, 3% of aelp run's stream).
 	TaggerWarmUp int64
-	// LearningRate is the model's AdaGrad step size η (> 0). Default 0.2.
+	// LearningRate is the model's AdaGrad step size η (> 0). Default 0.5.
 	LearningRate float64
 	// L2 is the model's L2 strength λ per example (≥ 0). Default 1e-5.
 	L2 float64
@@ -179,7 +179,7 @@ func DefaultConfig() Config {
 		Tagger:                TaggerLearned,
 		Objective:             DefaultObjective,
 		TaggerWarmUp:          2000,
-		LearningRate:          0.2,
+		LearningRate:          0.5,
 		L2:                    1e-5,
 	}
 }
