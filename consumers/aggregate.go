@@ -41,6 +41,17 @@ type AggregateConfig struct {
 	Isolation kafkax.Isolation
 	// Classifier configures the crisis-parent rules.
 	Classifier classify.Config
+	// TaggerStatePath, when set, is the file that keeps the learned
+	// tagger's state (classify.Classifier.AppendState) across restarts:
+	// NewAggregator loads it when it exists (a missing file is a first
+	// start; one that does not decode is an error), and Run saves it
+	// atomically after a commit once TaggerStateEvery has passed since
+	// the last save, and when it stops. A restart, a crash included,
+	// resumes with what was learned up to the last save.
+	TaggerStatePath string
+	// TaggerStateEvery is the least time between two saves of the
+	// tagger's state while Run runs. Default 10 s.
+	TaggerStateEvery time.Duration
 	// Limits validates records (state width, action count); zero fields
 	// are unchecked.
 	Limits schemas.Limits
@@ -83,7 +94,7 @@ func DefaultAggregateConfig() AggregateConfig {
 		Group: "aelp-aggregator", Classifier: classify.DefaultConfig(),
 		Limits:     schemas.Limits{StateDim: sc.StateDim, NumActions: sc.NumActions()},
 		Partitions: 6, BatchMax: 2000, BatchWait: 20 * time.Millisecond, ProgressEvery: 10 * time.Second,
-		ShutdownTimeout: lifecycle.DefaultShutdownTimeout,
+		ShutdownTimeout: lifecycle.DefaultShutdownTimeout, TaggerStateEvery: 10 * time.Second,
 	}
 }
 
@@ -98,6 +109,7 @@ func (c *AggregateConfig) setDefaults() {
 	}
 	c.Partitions = cmp.Or(c.Partitions, d.Partitions)
 	c.BatchMax = cmp.Or(c.BatchMax, d.BatchMax)
+	c.TaggerStateEvery = cmp.Or(c.TaggerStateEvery, d.TaggerStateEvery)
 	c.BatchWait = cmp.Or(c.BatchWait, d.BatchWait)
 	c.ProgressEvery = cmp.Or(c.ProgressEvery, d.ProgressEvery)
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
@@ -114,6 +126,9 @@ func (c AggregateConfig) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("shutdown timeout %s: must not be negative", c.ShutdownTimeout)
+	}
+	if c.TaggerStateEvery < 0 {
+		return fmt.Errorf("tagger state interval %s: must not be negative", c.TaggerStateEvery)
 	}
 	if err := c.Classifier.Validate(); err != nil {
 		return err
@@ -137,6 +152,10 @@ type AggregateStats struct {
 	// Accuracy is the tagging accuracy against ground truth, when the
 	// records carry it.
 	Accuracy classify.Report
+	// TaggerLabelled is the number of labelled records the learned
+	// tagger has trained on, TaggerResumed of them from the state loaded
+	// at start (AggregateConfig.TaggerStatePath).
+	TaggerLabelled, TaggerResumed int64
 }
 
 // Aggregator is the aggregator role.
@@ -149,6 +168,9 @@ type Aggregator struct {
 	mu    sync.Mutex
 	stats AggregateStats
 	acc   classify.Accuracy
+
+	// stateSaved is when the tagger's state was last saved (Run's loop).
+	stateSaved time.Time
 
 	// crashBeforeCommit, set by tests, is asked after each batch's outputs
 	// are acknowledged; true makes the loop stop there without committing,
@@ -168,12 +190,17 @@ func NewAggregator(cfg AggregateConfig) (*Aggregator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("aggregate: %w", err)
 	}
-	cls, err := classify.New(cfg.Classifier)
-	if err != nil {
+	if err := loadTaggerState(cfg.TaggerStatePath, &cfg.Classifier); err != nil {
 		return nil, fmt.Errorf("aggregate: %w", err)
 	}
+	cls, err := classify.New(cfg.Classifier)
+	if err != nil {
+		return nil, fmt.Errorf("aggregate: tagger state %s: %w", cfg.TaggerStatePath, err)
+	}
+	cfg.Classifier.State = nil
 	return &Aggregator{cfg: cfg, log: cfg.Log, cls: cls, metrics: newAggMetrics(cfg.Registry),
-		stats: AggregateStats{DeadLetterReasons: map[string]int64{}}}, nil
+		stats: AggregateStats{DeadLetterReasons: map[string]int64{},
+			TaggerLabelled: cls.Labelled(), TaggerResumed: cls.Labelled()}}, nil
 }
 
 // Stats returns a snapshot of the counts (safe while Run runs).
@@ -204,7 +231,7 @@ func (a *Aggregator) Config() AggregateConfig { return a.cfg }
 func (a *Aggregator) Run(ctx context.Context) error {
 	cfg := a.cfg
 	var c aggClients
-	return lifecycle.Run(ctx, lifecycle.Role{
+	err := lifecycle.Run(ctx, lifecycle.Role{
 		Name: "aggregate", Kafka: cfg.Kafka, Ready: lifecycle.ReadyOnCall,
 		Topics: []kafkax.TopicSpec{
 			{Name: cfg.InTopic, Partitions: cfg.Partitions},
@@ -215,6 +242,10 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		Drain:           func(ctx context.Context) error { return a.drain(ctx, &c) },
 		ShutdownTimeout: cfg.ShutdownTimeout, Health: cfg.Health, Log: a.log, Dump: a.dump,
 	})
+	if errors.Is(err, errCrashed) {
+		return err // a crashed process saves nothing
+	}
+	return errors.Join(err, a.saveTaggerState())
 }
 
 // aggClients are the group consumer and the writers of one Run.
@@ -308,6 +339,7 @@ func (a *Aggregator) loop(ctx, finishCtx context.Context, c *aggClients) error {
 		if err := a.commit(finishCtx, c.r, b); err != nil {
 			return err
 		}
+		a.saveTaggerStateEvery()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -487,6 +519,7 @@ func (a *Aggregator) merge(t *tally) {
 		a.stats.Crisis += t.tags[s][1]
 	}
 	a.acc.Merge(&t.acc)
+	a.stats.TaggerLabelled = a.cls.Labelled()
 	a.mu.Unlock()
 	for s := range t.tags {
 		for c, n := range t.tags[s] {

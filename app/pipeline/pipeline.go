@@ -369,6 +369,7 @@ func newRoles(cfg Config, kcfg kafkax.Config) (*roles, error) {
 	agg := consumers.DefaultAggregateConfig()
 	if r.agg, err = consumers.NewAggregator(consumers.AggregateConfig{
 		Kafka: kcfg, Group: agg.Group, InTopic: agg.InTopic, Isolation: cfg.Isolation, Classifier: cfg.Classifier,
+		TaggerStatePath: taggerStatePath(cfg),
 		Limits:          schemas.Limits{StateDim: cfg.Sim.StateDim, NumActions: cfg.Sim.NumActions()},
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Log:             cfg.Log.With().Str("role", "aggregate").Logger(), Registry: cfg.Registry,

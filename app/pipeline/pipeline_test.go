@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +226,42 @@ func TestRunLive(t *testing.T) {
 	sum.Print(&out)
 	if !strings.Contains(out.String(), "join (live: decisions and delayed outcomes)") {
 		t.Errorf("summary without the join section:\n%s", out.String())
+	}
+}
+
+// TestRunKeepsTaggerState: on brokers that outlive a run, the run's
+// aggregator keeps its learned tagger's state in the data directory, and
+// the next run's aggregator — which resumes from the group's committed
+// offsets — resumes with what the first had learned; the summary says so.
+func TestRunKeepsTaggerState(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	run := func(id string) Summary {
+		cfg := DefaultConfig()
+		cfg.Kafka, cfg.DataDir, cfg.ExperimentID, cfg.Episodes, cfg.EvalEpisodes = c.Config(), dir, id, 400, 200
+		cfg.Learner.MinBuffer, cfg.Learner.BatchSize = 128, 64
+		sum, err := Run(ctx, cfg)
+		if err != nil {
+			t.Fatalf("run %s: %v", id, err)
+		}
+		return sum
+	}
+	first := run("first")
+	if first.Agg.TaggerResumed != 0 || first.Agg.TaggerLabelled == 0 {
+		t.Fatalf("first run: resumed %d, labelled %d; want 0 and some", first.Agg.TaggerResumed, first.Agg.TaggerLabelled)
+	}
+	second := run("second")
+	if second.Agg.TaggerResumed != first.Agg.TaggerLabelled || second.Agg.TaggerLabelled <= second.Agg.TaggerResumed {
+		t.Errorf("second run: resumed %d, labelled %d; want %d and more", second.Agg.TaggerResumed, second.Agg.TaggerLabelled, first.Agg.TaggerLabelled)
+	}
+	var out strings.Builder
+	second.Print(&out)
+	if want := "resumed with " + strconv.FormatInt(first.Agg.TaggerLabelled, 10) + " labelled records"; !strings.Contains(out.String(), want) {
+		t.Errorf("summary lacks %q:\n%s", want, out.String())
+	}
+	if got := taggerStatePath(Config{DataDir: dir}); got != "" {
+		t.Errorf("an in-memory embedded broker keeps the tagger state in %q, want nowhere", got)
 	}
 }

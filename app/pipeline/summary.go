@@ -31,7 +31,7 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(tw, "  users simulated\t%d\n", s.Sim.Users)
 	fmt.Fprintf(tw, "  experiences published\t%d\n", s.Sim.Experiences)
 	fmt.Fprintf(tw, "  experiences tagged (crisis)\t%d (%d)\n", s.Agg.Tagged, s.Agg.Crisis)
-	writeTagging(tw, s.Tagger, s.Agg.Accuracy)
+	writeTagging(tw, s.Tagger, s.Agg)
 	if s.TagLimit != nil {
 		writeTagLimit(tw, s.TagLimit)
 	}

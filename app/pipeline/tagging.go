@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 
+	"path/filepath"
+
 	"github.com/aelp/aelp/app/tagger"
+	"github.com/aelp/aelp/consumers"
 	"github.com/aelp/aelp/consumers/classify"
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/learner/policy"
@@ -16,14 +19,32 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
+// taggerStatePath is where the run's aggregator keeps its learned tagger's
+// state (consumers.AggregateConfig.TaggerStatePath): DataDir/tagger.state
+// when the broker's log outlives the run (Persist, or brokers given), so
+// that the next run, whose aggregator resumes from the group's committed
+// offsets, resumes with what the tagger had learned from the records
+// before them; empty (nothing kept) on an in-memory embedded broker,
+// where every run's stream starts afresh.
+func taggerStatePath(cfg Config) string {
+	if !cfg.Persist && len(cfg.Kafka.Brokers) == 0 {
+		return ""
+	}
+	return filepath.Join(cfg.DataDir, "tagger.state")
+}
+
 // writeTagging writes the summary's tagging lines: the tagger, precision,
 // recall, F1 and the calibration (Brier score, ECE) of tag_score overall
 // and per tag source.
-func writeTagging(tw io.Writer, cfg classify.Config, acc classify.Report) {
+func writeTagging(tw io.Writer, cfg classify.Config, st consumers.AggregateStats) {
+	acc := st.Accuracy
 	if cfg.Tagger == classify.TaggerLearned {
 		fmt.Fprintf(tw, "  crisis tagger\tlearned (objective %s, rules for the first %d labelled records)\n", cfg.Objective, cfg.TaggerWarmUp)
 	} else {
 		fmt.Fprintf(tw, "  crisis tagger\trules\n")
+	}
+	if st.TaggerResumed > 0 {
+		fmt.Fprintf(tw, "  learned tagger state\tresumed with %d labelled records learned before this run, %d at its end\n", st.TaggerResumed, st.TaggerLabelled)
 	}
 	ov := acc.Overall
 	fmt.Fprintf(tw, "  crisis tag precision / recall / F1\t%.3f / %.3f / %.3f\n", ov.Precision, ov.Recall, ov.F1)

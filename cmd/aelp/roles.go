@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -175,8 +174,7 @@ func aggregateSetup() (*flagSet, action) {
 	cfg := newConfig(fs, consumers.DefaultAggregateConfig)
 	c := &cfg.Classifier
 	taggerFlags(fs, c)
-	st := newConfig(fs, func() taggerStateConfig { return taggerStateConfig{} })
-	fs.StringVar(&st.Path, "tagger-state", st.Path, "file the learned tagger's state is loaded from at start (when it exists) and saved to on shutdown, so a restart keeps what it learned (empty: not kept)")
+	fs.StringVar(&cfg.TaggerStatePath, "tagger-state", cfg.TaggerStatePath, "file the learned tagger's state is loaded from at start (when it exists) and saved to every 10 s after a commit and on shutdown, so a restart, a crash included, keeps what it learned (empty: not kept)")
 	fs.StringVar(&cfg.Group, "group", cfg.Group, "consumer group id (aelp run's aggregator uses the default too: both resume from the same committed offsets)")
 	fs.StringVar(&cfg.InTopic, "in-topic", cfg.InTopic, "topic to read experiences from")
 	fs.StringVar(&cfg.OutTopic, "out-topic", cfg.OutTopic, "topic to publish tagged experiences to")
@@ -201,14 +199,10 @@ func aggregateSetup() (*flagSet, action) {
 		}
 		defer srv.close()
 		cfg.Registry, cfg.Health = srv.reg, srv.health
-		if err := loadTaggerState(st.Path, c); err != nil {
-			return err
-		}
 		a, err := consumers.NewAggregator(*cfg)
 		if err != nil {
 			return err
 		}
-		err = a.Run(ctx)
-		return errors.Join(err, saveTaggerState(st.Path, a.TaggerState()))
+		return a.Run(ctx)
 	}
 }

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 
 	"github.com/aelp/aelp/app/experiment"
@@ -70,45 +67,3 @@ func taggerFlags(fs *flagSet, c *classify.Config) {
 	fs.Int64Var(&c.TaggerWarmUp, "tagger-warmup", c.TaggerWarmUp, "labelled records the learned tagger trains on before it decides (the rules decide until then)")
 }
 
-// taggerStateConfig is where aelp aggregate keeps its learned tagger's
-// state across restarts.
-type taggerStateConfig struct {
-	// Path is the state file; empty keeps nothing.
-	Path string
-}
-
-// loadTaggerState reads a learned tagger state written by saveTaggerState
-// into c.State; a missing file is a first start (nothing to load).
-func loadTaggerState(path string, c *classify.Config) error {
-	if path == "" {
-		return nil
-	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("load tagger state: %w", err)
-	}
-	c.State = b
-	if _, err := classify.New(*c); err != nil {
-		return fmt.Errorf("load tagger state %s: %w", path, err)
-	}
-	return nil
-}
-
-// saveTaggerState writes state to path atomically (a temporary file, then
-// rename).
-func saveTaggerState(path string, state []byte) error {
-	if path == "" {
-		return nil
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, state, 0o644); err != nil {
-		return fmt.Errorf("save tagger state: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("save tagger state: %w", err)
-	}
-	return nil
-}
