@@ -55,7 +55,9 @@ func TestAggregateTaggerStateSurvivesRestart(t *testing.T) {
 	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()
-	awaitProgress(t, func() string { return fmt.Sprintf("the aggregator to commit %d records (%+v)", rep.Experiences, a.Stats()) },
+	awaitProgress(t, func() string {
+		return fmt.Sprintf("the aggregator to commit %d records (%+v)", rep.Experiences, a.Stats())
+	},
 		func() int64 { return a.Stats().Committed }, func() bool { return a.Stats().Committed >= rep.Experiences })
 	// The aggregator runs on, idle: the file on disk is what a crash now
 	// would leave.
@@ -76,7 +78,9 @@ func TestAggregateTaggerStateSurvivesRestart(t *testing.T) {
 	if labelled < ccfg.TaggerWarmUp {
 		t.Fatalf("%d labelled records in %d records: want more than the warm-up %d", labelled, rep.Experiences, ccfg.TaggerWarmUp)
 	}
-	awaitProgress(t, func() string { return fmt.Sprintf("the state file to hold %d labelled records (%d)", labelled, fileLabelled()) },
+	awaitProgress(t, func() string {
+		return fmt.Sprintf("the state file to hold %d labelled records (%d)", labelled, fileLabelled())
+	},
 		func() int64 { return 0 }, func() bool { return fileLabelled() == labelled })
 	stop()
 	if err := <-done; err != nil {

@@ -66,4 +66,3 @@ func taggerFlags(fs *flagSet, c *classify.Config) {
 	fs.Var(&c.Objective, "tagger-objective", "what the learned tagger's threshold on P(crisis) is chosen for: f1, precision=P (most recall with precision >= P) or cost=R (a missed crisis parent costs R false crisis tags)")
 	fs.Int64Var(&c.TaggerWarmUp, "tagger-warmup", c.TaggerWarmUp, "labelled records the learned tagger trains on before it decides (the rules decide until then)")
 }
-
