@@ -156,6 +156,12 @@ type AggregateStats struct {
 	// tagger has trained on, TaggerResumed of them from the state loaded
 	// at start (AggregateConfig.TaggerStatePath).
 	TaggerLabelled, TaggerResumed int64
+	// TaggerHeldOut is the learned model's calibration on the labelled
+	// records, each predicted before the model trained on it
+	// (classify.Classifier.HeldOut), and TaggerThreshold its decision
+	// threshold now.
+	TaggerHeldOut   classify.Calibration
+	TaggerThreshold float64
 }
 
 // Aggregator is the aggregator role.
@@ -520,6 +526,7 @@ func (a *Aggregator) merge(t *tally) {
 	}
 	a.acc.Merge(&t.acc)
 	a.stats.TaggerLabelled = a.cls.Labelled()
+	a.stats.TaggerHeldOut, a.stats.TaggerThreshold = a.cls.HeldOut(), a.cls.Threshold()
 	a.mu.Unlock()
 	for s := range t.tags {
 		for c, n := range t.tags[s] {

@@ -121,7 +121,10 @@ func TestRunEndToEnd(t *testing.T) {
 			t.Errorf("unlabelled records: tagger F1 %.3f, Bayes limit %.3f", tg, b)
 		}
 	}
-	if !strings.Contains(table.String(), "Bayes limit of this run's stream") {
+	if h := sum.Agg.TaggerHeldOut; int64(h.N()) != sum.Agg.TaggerLabelled || h.N() == 0 || !(h.ECE() <= 0.1) {
+		t.Errorf("held-out calibration over %d records (%d labelled trained on), ECE %.4f", h.N(), sum.Agg.TaggerLabelled, h.ECE())
+	}
+	if !strings.Contains(table.String(), "Bayes limit of this run's stream") || !strings.Contains(table.String(), "held-out labelled records") {
 		t.Errorf("summary lacks the Bayes limit:\n%s", table.String())
 	}
 	metrics := kafkatest.ReadAll(t, c.Config(), kafkax.TopicMetrics)

@@ -43,6 +43,11 @@ func writeTagging(tw io.Writer, cfg classify.Config, st consumers.AggregateStats
 	} else {
 		fmt.Fprintf(tw, "  crisis tagger\trules\n")
 	}
+	if cfg.Tagger == classify.TaggerLearned {
+		h := st.TaggerHeldOut
+		fmt.Fprintf(tw, "  learned model, held-out labelled records\tBrier %.4f, ECE %.4f over %d records (each predicted before the model trained on it); threshold %.3f at the end\n",
+			h.Brier(), h.ECE(), h.N(), st.TaggerThreshold)
+	}
 	if st.TaggerResumed > 0 {
 		fmt.Fprintf(tw, "  learned tagger state\tresumed with %d labelled records learned before this run, %d at its end\n", st.TaggerResumed, st.TaggerLabelled)
 	}
