@@ -253,8 +253,8 @@ type Summary struct {
 	// Checkpoint is the learner's checkpoint file.
 	Checkpoint string
 	// Elapsed is the wall time of the streaming part; EvalElapsed of the
-	// evaluation.
-	Elapsed, EvalElapsed time.Duration
+	// evaluation; TagLimitElapsed of the Bayes limit's computation.
+	Elapsed, EvalElapsed, TagLimitElapsed time.Duration
 	// Join is the join's figures of a live run (nil otherwise), with the
 	// windows it used.
 	Join        *consumers.JoinStats
@@ -312,13 +312,15 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err := evaluate(ctx, cfg, kcfg, r, &sum); err != nil {
 		return sum, fmt.Errorf("run: %w", err)
 	}
+	sum.EvalElapsed = time.Since(evalStart)
 	if !cfg.Live && cfg.BayesGhosts > 0 {
 		fmt.Fprintf(cfg.Progress, "computing the Bayes limit of crisis tagging on the run's stream (%d ghost journeys per segment and user)...\n", cfg.BayesGhosts)
+		limStart := time.Now()
 		if sum.TagLimit, err = measureTagLimit(ctx, cfg, kcfg, r); err != nil {
 			return sum, fmt.Errorf("run: %w", err)
 		}
+		sum.TagLimitElapsed = time.Since(limStart)
 	}
-	sum.EvalElapsed = time.Since(evalStart)
 	return sum, nil
 }
 

@@ -16,8 +16,12 @@ func (s Summary) Print(w io.Writer) {
 	if s.Embedded {
 		where = "embedded broker " + fmt.Sprint(s.Brokers)
 	}
-	fmt.Fprintf(w, "\naelp run %s on %s: %.1fs streaming, %.1fs evaluation\n\n", s.ExperimentID, where,
+	fmt.Fprintf(w, "\naelp run %s on %s: %.1fs streaming, %.1fs evaluation", s.ExperimentID, where,
 		s.Elapsed.Seconds(), s.EvalElapsed.Seconds())
+	if s.TagLimit != nil {
+		fmt.Fprintf(w, ", %.1fs Bayes limit", s.TagLimitElapsed.Seconds())
+	}
+	fmt.Fprintf(w, "\n\n")
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	l := s.Learn
 	b := l.Batches
