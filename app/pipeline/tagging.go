@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/aelp/aelp/consumers/classify"
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/learner/policy"
-	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/producers/sim"
 	"github.com/aelp/aelp/schemas"
 	"github.com/segmentio/kafka-go"
@@ -85,19 +83,14 @@ func measureTagLimit(ctx context.Context, cfg Config, kcfg kafkax.Config, r *rol
 	if err != nil {
 		return nil, fmt.Errorf("bayes limit: %w", err)
 	}
-	pols := map[int64]sim.Policy{}
-	var loadErr error
 	src := policy.Source{Kafka: kcfg, Topic: r.lcfg.WithDefaults().PolicyTopic, ExperimentID: cfg.ExperimentID, Log: cfg.Log}
-	err = src.ReadAll(ctx, func(s *schemas.PolicySnapshot) {
-		p, err := ppo.LoadPolicy(s.Architecture, s.Params, s.ObsMean, s.ObsVar, s.ObsCount)
-		if err != nil {
-			loadErr = errors.Join(loadErr, fmt.Errorf("snapshot v%d: %w", s.Version, err))
-			return
-		}
-		pols[s.Version] = p
-	})
-	if err = errors.Join(err, loadErr); err != nil {
+	snaps, err := policy.LoadSnapshots(ctx, src)
+	if err != nil {
 		return nil, fmt.Errorf("bayes limit: %w", err)
+	}
+	pols := make(map[int64]sim.Policy, len(snaps))
+	for v, p := range snaps {
+		pols[v] = p
 	}
 	lim, err := tagger.MeasureStream(cfg.Sim, users, pols, cfg.BayesGhosts, cfg.Seed)
 	if err != nil {

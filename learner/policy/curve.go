@@ -26,6 +26,25 @@ type CurvePoint struct {
 // version order. A snapshot whose network does not load is an error; none
 // is an empty curve.
 func EvaluateSnapshots(ctx context.Context, src Source, scfg sim.Config, episodes int, seed uint64) ([]CurvePoint, error) {
+	pols, err := LoadSnapshots(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	pts := make([]CurvePoint, 0, len(pols))
+	for _, v := range slices.Sorted(maps.Keys(pols)) {
+		rep, err := sim.Evaluate(scfg, pols[v], episodes, seed)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot v%d: %w", v, err)
+		}
+		pts = append(pts, CurvePoint{Version: v, Eval: rep})
+	}
+	return pts, nil
+}
+
+// LoadSnapshots loads the network of every snapshot of src's experiment,
+// read up to the end offsets seen at the call, by version. A snapshot whose
+// network does not load is an error.
+func LoadSnapshots(ctx context.Context, src Source) (map[int64]*ppo.Policy, error) {
 	pols := map[int64]*ppo.Policy{}
 	var loadErr error
 	err := src.ReadAll(ctx, func(s *schemas.PolicySnapshot) {
@@ -39,15 +58,7 @@ func EvaluateSnapshots(ctx context.Context, src Source, scfg sim.Config, episode
 	if err = errors.Join(err, loadErr); err != nil {
 		return nil, err
 	}
-	pts := make([]CurvePoint, 0, len(pols))
-	for _, v := range slices.Sorted(maps.Keys(pols)) {
-		rep, err := sim.Evaluate(scfg, pols[v], episodes, seed)
-		if err != nil {
-			return nil, fmt.Errorf("snapshot v%d: %w", v, err)
-		}
-		pts = append(pts, CurvePoint{Version: v, Eval: rep})
-	}
-	return pts, nil
+	return pols, nil
 }
 
 // WriteCurve writes a learning curve as a table: per snapshot, the crisis
