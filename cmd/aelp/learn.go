@@ -123,7 +123,8 @@ func runSetup() (*flagSet, action) {
 	isolationFlag(fs, &cfg.Isolation)
 	runLiveFlags(fs, cfg)
 	fs.Var(notValue{&cfg.ConstantLR}, "lr-decay", "lower the learning rate linearly over the run, to a third of --learning-rate by its last possible update (false: constant)")
-	return fs, func(ctx context.Context) error {
+	prof := profileFlags(fs)
+	return fs, func(ctx context.Context) (err error) {
 		sh.quiet() // the progress display and summary say what info would
 		log, err := sh.logger("run")
 		if err != nil {
@@ -147,6 +148,11 @@ func runSetup() (*flagSet, action) {
 		if err := cfg.Validate(); err != nil {
 			return configError(err)
 		}
+		stopProfile, err := prof.start()
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, stopProfile()) }()
 		sum, err := pipeline.Run(ctx, *cfg)
 		if err != nil && ctx.Err() != nil {
 			fmt.Fprintf(os.Stderr, "aelp run: interrupted after %.1fs: %d users simulated, %d experiences tagged, %d updates; learner checkpoint %s\n",
