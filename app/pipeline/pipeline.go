@@ -119,18 +119,31 @@ type Config struct {
 	BayesGhosts int
 }
 
+// PPOWorkers is the number of goroutines a run's learner computes each
+// PPO minibatch on by default (learner.DefaultPPO has 2): in a run the
+// simulators, the aggregator, the broker and the learner's readers share
+// the cores with the update, and a second PPO worker busy-waits (with
+// runtime.Gosched) between its tasks and for 2 ms after each update, which
+// the profile of a whole run (docs/ppo.md, "Profile of aelp run") showed
+// as a quarter of the process's CPU time. The update's results do not
+// depend on the count (ppo.Config.Workers), so a run's policy is the same.
+const PPOWorkers = 1
+
 // DefaultConfig returns the defaults of `aelp run`: the data under
 // data/run, 60,000 users on 2 simulator goroutines, seed 1,
-// sim.DefaultConfig(), learner.DefaultConfig(), at most 20,000 experiences
+// sim.DefaultConfig(), learner.DefaultConfig() with PPOWorkers PPO
+// workers, at most 20,000 experiences
 // ahead of the learner, 20,000 held-out journeys per evaluation and
 // lifecycle.DefaultShutdownTimeout. The experiment id and the evaluation
 // seed are derived when Run starts (see their fields). Seed, Learner and
 // the booleans are left alone by setDefaults; every other zero field takes
 // the value given here.
 func DefaultConfig() Config {
+	lcfg := learner.DefaultConfig()
+	lcfg.PPO.Workers = PPOWorkers
 	return Config{
 		DataDir: filepath.Join("data", "run"), Episodes: 60_000, Workers: 2, Seed: 1, Sim: sim.DefaultConfig(),
-		Classifier: classify.DefaultConfig(), Learner: learner.DefaultConfig(), MaxAhead: 20_000, EvalEpisodes: 20_000,
+		Classifier: classify.DefaultConfig(), Learner: lcfg, MaxAhead: 20_000, EvalEpisodes: 20_000,
 		ShutdownTimeout: lifecycle.DefaultShutdownTimeout,
 	}
 }
@@ -214,6 +227,7 @@ func (c Config) learnerConfig(kcfg kafkax.Config) learner.Config {
 	lcfg.StateDim, lcfg.NumActions = c.Sim.StateDim, c.Sim.NumActions()
 	if lcfg.PPO.ObsDim == 0 {
 		lcfg.PPO = learner.DefaultPPO(lcfg.StateDim, lcfg.NumActions)
+		lcfg.PPO.Workers = PPOWorkers
 	}
 	if !c.ConstantLR && lcfg.PPO.LRSchedule == ppo.ScheduleConstant {
 		lcfg.PPO.LRSchedule, lcfg.PPO.TotalUpdates = ppo.ScheduleLinear, decayUpdates(c, lcfg.WithDefaults())

@@ -268,3 +268,22 @@ func TestRunKeepsTaggerState(t *testing.T) {
 		t.Errorf("an in-memory embedded broker keeps the tagger state in %q, want nowhere", got)
 	}
 }
+
+// TestPPOWorkers checks that a run's learner computes its updates on
+// PPOWorkers goroutines both from DefaultConfig and when the learner's
+// configuration is left zero (and that a count given is kept).
+func TestPPOWorkers(t *testing.T) {
+	kcfg := kafkax.DefaultConfig()
+	d := DefaultConfig()
+	if got := d.learnerConfig(kcfg).PPO.Workers; got != PPOWorkers {
+		t.Errorf("DefaultConfig: %d PPO workers, want %d", got, PPOWorkers)
+	}
+	zero := Config{Sim: d.Sim}
+	if got := zero.learnerConfig(kcfg).PPO.Workers; got != PPOWorkers {
+		t.Errorf("zero learner configuration: %d PPO workers, want %d", got, PPOWorkers)
+	}
+	d.Learner.PPO.Workers = 3
+	if got := d.learnerConfig(kcfg).PPO.Workers; got != 3 {
+		t.Errorf("--ppo-workers 3: %d PPO workers", got)
+	}
+}
