@@ -279,8 +279,10 @@ func (d *decoder) stringMap() map[string]string {
 	var sb strings.Builder
 	sb.Grow(total)
 	d.i = start
-	offs := make([]int, 0, 2*count+1)
-	offs = append(offs, 0)
+	// The offsets of the entries' strings in s; a record's few metadata
+	// entries fit the array on the stack (no allocation per record).
+	var small [33]int
+	offs := append(small[:0], 0)
 	for { // second pass over validated bytes: concatenate
 		n := d.blockCount(2)
 		if n == 0 {
