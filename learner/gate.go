@@ -161,14 +161,30 @@ func (c OPEConfig) segmentName() string {
 }
 
 // heldOut reports whether user is in the held-out share: FNV-1a 64 of the
-// user id, its top 53 bits as a fraction of 2^53, below share.
+// user id through murmur3's 64-bit finaliser (fmix64), its top 53 bits as
+// a fraction of 2^53, below share. FNV-1a alone mixes the last bytes of a
+// string poorly into its top bits: on the simulator's ids
+// ("u-<seed>-<stream>-<n>"), users that differ in their last digits only,
+// its top bits held out 24–39% of the users of a stream at a share of
+// 0.3; the finaliser spreads every input bit over all 64.
 func heldOut(user string, share float64) bool {
 	if share <= 0 {
 		return false
 	}
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(user))
-	return float64(h.Sum64()>>11)/(1<<53) < share
+	return float64(fmix64(h.Sum64())>>11)/(1<<53) < share
+}
+
+// fmix64 is murmur3's 64-bit finaliser: a bijection in which every input
+// bit affects every output bit.
+func fmix64(k uint64) uint64 {
+	k ^= k >> 33
+	k *= 0xff51afd7ed558ccd
+	k ^= k >> 33
+	k *= 0xc4ceb9fe1a85ec53
+	k ^= k >> 33
+	return k
 }
 
 // evaluator owns the evaluation set and the policy serving: it is used by

@@ -67,6 +67,24 @@ func TestHeldOut(t *testing.T) {
 	if in < 9_430 || in > 10_570 {
 		t.Fatalf("%d of %d users held out at 0.1", in, n)
 	}
+	// The simulator's ids, per seed and stream: 20,000 users of one
+	// stream, at shares 0.1 and 0.3 (sd ≤ 0.0033; 6 sd either way).
+	for _, seed := range []uint64{1, 42} {
+		for stream := range uint64(3) {
+			for _, share := range []float64{0.1, 0.3} {
+				const users = 20_000
+				in := 0
+				for i := range users {
+					if heldOut(fmt.Sprintf("u-%x-%x-%d", seed, stream, i), share) {
+						in++
+					}
+				}
+				if got := float64(in) / users; math.Abs(got-share) > 0.02 {
+					t.Errorf("seed %d stream %d: %.3f of the simulator's users held out at %.1f", seed, stream, got, share)
+				}
+			}
+		}
+	}
 }
 
 func TestOPEConfigValidate(t *testing.T) {
@@ -310,4 +328,96 @@ func snapshotOf(t *testing.T, m kafka.Message) (int64, string) {
 		}
 	}
 	return s.Version, reason
+}
+
+// TestHoldoutCountsUnusableRecords: records of held-out users without a
+// behaviour log-prob (NaN) or with log-prob −Inf are dead-lettered with
+// their reason, as any record that fails validation, and counted by the
+// evaluation set's collector, which drops their journeys (a journey with
+// a step missing has no importance weight); the learner goes on, and the
+// other held-out journeys are evaluated.
+func TestHoldoutCountsUnusableRecords(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Options{})
+	cfg := c.Config()
+	const topic, exp, share = "tagged-unusable", "exp-unusable", 0.5
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: topic, Partitions: 3}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sim.New(sim.DefaultConfig(), 4, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []kafka.Message
+	var nanUser, infUser string
+	n, heldJourneys := 0, 0
+	for range 600 {
+		s.RunEpisode(sim.Uniform{N: 12}, func(tr *sim.Transition) {
+			n++
+			te := schemas.TaggedExperience{Experience: schemas.Experience{ExperimentID: exp}, TagSource: schemas.TagLabel}
+			producers.FillExperience(&te.Experience, tr, fmt.Sprintf("%s-%d", exp, n), -1, time.Now())
+			te.TaggedAt = te.Timestamp
+			held := heldOut(tr.UserID, share)
+			if held && tr.Step == 0 {
+				heldJourneys++
+			}
+			switch {
+			case held && tr.Step == 1 && nanUser == "":
+				nanUser, te.BehaviorLogProb = tr.UserID, math.NaN()
+			case held && tr.Step == 0 && nanUser != "" && infUser == "" && tr.UserID != nanUser:
+				infUser, te.BehaviorLogProb = tr.UserID, math.Inf(-1)
+			}
+			val, err := schemas.MarshalTaggedExperience(nil, &te)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs = append(msgs, kafka.Message{Key: []byte(tr.UserID), Value: val})
+		})
+	}
+	if nanUser == "" || infUser == "" {
+		t.Fatal("no held-out user to corrupt")
+	}
+	w, err := kafkax.NewWriter(cfg, topic, kafkax.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+
+	lc := testConfig(cfg, topic, exp, "").withBounded()
+	lc.OPE = OPEConfig{Holdout: share, Journeys: 1000, MinJourneys: 50, Eval: ope.Config{Resamples: 50}}
+	l, err := New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := l.Stats()
+	ec := st.EvalCounts
+	t.Logf("%d records, %d held-out journeys; dead-lettered %d; evaluation set: %s", n, heldJourneys, st.DeadLettered, ec)
+	if st.DeadLettered != 2 || ec.MissingLogProb != 1 || ec.ImpossibleLogProb != 1 || ec.Gaps != 2 {
+		t.Fatalf("dead-lettered %d, evaluation set %s: want 2 dead letters, 1 record without a behaviour log-prob, 1 with −Inf, 2 journeys dropped",
+			st.DeadLettered, ec)
+	}
+	if ec.Journeys != int64(heldJourneys-2) || st.EvalJourneys != heldJourneys-2 {
+		t.Fatalf("evaluation set holds %d journeys (collector %d), want the %d held out less the 2 dropped", st.EvalJourneys, ec.Journeys, heldJourneys)
+	}
+	if st.LastOPE == nil || len(st.LastOPE.Segments) == 0 {
+		t.Fatalf("no snapshot evaluated on the set: %+v", st.LastOPE)
+	}
+	reasons := map[string]int{}
+	for _, m := range kafkatest.ReadAll(t, cfg, kafkax.TopicDeadLetter) {
+		for _, h := range m.Headers {
+			if h.Key == kafkax.HeaderError {
+				reasons[string(h.Value)]++
+			}
+		}
+	}
+	if reasons["invalid:behavior_logprob"] != 2 {
+		t.Fatalf("dead-letter reasons %v, want 2 invalid:behavior_logprob", reasons)
+	}
 }

@@ -40,8 +40,30 @@ func (l *Learner) holdOut(te *schemas.TaggedExperience) bool {
 	l.mu.Lock()
 	l.stats.HeldOut++
 	l.stats.EvalJourneys = n
+	l.stats.EvalCounts = l.eval.collector.Counts()
 	l.mu.Unlock()
 	return true
+}
+
+// holdOutInvalid hands a held-out user's record that failed validation
+// (and was dead-lettered with its reason) to the evaluation set's
+// collector, which counts it — without a behaviour log-prob, with
+// log-prob −Inf, or invalid — and drops its journey, whose importance
+// weight has a step missing; the first such record is logged.
+func (l *Learner) holdOutInvalid(te *schemas.TaggedExperience) {
+	if l.eval == nil || te.ExperimentID != l.cfg.ExperimentID || !heldOut(te.UserID, l.cfg.OPE.Holdout) {
+		return
+	}
+	before := l.eval.collector.Counts().Skipped()
+	l.eval.add(te)
+	c := l.eval.collector.Counts()
+	if before == 0 && c.Skipped() > 0 {
+		l.log.Warn().Str("episode", te.EpisodeID).Float64("behavior_logprob", te.BehaviorLogProb).Str("evaluation_set", c.String()).
+			Msg("held-out record unusable for off-policy evaluation: counted and skipped, its journey dropped (further ones are counted in the evaluation log lines)")
+	}
+	l.mu.Lock()
+	l.stats.EvalCounts = c
+	l.mu.Unlock()
 }
 
 // loadServing sets the gate's serving policy to the experiment's newest
@@ -104,9 +126,16 @@ func (l *Learner) gate(snap *schemas.PolicySnapshot, w *writers) (out *kafkax.Wr
 	l.stats.LastOPE = &ev
 	l.mu.Unlock()
 	l.log.Info().Int64("version", snap.Version).Int64("serving", ev.ServingVersion).Int64("journeys", ev.Journeys).
+		Str("evaluation_set", l.eval.collector.Counts().String()).
 		Bool("promoted", dd.promote).Str("reason", ev.Reason).Float64("seconds", secs).Msg("snapshot evaluated off-policy")
 	if dd.promote {
 		return w.policy, &dd, pol, nil
 	}
 	return w.candidates, &dd, pol, nil
 }
+
+// Consumed returns the tagged experiences this process took for training
+// or for evaluation: Ingested plus HeldOut. What a producer paced by the
+// learner compares with what it published: with held-out users, Ingested
+// alone falls behind by their share and would stall it.
+func (s Stats) Consumed() int64 { return s.Ingested + s.HeldOut }

@@ -14,6 +14,7 @@ import (
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/internal/lifecycle"
 	"github.com/aelp/aelp/internal/stats"
+	"github.com/aelp/aelp/learner/ope"
 	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/learner/replay"
 	"github.com/aelp/aelp/learner/train"
@@ -57,6 +58,11 @@ type Stats struct {
 	// included); EvalJourneys is the evaluation set's size.
 	HeldOut      int64
 	EvalJourneys int
+	// EvalCounts are the evaluation set's collector's counts: records
+	// skipped (without a behaviour log-prob, with log-prob −Inf, invalid
+	// — those of held-out users that were dead-lettered) and journeys
+	// dropped for a missing or skipped step.
+	EvalCounts ope.Counts
 	// Promoted and HeldBack count the snapshots this process published to
 	// the policy topic and to the candidates topic.
 	Promoted, HeldBack int64
@@ -253,6 +259,7 @@ type record struct {
 	hwm       int64
 	skip      bool // another experiment's, or dead-lettered
 	dead      bool
+	invalid   bool // dead-lettered, decoded but failed validation: te holds it
 	te        schemas.TaggedExperience
 }
 
@@ -488,6 +495,9 @@ func (l *Learner) ingest(r *record) {
 			l.stats.Skipped++
 		}
 		l.mu.Unlock()
+		if r.invalid {
+			l.holdOutInvalid(&r.te)
+		}
 		return
 	}
 	if l.holdOut(&r.te) {
@@ -621,6 +631,7 @@ func (l *Learner) readPartition(ctx, finishCtx context.Context, p int, offset in
 					return fmt.Errorf("dead letter: %w", werr)
 				}
 				rec.skip, rec.dead = true, true
+				rec.invalid = errors.As(err, new(*schemas.ValidationError))
 			} else if rec.te.ExperimentID != cfg.ExperimentID {
 				rec.skip = true
 			}

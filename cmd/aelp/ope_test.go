@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,7 +42,9 @@ func TestOPEUsageErrors(t *testing.T) {
 
 // writeLoggedFile records n simulated journeys logged under the uniform
 // policy as tagged experiences in an aelp record file, with one
-// undecodable record and one journey whose second step is missing.
+// undecodable record, one journey whose second step is missing, one whose
+// third step has no behaviour log-prob (NaN) and one whose first step has
+// log-prob −Inf.
 func writeLoggedFile(t *testing.T, path string, n int) {
 	t.Helper()
 	f, err := os.Create(path)
@@ -71,6 +74,12 @@ func writeLoggedFile(t *testing.T, path string, n int) {
 		s.RunEpisode(sim.Uniform{N: cfg.NumActions()}, func(tr *sim.Transition) {
 			producers.FillExperience(&te.Experience, tr, "", -1, time.UnixMilli(off))
 			te.EventType = schemas.EventRegular
+			switch {
+			case i == 1 && tr.Step == 2:
+				te.BehaviorLogProb = math.NaN()
+			case i == 2 && tr.Step == 0:
+				te.BehaviorLogProb = math.Inf(-1)
+			}
 			b, err := schemas.MarshalTaggedExperience(nil, &te)
 			if err != nil {
 				t.Fatal(err)
@@ -89,8 +98,9 @@ func writeLoggedFile(t *testing.T, path string, n int) {
 // TestEvaluateOPEFile: aelp evaluate --ope --policy logging on a recorded
 // file of uniformly logged journeys estimates the uniform policy: every
 // weight is 1, so the ESS is the number of journeys and PDIS is the logged
-// mean; the journey with a missing step and the undecodable record are
-// left out and counted.
+// mean; the journey with a missing step, the records without a behaviour
+// log-prob or with log-prob −Inf (and their journeys) and the undecodable
+// record are left out, counted, and said so on stderr.
 func TestEvaluateOPEFile(t *testing.T) {
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "logged.avro"), filepath.Join(dir, "out.json")
@@ -100,14 +110,29 @@ func TestEvaluateOPEFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout := os.Stdout
-	os.Stdout = f
+	errPath := filepath.Join(dir, "stderr")
+	ef, err := os.Create(errPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr := os.Stdout, os.Stderr
+	os.Stdout, os.Stderr = f, ef
 	var so, se bytes.Buffer
 	code := realMain([]string{"evaluate", "--ope", "--policy", "logging", "--file", in, "--format", "json", "--resamples", "200"}, &so, &se)
-	os.Stdout = stdout
+	os.Stdout, os.Stderr = stdout, stderr
 	f.Close()
+	ef.Close()
+	msg, err := os.ReadFile(errPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if code != 0 {
-		t.Fatalf("exit %d: %s", code, se.String())
+		t.Fatalf("exit %d: %s%s", code, se.String(), msg)
+	}
+	for _, want := range []string{"1 without a behaviour log-prob", "1 with log-prob −Inf", "1 undecodable"} {
+		if !strings.Contains(string(msg), want) {
+			t.Errorf("stderr does not say %q: %s", want, msg)
+		}
 	}
 	data, err := os.ReadFile(out)
 	if err != nil {
@@ -120,15 +145,16 @@ func TestEvaluateOPEFile(t *testing.T) {
 	if err := json.Unmarshal(data, &got); err != nil {
 		t.Fatalf("%v:\n%s", err, data)
 	}
-	if got.Counts.Journeys != n-1 || got.Counts.Gaps != 1 || got.Report.Journeys != n-1 {
-		t.Errorf("counts %+v, report of %d journeys: want %d journeys and 1 with a gap", got.Counts, got.Report.Journeys, n-1)
+	if c := got.Counts; c.Journeys != n-3 || c.Gaps != 3 || c.MissingLogProb != 1 || c.ImpossibleLogProb != 1 || got.Report.Journeys != n-3 {
+		t.Errorf("counts %+v, report of %d journeys: want %d journeys, 3 with a missing or skipped step (1 record without a log-prob, 1 with −Inf)",
+			got.Counts, got.Report.Journeys, n-3)
 	}
 	all, ok := got.Report.Segment(ope.KindAll)
 	if !ok {
 		t.Fatalf("no segment all: %s", data)
 	}
 	p, _ := all.Estimate(ope.PDIS)
-	if all.ESS != float64(n-1) || p.Value != all.Logged.Value {
-		t.Errorf("ESS %v, PDIS %v, logged %v: want ESS %d and PDIS = logged", all.ESS, p.Value, all.Logged.Value, n-1)
+	if all.ESS != float64(n-3) || p.Value != all.Logged.Value {
+		t.Errorf("ESS %v, PDIS %v, logged %v: want ESS %d and PDIS = logged", all.ESS, p.Value, all.Logged.Value, n-3)
 	}
 }
