@@ -34,7 +34,7 @@ func (r *roles) newLiveRoles(cfg Config, kcfg kafkax.Config) error {
 		return err
 	}
 	pace := func(ctx context.Context) error {
-		for r.jn.Stats().Written-r.lrn.Stats().Ingested > cfg.MaxAhead {
+		for r.jn.Stats().Written-r.lrn.Stats().Consumed() > cfg.MaxAhead {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()

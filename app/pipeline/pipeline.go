@@ -261,6 +261,14 @@ type Summary struct {
 	// exact reference.
 	Learned, Logging sim.EvalReport
 	Oracle           sim.OracleReport
+	// Served, with the promotion gate on (Learner.OPE.Promote lcb), is
+	// the evaluation of the policy serving at the end — the newest
+	// snapshot on the policy topic, the one the simulators act with, or
+	// the logging policy when the gate promoted none; ServedVersion is its
+	// version (−1: the logging policy). Learned is the learner's last
+	// policy, promoted or not.
+	Served        *sim.EvalReport
+	ServedVersion int64
 	// Curve is the evaluation of every policy snapshot in version order,
 	// when Config.CurveEpisodes asked for it.
 	Curve []policy.CurvePoint
@@ -396,7 +404,7 @@ func newRoles(cfg Config, kcfg kafkax.Config) (*roles, error) {
 		return r, r.newLiveRoles(cfg, kcfg)
 	}
 	pace := func(ctx context.Context) error {
-		for r.sim.Stats().Experiences-r.lrn.Stats().Ingested > cfg.MaxAhead {
+		for r.sim.Stats().Experiences-r.lrn.Stats().Consumed() > cfg.MaxAhead {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -497,12 +505,41 @@ func evaluate(ctx context.Context, cfg Config, kcfg kafkax.Config, r *roles, sum
 	if sum.Oracle, err = sim.Oracle(cfg.Sim); err != nil {
 		return fmt.Errorf("oracle: %w", err)
 	}
+	if r.lcfg.WithDefaults().OPE.Promote == learner.PromoteLCB {
+		if err := evaluateServed(ctx, cfg, kcfg, r, sum); err != nil {
+			return err
+		}
+	}
 	if cfg.CurveEpisodes > 0 {
 		src := policy.Source{Kafka: kcfg, Topic: r.lcfg.WithDefaults().PolicyTopic, ExperimentID: cfg.ExperimentID, Log: cfg.Log}
 		if sum.Curve, err = policy.EvaluateSnapshots(ctx, src, cfg.Sim, cfg.CurveEpisodes, cfg.EvalSeed); err != nil {
 			return fmt.Errorf("learning curve: %w", err)
 		}
 	}
+	return nil
+}
+
+// evaluateServed evaluates the policy serving at the end of a gated run:
+// the newest snapshot on the policy topic, or the logging policy.
+func evaluateServed(ctx context.Context, cfg Config, kcfg kafkax.Config, r *roles, sum *Summary) error {
+	src := policy.Source{Kafka: kcfg, Topic: r.lcfg.WithDefaults().PolicyTopic, ExperimentID: cfg.ExperimentID, Log: cfg.Log}
+	snap, err := src.Latest(ctx)
+	if err != nil {
+		return fmt.Errorf("serving policy: %w", err)
+	}
+	if snap == nil {
+		sum.Served, sum.ServedVersion = &sum.Logging, -1
+		return nil
+	}
+	pol, err := ppo.LoadPolicy(snap.Architecture, snap.Params, snap.ObsMean, snap.ObsVar, snap.ObsCount)
+	if err != nil {
+		return fmt.Errorf("serving policy v%d: %w", snap.Version, err)
+	}
+	ev, err := sim.Evaluate(cfg.Sim, pol, cfg.EvalEpisodes, cfg.EvalSeed)
+	if err != nil {
+		return fmt.Errorf("evaluate serving policy v%d: %w", snap.Version, err)
+	}
+	sum.Served, sum.ServedVersion = &ev, snap.Version
 	return nil
 }
 

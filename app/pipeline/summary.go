@@ -43,6 +43,10 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(tw, "  experiences ingested by the learner\t%d\n", l.Ingested)
 	fmt.Fprintf(tw, "  PPO updates (samples drawn)\t%d (%d)\n", l.Updates, l.Sampled)
 	fmt.Fprintf(tw, "  policy snapshots acted on (last version)\t%d\n", s.Sim.PolicyVersion)
+	if l.HeldOut > 0 {
+		fmt.Fprintf(tw, "  experiences of held-out users (journeys in the evaluation set)\t%d (%d)\n", l.HeldOut, l.EvalJourneys)
+		fmt.Fprintf(tw, "  snapshots promoted / held back by the gate\t%d / %d\n", l.Promoted, l.HeldBack)
+	}
 	fmt.Fprintf(tw, "importance sampling\t\n")
 	fmt.Fprintf(tw, "  crisis share of the buffer\t%.3f\n", l.Buffer.CrisisFraction)
 	fmt.Fprintf(tw, "  mean batch crisis ratio, measured\t%.4f ± %.4f (s.e.)\n", meas, se)
@@ -68,6 +72,13 @@ func (s Summary) Print(w io.Writer) {
 			r.Regular.MeanReturn, r.Regular.ReturnCI, r.Regular.ConversionRate, r.ValuePerUser, r.ValuePerUserCI)
 	}
 	row("learned (PPO)", s.Learned)
+	if s.Served != nil {
+		name := fmt.Sprintf("served (last promoted, v%d)", s.ServedVersion)
+		if s.ServedVersion < 0 {
+			name = "served (none promoted: logging)"
+		}
+		row(name, *s.Served)
+	}
 	row("logging (uniform)", s.Logging)
 	o := s.Oracle
 	fmt.Fprintf(tw, "oracle (exact)\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\n", o.Crisis.AdaptiveReturn, o.Crisis.AdaptiveConversion,
