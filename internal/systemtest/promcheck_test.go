@@ -30,7 +30,8 @@ func positive(v float64) bool { return v > 0 }
 
 // counted are the counters (and histograms) the test's run must move: the
 // simulator produces, the aggregator tags, the learner trains, snapshots
-// and checkpoints, and both consumers dead-letter the record that is not
+// and checkpoints, the gated learner holds users out, evaluates its
+// snapshots and holds back the first ones (too few journeys), and both consumers dead-letter the record that is not
 // Avro that the test writes to their input topics. The other counters
 // count what a healthy run need not do (encode errors, refused commits,
 // conversions).
@@ -40,6 +41,7 @@ var counted = []string{
 	"aelp_aggregate_dead_letters_total",
 	"aelp_learn_experiences_ingested_total", "aelp_learn_updates_total", "aelp_learn_samples_total",
 	"aelp_learn_checkpoints_total", "aelp_learn_dead_letters_total",
+	"aelp_learn_ope_held_out_total", "aelp_learn_snapshots_held_back_total", "aelp_learn_ope_evaluation_seconds",
 	"aelp_learn_update_seconds", "aelp_learn_first_use_latency_seconds",
 	"aelp_join_experiences_total", "aelp_join_dead_letters_total", "aelp_join_late_outcomes_total",
 	"aelp_join_event_latency_seconds", "aelp_join_wall_latency_seconds",
@@ -50,8 +52,10 @@ var counted = []string{
 // importance-sampling weights (min(p)/p)^β lie in [0, 1]; sizes, rates,
 // norms and losses that are squares are not negative; the gauges the first
 // update sets from a batch (weights, β, learning rate, buffer) or that
-// count running goroutines and memory must become positive, and the
-// learner's policy version must reach a published snapshot (≥ 0).
+// count running goroutines and memory must become positive, as must the
+// held-out evaluation set and its ESS; the learner's policy version must
+// reach a published snapshot (≥ 0), and the gated learner's evaluated
+// version an evaluated one.
 func gaugeRule(name string) valueRule {
 	inf := math.Inf(1)
 	has := func(parts ...string) bool {
@@ -70,13 +74,15 @@ func gaugeRule(name string) valueRule {
 	case has("explained_variance"):
 		r.hi = 1
 	case has("_lag", "_per_sec", "value_loss", "grad_norm", "entropy", "learning_rate", "buffer_size",
-		"_parent_weight", "_bytes", "goroutines"):
+		"_parent_weight", "_bytes", "goroutines", "_ope_ess", "_ope_journeys"):
 		r.lo = 0
 	}
 	switch {
 	case has("importance_weights_mean", "importance_weights_max", "_beta", "learning_rate", "buffer_size",
-		"ingest_per_sec", "samples_per_sec", "goroutines", "_bytes"):
+		"ingest_per_sec", "samples_per_sec", "goroutines", "_bytes", "_ope_ess", "_ope_journeys"):
 		r.ready, r.want = positive, "a value > 0"
+	case name == "aelp_learn_ope_policy_version":
+		r.ready, r.want = func(v float64) bool { return v >= 0 }, "an evaluated snapshot (≥ 0)"
 	case name == "aelp_learn_policy_version":
 		r.ready, r.want = func(v float64) bool { return v >= 0 }, "a published snapshot (≥ 0)"
 	}

@@ -406,8 +406,9 @@ func writeBad(t *testing.T, ctx context.Context, cfg kafkax.Config, topic string
 }
 
 // TestPrometheusScrapesEveryRole starts the long-running roles as aelp
-// processes (simulate at a steady rate, aggregate, learn, and join over a
-// live simulator's decisions and outcomes) on a test broker, with one
+// processes (simulate at a steady rate, aggregate, learn — twice: as is,
+// and with held-out users and the promotion gate — and join over a live
+// simulator's decisions and outcomes) on a test broker, with one
 // undecodable record on the raw, the tagged and the decisions topic so
 // that every consumer dead-letters; a real Prometheus scrapes their /metrics
 // every second. Once every target is up, every metric of docs/operations.md's
@@ -440,14 +441,31 @@ func TestPrometheusScrapesEveryRole(t *testing.T) {
 		"learn": {"--experiment=prom", "--fresh", "--checkpoint=" + filepath.Join(dir, "prom.ckpt"), "--min-buffer=200",
 			"--batch-size=64", "--metrics-every=5", "--snapshot-every=5", "--checkpoint-every=10"},
 	}
+	// A second learner of the same experiment, scraped under the learn
+	// job too, holds out 30% of the users and gates its snapshots (lcb),
+	// on topics of its own: its evaluation set reaches its minimum within
+	// seconds, so its first snapshots are held back (too few journeys)
+	// and the later ones evaluated, and the off-policy gauges and the
+	// gate's counters appear. (Whether it promotes one in the test's
+	// minutes depends on the intervals; the first learner, ungated,
+	// publishes every snapshot.)
+	gated := []string{"learn", "--experiment=prom", "--fresh", "--checkpoint=" + filepath.Join(dir, "gated.ckpt"), "--min-buffer=200",
+		"--batch-size=64", "--metrics-every=5", "--snapshot-every=5", "--checkpoint-every=10",
+		"--policy-topic=prom.policy.gated", "--candidates-topic=prom.policy.gated.candidates",
+		"--ope-holdout=0.3", "--ope-journeys=2000", "--ope-min-journeys=60", "--ope-resamples=100", "--promote=lcb"}
 	procs := map[string]*proc{}
 	var scrape strings.Builder
 	scrape.WriteString("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nscrape_configs:\n")
 	for _, r := range roles {
 		p := start(t, "aelp "+r.role, bin, append(append([]string{r.role}, common...), args[r.role]...)...)
 		procs[r.job] = p
-		addr := roleAddr(t, p, 2*time.Minute)
-		fmt.Fprintf(&scrape, "  - job_name: %s\n    static_configs:\n      - targets: [%q]\n", r.job, addr)
+		targets := fmt.Sprintf("%q", roleAddr(t, p, 2*time.Minute))
+		if r.job == "learn" {
+			g := start(t, "aelp learn (gated)", bin, append(append([]string{}, gated[:1]...), append(common, gated[1:]...)...)...)
+			procs["learn (gated)"] = g
+			targets += fmt.Sprintf(", %q", roleAddr(t, g, 2*time.Minute))
+		}
+		fmt.Fprintf(&scrape, "  - job_name: %s\n    static_configs:\n      - targets: [%s]\n", r.job, targets)
 	}
 	// The join's input: a live simulator, not scraped (its metrics are
 	// the simulate job's, which the other simulator serves).
@@ -480,7 +498,8 @@ func TestPrometheusScrapesEveryRole(t *testing.T) {
 	total := len(pending)
 	const stall = 3 * time.Minute
 	lastProgress := time.Now()
-	wantJobs := slices.Sorted(slices.Values(jobs))
+	// One target per job, two for learn (both learners).
+	wantJobs := slices.Sorted(slices.Values(append(slices.Clone(jobs), "learn")))
 	targetsUp := false
 	state := "prometheus not answering yet"
 	for len(pending) > 0 || !targetsUp {
