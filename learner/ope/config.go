@@ -28,6 +28,11 @@ const (
 	// Q̂(s, a) = V̂(s) = Target.Value(s) for every a; present when the
 	// Target has a value head.
 	DRValue = "DR-V"
+	// WDR is weighted doubly robust (Thomas & Brunskill 2016): DR with
+	// each step's two terms normalised by the sum of their weights, as
+	// WPDIS normalises PDIS; with the Config.Model Q̂ (absent with
+	// ModelNone, where it is WPDIS).
+	WDR = "WDR"
 )
 
 // Policy is a target policy: log π(·|s) over NumActions actions.

@@ -39,6 +39,9 @@ type data struct {
 	dr    []float64
 	drv   []float64 // nil without a value head
 	wr    []float64 // γ^t w_t r_t per row
+	// WDR's per-row terms γ^t w_t (r_t − Q̂_t) and γ^t w_{t−1} V̂_t (nil
+	// for ModelNone)
+	wq, wv []float64
 }
 
 // obsDimmer is a policy that knows its observation width (ppo.Policy).
@@ -259,6 +262,23 @@ func (d *data) estimates(qa, v []float64) (ret, pdis, dr []float64) {
 	return ret, pdis, dr
 }
 
+// weightedTerms returns DR's per-row terms γ^t w_t (r_t − Q̂(s_t, a_t))
+// and γ^t w_{t−1} V̂(s_t) (w_{−1} = 1), whose per-step sums WDR
+// normalises.
+func (d *data) weightedTerms(qa, v []float64) (wq, wv []float64) {
+	wq, wv = make([]float64, d.rows), make([]float64, d.rows)
+	for i := range d.n {
+		disc, prev := 1.0, 1.0
+		for r := d.off[i]; r < d.off[i+1]; r++ {
+			wq[r] = disc * d.w[r] * (d.rew[r] - qa[r])
+			wv[r] = disc * prev * v[r]
+			prev = d.w[r]
+			disc *= d.gamma
+		}
+	}
+	return wq, wv
+}
+
 // Evaluate estimates the value of target t from the logged journeys js
 // (see the package documentation for the estimators, the model and the
 // intervals). Journeys that cannot be used are left out and counted in
@@ -300,6 +320,9 @@ func Evaluate(t Target, js []Journey, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	d.ret, d.pdis, d.dr = d.estimates(qa, v)
+	if qa != nil {
+		d.wq, d.wv = d.weightedTerms(qa, v)
+	}
 	if t.Value != nil {
 		vh, err := d.valueHead(t.Value, fit.Lo, fit.Hi)
 		if err != nil {

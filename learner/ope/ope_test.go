@@ -98,8 +98,13 @@ func TestTargetIsBehaviour(t *testing.T) {
 						t.Errorf("%s: %s %v, logged %v (difference %v)", s.Name, name, e.Value, s.Logged.Value, d)
 					}
 				}
-				if dr, _ := s.Estimate(DR); math.Abs(dr.Value-s.Logged.Value) > 0.1 {
+				dr, _ := s.Estimate(DR)
+				if math.Abs(dr.Value-s.Logged.Value) > 0.1 {
 					t.Errorf("%s: DR %v, logged %v: beyond 0.1", s.Name, dr.Value, s.Logged.Value)
+				}
+				// Every weight 1: each step's normaliser is n, so WDR is DR.
+				if w, ok := s.Estimate(WDR); ok == (tc.cfg.Model == ModelNone) || ok && math.Abs(w.Value-dr.Value) > 1e-12*(1+math.Abs(dr.Value)) {
+					t.Errorf("%s: WDR %+v (reported %v), DR %v: want WDR = DR, reported unless the model is none", s.Name, w, ok, dr.Value)
 				}
 				if n := p.Normalized; s.Logged.Lo > 0 && (n == nil || n.Value != 1) {
 					t.Errorf("%s: normalised PDIS %+v, want 1", s.Name, n)
@@ -112,15 +117,15 @@ func TestTargetIsBehaviour(t *testing.T) {
 // TestKnownValues: on the toy MDP, whose values are computed exactly by
 // dynamic programming, every estimator is within its stated tolerance of
 // the true value of each target, overall and per segment, at n = 20,000
-// journeys of the behaviour policy: PDIS within 0.15, WPDIS and DR within
-// 0.10 (about 3.5–4 standard errors of each; the values are 1–4). The
+// journeys of the behaviour policy: PDIS within 0.15, WPDIS, DR and WDR
+// within 0.10 (about 3.5–4 standard errors of each; the values are 1–4). The
 // targets range from the behaviour itself to a policy whose probabilities
 // go down to 0.02 (ESS 45% of n).
 func TestKnownValues(t *testing.T) {
 	m := newToyMDP(1, 3, 4)
 	mu := m.randomPolicy(2, 0.1)
 	js := m.journeys(mu, 20000, 5)
-	tol := map[string]float64{PDIS: 0.15, WPDIS: 0.10, DR: 0.10}
+	tol := map[string]float64{PDIS: 0.15, WPDIS: 0.10, DR: 0.10, WDR: 0.10}
 	for _, tc := range []struct {
 		name string
 		p    *tablePolicy
@@ -148,7 +153,7 @@ func TestKnownValues(t *testing.T) {
 
 // TestCoverage: over 200 seeded trials of n = 300 journeys each (1,000 for
 // the second target), the 95% percentile interval (500 resamples) of
-// WPDIS and of DR covers the exact value in at least 90% of the trials.
+// WPDIS, DR and WDR covers the exact value in at least 90% of the trials.
 func TestCoverage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("200 trials per target")
@@ -178,7 +183,7 @@ func TestCoverage(t *testing.T) {
 				}
 			}
 			t.Logf("coverage of %d trials: %v", trials, cover)
-			for _, est := range []string{WPDIS, DR} {
+			for _, est := range []string{WPDIS, DR, WDR} {
 				if share := float64(cover[est]) / trials; share < 0.90 {
 					t.Errorf("%s covers the true value %.4f in %.1f%% of trials, want ≥ 90%%", est, truth, 100*share)
 				}

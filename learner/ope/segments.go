@@ -16,10 +16,11 @@ const (
 	colWPDIS
 	colDR
 	colDRV
+	colWDR
 	numCols
 )
 
-var colNames = [numCols]string{colPDIS: PDIS, colWPDIS: WPDIS, colDR: DR, colDRV: DRValue}
+var colNames = [numCols]string{colPDIS: PDIS, colWPDIS: WPDIS, colDR: DR, colDRV: DRValue, colWDR: WDR}
 
 // segDef is one reported segment: the leaves (distinct (tag, truth) pairs)
 // whose journeys it holds.
@@ -33,15 +34,17 @@ type segDef struct {
 // return, PDIS, DR, DR-V values) and per step t the WPDIS numerator
 // Σ γ^t w_t r_t, the weights Σ w_t of the journeys still running and, at
 // t = H, the final weights of the journeys of H steps (which keep them at
-// every later step).
+// every later step); and WDR's numerators Σ γ^t w_t (r_t − Q̂_t) and
+// Σ γ^t w_{t−1} V̂_t.
 type leafSums struct {
-	cnt            float64
-	col            [numCols]float64
-	num, den, ends []float64
+	cnt                    float64
+	col                    [numCols]float64
+	num, den, ends, nq, nv []float64
 }
 
 func newLeafSums(T int) leafSums {
-	return leafSums{num: make([]float64, T), den: make([]float64, T), ends: make([]float64, T+1)}
+	return leafSums{num: make([]float64, T), den: make([]float64, T), ends: make([]float64, T+1),
+		nq: make([]float64, T), nv: make([]float64, T)}
 }
 
 func (s *leafSums) reset() {
@@ -50,6 +53,8 @@ func (s *leafSums) reset() {
 	clear(s.num)
 	clear(s.den)
 	clear(s.ends)
+	clear(s.nq)
+	clear(s.nv)
 }
 
 // add adds journey i, c times.
@@ -59,14 +64,21 @@ func (s *leafSums) add(b *bootData, i int, c float64) {
 	for k := range numCols {
 		s.col[k] += c * j.col[k]
 	}
-	steps := b.steps[2*j.off : 2*j.end]
-	num, den := s.num[:len(steps)/2], s.den[:len(steps)/2]
+	steps := b.steps[stepVals*j.off : stepVals*j.end]
+	H := len(steps) / stepVals
+	num, den, nq, nv := s.num[:H], s.den[:H], s.nq[:H], s.nv[:H]
 	for t := range num {
-		num[t] += c * steps[2*t]
-		den[t] += c * steps[2*t+1]
+		x := steps[stepVals*t : stepVals*(t+1)]
+		num[t] += c * x[0]
+		den[t] += c * x[1]
+		nq[t] += c * x[2]
+		nv[t] += c * x[3]
 	}
-	s.ends[len(num)] += c * j.final
+	s.ends[H] += c * j.final
 }
+
+// stepVals is the number of figures bootData keeps per step.
+const stepVals = 4
 
 // bootJourney is what the bootstrap reads of one journey, together.
 type bootJourney struct {
@@ -77,14 +89,15 @@ type bootJourney struct {
 }
 
 // bootData packs the journeys' figures for sequential reads: per journey
-// its scalars, per step (γ^t w_t r_t, w_t) interleaved.
+// its scalars, per step (γ^t w_t r_t, w_t, γ^t w_t (r_t − Q̂_t),
+// γ^t w_{t−1} V̂_t) interleaved.
 type bootData struct {
 	js    []bootJourney
 	steps []float64
 }
 
 func (d *data) bootData(leaf []int) *bootData {
-	b := &bootData{js: make([]bootJourney, d.n), steps: make([]float64, 2*d.rows)}
+	b := &bootData{js: make([]bootJourney, d.n), steps: make([]float64, stepVals*d.rows)}
 	for i := range d.n {
 		j := &b.js[i]
 		j.col[colLogged], j.col[colPDIS], j.col[colDR] = d.ret[i], d.pdis[i], d.dr[i]
@@ -94,7 +107,13 @@ func (d *data) bootData(leaf []int) *bootData {
 		j.final, j.off, j.end, j.leaf = d.final[i], d.off[i], d.off[i+1], leaf[i]
 	}
 	for r := range d.rows {
-		b.steps[2*r], b.steps[2*r+1] = d.wr[r], d.w[r]
+		x := b.steps[stepVals*r : stepVals*(r+1)]
+		x[0], x[1] = d.wr[r], d.w[r]
+		if d.wq != nil {
+			x[2], x[3] = d.wq[r], d.wv[r]
+		} else { // Q̂ = 0: WDR is WPDIS
+			x[2] = d.wr[r]
+		}
 	}
 	return b
 }
@@ -106,7 +125,11 @@ func (d *data) bootData(leaf []int) *bootData {
 //
 // with w_{i,t} = w_{i,H_i−1} for t ≥ H_i (a finished journey keeps its
 // final weight in the normaliser), a step whose weights are all 0 adding
-// nothing.
+// nothing. WDR normalises DR's two terms of each step the same way:
+//
+//	Σ_t [ Σ_i γ^t w_{i,t} (r_{i,t} − Q̂_{i,t}) / Σ_i w_{i,t} + Σ_i γ^t w_{i,t−1} V̂_{i,t} / Σ_i w_{i,t−1} ]
+//
+// with Σ_i w_{i,−1} = n.
 func values(sums []leafSums, leaves []int, out *[numCols]float64) {
 	cnt := 0.0
 	var col [numCols]float64
@@ -126,19 +149,26 @@ func values(sums []leafSums, leaves []int, out *[numCols]float64) {
 		out[c] = col[c] / cnt
 	}
 	T := len(sums[0].num)
-	wp, ended := 0.0, 0.0
+	wp, wdr, ended, prev := 0.0, 0.0, 0.0, cnt
 	for t := range T {
-		num, den := 0.0, 0.0
+		num, den, nq, nv := 0.0, 0.0, 0.0, 0.0
 		for _, l := range leaves {
 			ended += sums[l].ends[t]
 			num += sums[l].num[t]
 			den += sums[l].den[t]
+			nq += sums[l].nq[t]
+			nv += sums[l].nv[t]
 		}
 		if den += ended; den > 0 {
 			wp += num / den
+			wdr += nq / den
 		}
+		if prev > 0 {
+			wdr += nv / prev
+		}
+		prev = den
 	}
-	out[colWPDIS] = wp
+	out[colWPDIS], out[colWDR] = wp, wdr
 }
 
 // labels returns the sorted distinct non-empty values of xs.
@@ -300,6 +330,9 @@ func (d *data) segments(cfg Config) []Segment {
 		for c := colPDIS; c < numCols; c++ {
 			if c == colDRV && d.drv == nil {
 				continue
+			}
+			if c == colWDR && d.wq == nil {
+				continue // Q̂ = 0: WDR is WPDIS
 			}
 			e := Estimate{Estimator: colNames[c], Interval: interval(point[c], boot[s][c], cfg.Confidence)}
 			if m := seg.Logged; m.Lo > 0 {
