@@ -91,3 +91,23 @@ func BenchmarkUpdateFactors(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*64)/b.Elapsed().Seconds(), "updates/s")
 }
+
+// BenchmarkSetCrisisWeight measures a change of the crisis weight in full
+// buffers of growing size: its cost does not grow with N (no tree node is
+// rewritten; see TestSetCrisisWeightTouchesNoNode).
+func BenchmarkSetCrisisWeight(b *testing.B) {
+	for _, capacity := range []int{1000, DefaultCapacity, 500_000} {
+		b.Run(fmt.Sprintf("cap=%d", capacity), func(b *testing.B) {
+			buf := fullBuffer(b, capacity, false, true)
+			ws := [2]float64{3, 7}
+			b.ReportAllocs()
+			k := 0
+			for b.Loop() {
+				if err := buf.SetCrisisWeight(ws[k&1]); err != nil {
+					b.Fatal(err)
+				}
+				k++
+			}
+		})
+	}
+}

@@ -8,10 +8,17 @@
 //
 //	p_i  = w(type_i)·f_i                      w(crisis) = CrisisWeight, w(regular) = RegularWeight,
 //	                                          f_i a per-item factor (default 1, e.g. |TD error|)
-//	q_i  = p_i^(α/T)                          written once into the item's tree leaf
+//	q_i  = p_i^(α/T) = w(s)^(α/T)·g_i         g_i = f_i^(α/T) written once into the item's tree leaf
 //	P(i) = q_i / Σ_k q_k                      (before the crisis floor)
 //	w_i  = (N·P(i))^(−β) / max_j (N·P(j))^(−β) = (P_min / P(i))^β
 //	β_t  = min(1, β0 + (1 − β0)·t/AnnealSteps)
+//
+// Each stratum s is its own sum tree + min tree over the factor parts g_i;
+// the stratum's weight part w(s)^(α/T) multiplies its tree's sum and minimum
+// at draw time, so the mass of stratum s is S_s = w(s)^(α/T)·Σ_{i∈s} g_i.
+// SetCrisisWeight therefore changes one number, in O(1), and touches no
+// tree node, and every probability and IS weight below follows the new
+// weight exactly from the next draw on.
 //
 // Crisis floor: with S_c and S_r the crisis and regular strata's masses
 // (Σ q over each), the crisis share is S_c/(S_c+S_r). When both strata are
@@ -22,9 +29,8 @@
 //
 // so crisis items are scaled up and regular items down; P_min, and so every
 // IS weight, uses these floored probabilities (the probabilities actually
-// used). Each stratum is its own sum tree + min tree, so S_c, S_r and the
-// minimum leaf of each are read in O(1); Add, Sample (per draw) and
-// UpdateFactors cost O(log N).
+// used). S_c, S_r and the minimum leaf of each stratum are read in O(1);
+// Add, Sample (per draw) and UpdateFactors cost O(log N).
 //
 // Normalising by the buffer-wide maximum keeps weights in (0, 1] and only
 // rescales the loss: at β = 1, mean_j(w_j·x_j)/(N·P_min) is an unbiased
@@ -107,6 +113,9 @@ type Stats struct {
 	WeightMax float64
 	// Beta is the current IS exponent β.
 	Beta float64
+	// CrisisWeight is the current priority weight w(crisis) (see
+	// SetCrisisWeight).
+	CrisisWeight float64
 }
 
 // batchStats are the figures of the last batch kept for Stats.
@@ -134,7 +143,7 @@ type Buffer[T any] struct {
 	cfg Config
 	rng *rand.Rand
 	exp float64    // α/T
-	qw  [2]float64 // w(s)^(α/T), the leaf of an item with factor 1
+	qw  [2]float64 // w(s)^(α/T), the weight part of stratum s's priorities
 
 	items   []T
 	crisis  []bool
@@ -173,8 +182,27 @@ func New[T any](cfg Config, rng *rand.Rand) (*Buffer[T], error) {
 	return b, nil
 }
 
-// Config returns the buffer's configuration.
+// Config returns the buffer's configuration, CrisisWeight the current one
+// (see SetCrisisWeight).
 func (b *Buffer[T]) Config() Config { return b.cfg }
+
+// CrisisWeight returns the current priority weight w(crisis).
+func (b *Buffer[T]) CrisisWeight() float64 { return b.cfg.CrisisWeight }
+
+// SetCrisisWeight sets the priority weight w(crisis) of every crisis item,
+// held and future: from the next draw on, P(i) and the IS weights are those
+// of the new weight, exactly. It costs O(1): the trees hold the factor
+// parts f_i^(α/T) only, and the weight part w^(α/T) multiplies a stratum's
+// sum and minimum at draw time, so no leaf or node is rewritten. It
+// returns an error, and changes nothing, unless w is finite and positive.
+func (b *Buffer[T]) SetCrisisWeight(w float64) error {
+	if math.IsNaN(w) || math.IsInf(w, 0) || w <= 0 {
+		return fmt.Errorf("replay: crisis weight %v must be finite and positive", w)
+	}
+	b.cfg.CrisisWeight = w
+	b.qw[crisis] = math.Pow(w, b.exp)
+	return nil
+}
 
 // Len returns the number of items held.
 func (b *Buffer[T]) Len() int { return b.size }
@@ -217,18 +245,18 @@ func stratum(isCrisis bool) int {
 	return regular
 }
 
-// leafValue returns q = (w(s)·f)^(α/T), the value written to the leaf. The
-// exponent is applied here and nowhere else, once per write.
-func (b *Buffer[T]) leafValue(s int, f float64) float64 {
+// leafValue returns g = f^(α/T), the value written to the leaf; the item's
+// q is w(s)^(α/T)·g. The exponent is applied to f here and nowhere else,
+// once per write (and to w once per weight, in New and SetCrisisWeight).
+func (b *Buffer[T]) leafValue(f float64) float64 {
 	if f == 1 {
-		return b.qw[s] // (w·1)^(α/T), precomputed
+		return 1
 	}
-	w := b.cfg.RegularWeight
-	if s == crisis {
-		w = b.cfg.CrisisWeight
-	}
-	return math.Pow(w*f, b.exp)
+	return math.Pow(f, b.exp)
 }
+
+// mass returns S_s = w(s)^(α/T)·Σ_{i∈s} g_i, stratum s's unfloored mass.
+func (b *Buffer[T]) mass(s int) float64 { return b.qw[s] * b.trees[s].total() }
 
 // clampFactor validates a factor and raises it to MinFactor. It panics on
 // NaN, ±Inf or a negative factor: those are programmer errors (a priority is
@@ -266,7 +294,7 @@ func (b *Buffer[T]) AddWithFactor(item T, isCrisis bool, f float64) int {
 	b.items[i] = item
 	b.crisis[i] = isCrisis
 	b.factors[i] = f
-	b.trees[s].set(i, b.leafValue(s, f))
+	b.trees[s].set(i, b.leafValue(f))
 	b.counts[s]++
 	b.next++
 	if b.next == b.cfg.Capacity {
@@ -290,7 +318,7 @@ func (b *Buffer[T]) UpdateFactors(indices []int, factors []float64) {
 		f := b.clampFactor(factors[k], i)
 		s := stratum(b.crisis[i])
 		b.factors[i] = f
-		b.trees[s].set(i, b.leafValue(s, f))
+		b.trees[s].set(i, b.leafValue(f))
 	}
 }
 
@@ -320,7 +348,7 @@ func (b *Buffer[T]) strata() (rhoC, rhoR float64, floored bool) {
 	case b.counts[regular] == 0:
 		return 1, 0, false
 	}
-	sc, sr := b.trees[crisis].total(), b.trees[regular].total()
+	sc, sr := b.mass(crisis), b.mass(regular)
 	share := sc / (sc + sr)
 	if m := b.cfg.MinCrisisRatio; share < m {
 		return m, 1 - m, true
@@ -328,24 +356,26 @@ func (b *Buffer[T]) strata() (rhoC, rhoR float64, floored bool) {
 	return share, sr / (sc + sr), false
 }
 
-// probOf returns P of a leaf value q in stratum s given the strata state.
-// Unfloored: q/(S_c+S_r). Floored: ρ_s·q/S_s. Both are monotone in q, so the
-// minimum leaf gives P_min exactly and every weight is ≤ 1.
-func (b *Buffer[T]) probOf(s int, q, rhoC, rhoR float64, floored bool) float64 {
+// probOf returns P of a leaf value g in stratum s given the strata state,
+// with q = w(s)^(α/T)·g. Unfloored: q/(S_c+S_r). Floored: ρ_s·q/S_s =
+// ρ_s·g/Σ_{i∈s} g_i (the weight part cancels). Both are monotone in g
+// within a stratum, so the minimum leaves give P_min exactly and every
+// weight is ≤ 1.
+func (b *Buffer[T]) probOf(s int, g, rhoC, rhoR float64, floored bool) float64 {
 	if !floored {
-		return q / (b.trees[crisis].total() + b.trees[regular].total())
+		return b.qw[s] * g / (b.mass(crisis) + b.mass(regular))
 	}
 	if s == crisis {
-		return rhoC * q / b.trees[crisis].total()
+		return rhoC * g / b.trees[crisis].total()
 	}
-	return rhoR * q / b.trees[regular].total()
+	return rhoR * g / b.trees[regular].total()
 }
 
 // minProb returns P_min = min_j P(j) over the whole buffer (after the floor).
 func (b *Buffer[T]) minProb(rhoC, rhoR float64, floored bool) float64 {
 	if !floored {
-		q := math.Min(b.trees[crisis].minimum(), b.trees[regular].minimum())
-		return b.probOf(regular, q, rhoC, rhoR, false)
+		q := math.Min(b.qw[crisis]*b.trees[crisis].minimum(), b.qw[regular]*b.trees[regular].minimum())
+		return q / (b.mass(crisis) + b.mass(regular))
 	}
 	return math.Min(
 		b.probOf(crisis, b.trees[crisis].minimum(), rhoC, rhoR, true),
@@ -447,7 +477,8 @@ func (b *Buffer[T]) sampleUniform(dst *Batch[T], n int) {
 // samplePrioritized fills dst with stratified draws from the two strata.
 func (b *Buffer[T]) samplePrioritized(dst *Batch[T], n int) {
 	rhoC, rhoR, floored := b.strata()
-	sc, sr := b.trees[crisis].total(), b.trees[regular].total()
+	gc, gr := b.trees[crisis].total(), b.trees[regular].total() // Σ g per stratum
+	sc := b.mass(crisis)
 	pmin := b.minProb(rhoC, rhoR, floored)
 	beta := b.beta
 	// Items with the same leaf value in the same stratum share P and w;
@@ -461,16 +492,18 @@ func (b *Buffer[T]) samplePrioritized(dst *Batch[T], n int) {
 		var target float64
 		if floored {
 			if u < rhoC {
-				s, target = crisis, u/rhoC*sc
+				s, target = crisis, u/rhoC*gc
 			} else {
-				s, target = regular, (u-rhoC)/rhoR*sr
+				s, target = regular, (u-rhoC)/rhoR*gr
 			}
 		} else {
-			x := u * (sc + sr)
-			if x < sc {
-				s, target = crisis, x
+			// u < ρ_c = S_c/(S_c+S_r) picks the crisis stratum; the point's
+			// offset inside the stratum's mass, divided by w(s)^(α/T), is
+			// its prefix sum in the tree of g.
+			if u < rhoC {
+				s, target = crisis, u*(sc+b.mass(regular))/b.qw[crisis]
 			} else {
-				s, target = regular, x-sc
+				s, target = regular, (u-rhoC)*(sc+b.mass(regular))/b.qw[regular]
 			}
 		}
 		if b.counts[s] == 0 { // rounding at a boundary picked an empty stratum
@@ -546,6 +579,7 @@ func (b *Buffer[T]) Stats() Stats {
 		WeightMin:            b.last.lo,
 		WeightMax:            b.last.hi,
 		Beta:                 b.beta,
+		CrisisWeight:         b.cfg.CrisisWeight,
 	}
 	if b.size > 0 {
 		st.CrisisFraction = float64(b.counts[crisis]) / float64(b.size)

@@ -123,8 +123,8 @@ func TestProbFormula(t *testing.T) {
 }
 
 // TestPriorityExponentAppliedOnce guards against TorchRL's bug of raising
-// new priorities to α twice: the leaf of a fresh item, and of an updated
-// one, is (w·f)^(α/T), and the crisis/regular probability ratio is w^(α/T).
+// new priorities to α twice: an item's q = w(s)^(α/T)·f^(α/T) = (w·f)^(α/T),
+// fresh or updated, and the crisis/regular probability ratio is w^(α/T).
 func TestPriorityExponentAppliedOnce(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Capacity = 4
@@ -133,18 +133,19 @@ func TestPriorityExponentAppliedOnce(t *testing.T) {
 	c := b.Add(0, true)
 	r := b.Add(1, false)
 	e := cfg.Alpha / cfg.Temperature
-	if got, want := b.trees[crisis].leaf(c), math.Pow(5, e); got != want {
-		t.Fatalf("crisis leaf = %v, want 5^(α/T) = %v", got, want)
+	q := func(s, i int) float64 { return b.qw[s] * b.trees[s].leaf(i) }
+	if got, want := q(crisis, c), math.Pow(5, e); !relClose(got, want, 1e-15) {
+		t.Fatalf("crisis q = %v, want 5^(α/T) = %v", got, want)
 	}
 	if got, want := b.Prob(c)/b.Prob(r), math.Pow(5, e); !relClose(got, want, 1e-12) {
 		t.Fatalf("P(crisis)/P(regular) = %v, want %v (α twice would give %v)", got, want, math.Pow(5, e*e))
 	}
 	b.UpdateFactors([]int{c, r}, []float64{3, 0.5})
-	if got, want := b.trees[crisis].leaf(c), math.Pow(15, e); got != want {
-		t.Fatalf("updated crisis leaf = %v, want 15^(α/T) = %v", got, want)
+	if got, want := q(crisis, c), math.Pow(15, e); !relClose(got, want, 1e-15) {
+		t.Fatalf("updated crisis q = %v, want 15^(α/T) = %v", got, want)
 	}
-	if got, want := b.trees[regular].leaf(r), math.Pow(0.5, e); got != want {
-		t.Fatalf("updated regular leaf = %v, want 0.5^(α/T) = %v", got, want)
+	if got, want := q(regular, r), math.Pow(0.5, e); !relClose(got, want, 1e-15) {
+		t.Fatalf("updated regular q = %v, want 0.5^(α/T) = %v", got, want)
 	}
 }
 
@@ -706,7 +707,7 @@ func TestBatchStatsAndShuffle(t *testing.T) {
 	want := Stats{
 		Size: 1000, Capacity: 1000, CrisisCount: 100, CrisisFraction: 0.1, LastBatchSize: 16,
 		LastBatchCrisisRatio: nc / 16, ExpectedBatchCrisisRatio: rho,
-		WeightMean: mean, WeightStd: math.Sqrt(ss / 16), WeightMin: lo, WeightMax: hi, Beta: 0.4,
+		WeightMean: mean, WeightStd: math.Sqrt(ss / 16), WeightMin: lo, WeightMax: hi, Beta: 0.4, CrisisWeight: 5,
 	}
 	if !relClose(st.WeightMean, want.WeightMean, 1e-12) || !relClose(st.WeightStd, want.WeightStd, 1e-9) {
 		t.Errorf("Stats() weight mean/std %v %v, want %v %v", st.WeightMean, st.WeightStd, want.WeightMean, want.WeightStd)

@@ -109,7 +109,7 @@ func checkInvariants[T any](b *Buffer[T]) error {
 		for i := range leaves {
 			want, wantMin := 0.0, math.Inf(1)
 			if i < b.size && stratum(b.crisis[i]) == s {
-				want = math.Pow(b.weightOf(s)*b.factors[i], b.exp)
+				want = math.Pow(b.factors[i], b.exp) // the factor part g_i
 				wantMin = want
 				counts[s]++
 			}
@@ -135,10 +135,13 @@ func checkInvariants[T any](b *Buffer[T]) error {
 		naiveMin := math.Inf(1)
 		for i := range b.size {
 			if stratum(b.crisis[i]) == s {
-				q := math.Pow(b.weightOf(s)*b.factors[i], b.exp)
+				q := math.Pow(b.factors[i], b.exp)
 				naive += q
 				naiveMin = math.Min(naiveMin, q)
 			}
+		}
+		if qw := math.Pow(b.weightOf(s), b.exp); !relClose(b.qw[s], qw, 1e-15) {
+			return fmt.Errorf("stratum %d weight part %v, want w^(α/T) = %v", s, b.qw[s], qw)
 		}
 		if !relClose(t.total(), naive, 1e-12) {
 			return fmt.Errorf("stratum %d total %v, naive sum %v", s, t.total(), naive)
