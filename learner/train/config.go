@@ -63,6 +63,9 @@ type Config struct {
 	// hard tag still chooses the item's stratum, so the crisis floor and
 	// the batches' tagged crisis share are as before. Default false.
 	SoftPriority bool
+	// Adaptive makes the crisis weight follow the strata's TD errors (see
+	// Adaptive). Default off, MaxWeight 14.6, Smoothing 100 updates.
+	Adaptive Adaptive
 }
 
 // DefaultReplay is the buffer configuration of the learn role and the A/B
@@ -111,6 +114,7 @@ func (c Config) WithDefaults() Config {
 	if c.GroundTruthKey == "" {
 		c.GroundTruthKey = schemas.KeyTrueSegment
 	}
+	c.Adaptive = c.Adaptive.withDefaults()
 	return c
 }
 
@@ -146,5 +150,5 @@ func (c Config) Validate() error {
 	case c.MinUpdates < 0:
 		return fmt.Errorf("min updates %d: must not be negative", c.MinUpdates)
 	}
-	return nil
+	return c.Adaptive.validate(c)
 }

@@ -29,6 +29,7 @@ type Trainer struct {
 	batches                    BatchStats
 	tags                       stats.Confusion
 	returns                    episodeTracker
+	adapt                      *weightRule // nil unless Config.Adaptive.Enabled
 }
 
 // Counters are what a checkpoint keeps of a Trainer beside its agent: the
@@ -57,6 +58,9 @@ type BatchStats struct {
 	// largest IS weight of each batch: WeightMin.Min() and WeightMax.Max()
 	// are the extremes over every batch.
 	WeightMean, WeightMin, WeightMax stats.Running
+	// CrisisWeight is the crisis weight each batch was drawn with (constant
+	// unless Config.Adaptive is on).
+	CrisisWeight stats.Running
 }
 
 func (b *BatchStats) add(bs replay.Stats, known, crisis int) {
@@ -68,6 +72,7 @@ func (b *BatchStats) add(bs replay.Stats, known, crisis int) {
 	b.WeightMean.Add(bs.WeightMean)
 	b.WeightMin.Add(bs.WeightMin)
 	b.WeightMax.Add(bs.WeightMax)
+	b.CrisisWeight.Add(bs.CrisisWeight)
 }
 
 // Stats are a Trainer's figures so far.
@@ -90,6 +95,12 @@ type Stats struct {
 	// Duplicates is the number of experiences Insert and Refill dropped
 	// because the buffer already held their id.
 	Duplicates int64
+	// CrisisWeight is the crisis weight the next batch will be drawn with
+	// (Buffer.CrisisWeight); AdaptiveSignal is the adaptive rule's signal
+	// √(e_c/e_r), the smoothed ratio of the crisis and regular strata's
+	// root-mean-square TD errors, NaN when Config.Adaptive is off or before
+	// both strata have been drawn.
+	CrisisWeight, AdaptiveSignal float64
 }
 
 // Result is what one update returns.
@@ -157,12 +168,16 @@ func newTrainer(cfg Config, agent *ppo.Agent) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Trainer{
+	t := &Trainer{
 		cfg: cfg, tol: cfg.Tolerance(), buf: buf, agent: agent,
 		slots:   newSlotStore(cfg.Replay.Capacity, cfg.PPO.ObsDim),
 		held:    newHeldIDs(cfg.Replay.Capacity),
 		returns: newEpisodeTracker(),
-	}, nil
+	}
+	if cfg.Adaptive.Enabled {
+		t.adapt = newWeightRule(cfg)
+	}
+	return t, nil
 }
 
 // Config returns the Trainer's configuration, defaults filled in.
@@ -305,8 +320,11 @@ func (t *Trainer) WantsMore() bool {
 
 // Update makes one update: it sets the buffer's β step to the number of
 // updates so far, draws BatchSize samples, fills the PPO batch with them
-// and their IS weights, and runs agent.Update on it. It fails only when the
-// buffer is empty. After warm-up it does not allocate.
+// and their IS weights, and runs agent.Update on it; with Config.Adaptive
+// on, it then sets the crisis weight of the next batch from the update's
+// TD errors (see Adaptive; Result.Buffer is the state the batch was drawn
+// in). It fails only when the buffer is empty. After warm-up it does not
+// allocate.
 func (t *Trainer) Update() (Result, error) {
 	t.buf.SetStep(t.updates)
 	if err := t.buf.Sample(&t.slots.batch, t.cfg.BatchSize); err != nil {
@@ -319,13 +337,27 @@ func (t *Trainer) Update() (Result, error) {
 	bs := t.buf.Stats()
 	t.batches.add(bs, known, crisis)
 	t.last = st
+	if t.adapt != nil {
+		rows, td := t.agent.TDErrors()
+		m, has := batchSignal(rows, td, t.slots.batch.Probs, t.slots.batch.Crisis)
+		if w, ok := t.adapt.observe(m, has); ok {
+			if err := t.buf.SetCrisisWeight(w); err != nil {
+				panic(fmt.Sprintf("train: adaptive weight %v: %v", w, err)) // w ∈ [1, MaxWeight] by construction
+			}
+		}
+	}
 	return Result{PPO: st, Buffer: bs, FirstUse: t.slots.firstUse}, nil
 }
 
 // Stats returns the Trainer's figures so far.
 func (t *Trainer) Stats() Stats {
-	return Stats{Updates: t.updates, Inserted: t.inserted, Sampled: t.sampled, Buffer: t.buf.Stats(),
-		Last: t.last, Batches: t.batches, Tags: t.tags, Duplicates: t.duplicates}
+	s := Stats{Updates: t.updates, Inserted: t.inserted, Sampled: t.sampled, Buffer: t.buf.Stats(),
+		Last: t.last, Batches: t.batches, Tags: t.tags, Duplicates: t.duplicates,
+		CrisisWeight: t.buf.CrisisWeight(), AdaptiveSignal: math.NaN()}
+	if t.adapt != nil {
+		s.AdaptiveSignal = t.adapt.signal
+	}
+	return s
 }
 
 // Counters returns what a checkpoint keeps beside the agent (see Resume).
