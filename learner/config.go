@@ -39,6 +39,11 @@ type Config struct {
 	// MinCrisisRatio (min_crisis_parent_ratio), and Uniform = !enable_importance_sampling.
 	// Default DefaultReplay().
 	Replay replay.Config
+	// Adaptive makes the crisis weight follow the tagged strata's TD
+	// errors, starting from Replay.CrisisWeight, within [1,
+	// Adaptive.MaxWeight] (train.Adaptive describes the rule). Default off,
+	// max 14.6, smoothing 100 updates.
+	Adaptive train.Adaptive
 	// PPO configures the agent; ObsDim and NumActions must match the
 	// records (StateDim and NumActions below). Default
 	// DefaultPPO(StateDim, NumActions).
@@ -128,7 +133,7 @@ func DefaultConfig() Config {
 	return Config{
 		TaggedTopic: kafkax.TopicTagged, MetricsTopic: kafkax.TopicMetrics, PolicyTopic: kafkax.TopicPolicy,
 		DeadLetterTopic: kafkax.TopicDeadLetter, CandidatesTopic: kafkax.TopicCandidates, LearnerID: "learner-1",
-		Replay: t.Replay, PPO: DefaultPPO(sc.StateDim, sc.NumActions()), StateDim: sc.StateDim, NumActions: sc.NumActions(),
+		Replay: t.Replay, Adaptive: t.Adaptive, PPO: DefaultPPO(sc.StateDim, sc.NumActions()), StateDim: sc.StateDim, NumActions: sc.NumActions(),
 		MinBuffer: t.MinBuffer, BatchSize: t.BatchSize, SamplesPerInsert: t.SamplesPerInsert, RateTolerance: t.RateTolerance,
 		GroundTruthKey: t.GroundTruthKey, MetricsEvery: 50, SnapshotEvery: 100, CheckpointEvery: 500,
 		Seed: 1, ProgressEvery: 10 * time.Second, ShutdownTimeout: lifecycle.DefaultShutdownTimeout,
@@ -153,7 +158,7 @@ func (c *Config) setDefaults() {
 	// The training core fills its own fields, from its defaults.
 	t := c.TrainConfig().WithDefaults()
 	c.Replay, c.MinBuffer, c.BatchSize, c.SamplesPerInsert = t.Replay, t.MinBuffer, t.BatchSize, t.SamplesPerInsert
-	c.GroundTruthKey = t.GroundTruthKey
+	c.GroundTruthKey, c.Adaptive = t.GroundTruthKey, t.Adaptive
 	c.MetricsEvery = cmp.Or(c.MetricsEvery, d.MetricsEvery)
 	c.SnapshotEvery = cmp.Or(c.SnapshotEvery, d.SnapshotEvery)
 	c.CheckpointEvery = cmp.Or(c.CheckpointEvery, d.CheckpointEvery)
@@ -179,7 +184,7 @@ func (c Config) TrainConfig() train.Config {
 	return train.Config{
 		Replay: c.Replay, PPO: c.PPO, MinBuffer: c.MinBuffer, BatchSize: c.BatchSize,
 		SamplesPerInsert: c.SamplesPerInsert, RateTolerance: c.RateTolerance, MinUpdates: c.MinUpdates,
-		GroundTruthKey: c.GroundTruthKey, Seed: c.Seed,
+		GroundTruthKey: c.GroundTruthKey, Seed: c.Seed, Adaptive: c.Adaptive,
 	}
 }
 

@@ -334,6 +334,7 @@ func (l *Learner) run(ctx context.Context, s *lifecycle.Scope) error {
 	s.Every(cfg.ProgressEvery, l.logProgress)
 	l.log.Info().Str("experiment", cfg.ExperimentID).Str("topic", cfg.TaggedTopic).Int("partitions", len(offs.First)).
 		Bool("importance_sampling", !cfg.Replay.Uniform).Float64("crisis_parent_weight", cfg.Replay.CrisisWeight).
+		Bool("adaptive_crisis_weight", cfg.Adaptive.Enabled).
 		Bool("bounded", cfg.Bounded).Int("buffer", l.tr.Len()).Msg("learn started")
 	if cfg.Bounded {
 		l.end = offs.End
@@ -545,6 +546,9 @@ func (l *Learner) update(ctx context.Context, w *writers) error {
 	updates := l.stats.Updates
 	l.mu.Unlock()
 	l.metrics.observeUpdate(res.PPO, res.Buffer)
+	if !math.IsNaN(ts.AdaptiveSignal) {
+		l.metrics.adaptiveSignal.Set(ts.AdaptiveSignal)
+	}
 	if updates%cfg.MetricsEvery == 0 || updates%cfg.SnapshotEvery == 0 {
 		if err := l.publish(ctx, w, updates%cfg.MetricsEvery == 0, updates%cfg.SnapshotEvery == 0); err != nil {
 			return err

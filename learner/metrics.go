@@ -14,7 +14,7 @@ type learnMetrics struct {
 	duplicates                              prometheus.Counter
 	deadLetters                             *prometheus.CounterVec
 	updateSeconds, firstUse                 prometheus.Histogram
-	policyVersion                           prometheus.Gauge
+	policyVersion, adaptiveSignal           prometheus.Gauge
 	g                                       map[string]prometheus.Gauge
 	ope                                     opeMetrics
 }
@@ -103,6 +103,8 @@ func newLearnMetrics(reg prometheus.Registerer) *learnMetrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 16)}),
 		policyVersion: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_learn_policy_version",
 			Help: "Version of the last published policy snapshot."}),
+		adaptiveSignal: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_learn_adaptive_crisis_signal",
+			Help: "The adaptive crisis weight's signal: smoothed RMS TD error of crisis over regular experiences (0: --adaptive-crisis-weight off or no signal yet)."}),
 		g:   map[string]prometheus.Gauge{},
 		ope: newOPEMetrics(),
 	}
@@ -112,7 +114,8 @@ func newLearnMetrics(reg prometheus.Registerer) *learnMetrics {
 	}
 	m.policyVersion.Set(-1)
 	if reg != nil {
-		reg.MustRegister(m.ingested, m.duplicates, m.updates, m.samples, m.checkpoints, m.deadLetters, m.updateSeconds, m.firstUse, m.policyVersion)
+		reg.MustRegister(m.ingested, m.duplicates, m.updates, m.samples, m.checkpoints, m.deadLetters, m.updateSeconds, m.firstUse, m.policyVersion,
+			m.adaptiveSignal)
 		for _, n := range gaugeNames {
 			reg.MustRegister(m.g[n])
 		}
@@ -124,6 +127,7 @@ func newLearnMetrics(reg prometheus.Registerer) *learnMetrics {
 func (m *learnMetrics) observeUpdate(st ppo.Stats, bs replay.Stats) {
 	m.updates.Inc()
 	m.samples.Add(float64(bs.LastBatchSize))
+	m.g["crisis_parent_weight"].Set(bs.CrisisWeight)
 	m.g["crisis_parent_ratio_in_batch"].Set(bs.LastBatchCrisisRatio)
 	m.g["expected_crisis_ratio"].Set(bs.ExpectedBatchCrisisRatio)
 	m.g["crisis_fraction_in_buffer"].Set(bs.CrisisFraction)

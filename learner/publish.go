@@ -1,6 +1,7 @@
 package learner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -84,7 +85,7 @@ func (l *Learner) trainingMetrics(now time.Time) schemas.TrainingMetrics {
 		Update:                   s.Updates,
 		Timestamp:                now,
 		EnableImportanceSampling: !l.cfg.Replay.Uniform,
-		CrisisParentWeight:       l.cfg.Replay.CrisisWeight,
+		CrisisParentWeight:       cmp.Or(bs.CrisisWeight, l.cfg.Replay.CrisisWeight), // the last batch's (adaptive: varies)
 		RegularParentWeight:      l.cfg.Replay.RegularWeight,
 		CrisisParentRatioInBatch: bs.LastBatchCrisisRatio,
 		ExpectedCrisisRatio:      bs.ExpectedBatchCrisisRatio,

@@ -48,6 +48,8 @@ const (
 	ArmIS = "importance sampling"
 	// ArmUniform is the uniform-sampling arm.
 	ArmUniform = "uniform sampling"
+	// ArmAdaptive is the adaptive-crisis-weight arm (Config.AdaptiveArm).
+	ArmAdaptive = "adaptive crisis weight"
 )
 
 // Config configures an A/B experiment. The zero value of a field takes the
@@ -65,6 +67,15 @@ type Config struct {
 	// Classifier tags experiences as the aggregator does. Default
 	// classify.DefaultConfig().
 	Classifier classify.Config
+	// AdaptiveArm adds a third arm: importance sampling with the adaptive
+	// crisis weight (train.Adaptive with Adaptive's MaxWeight and
+	// Smoothing), starting from Replay.CrisisWeight, on the same streams.
+	// Default false (two arms).
+	AdaptiveArm bool
+	// Adaptive holds the adaptive arm's MaxWeight and Smoothing; its
+	// Enabled is set per arm (on for the adaptive arm only). Default
+	// train's (14.6, 100 updates).
+	Adaptive train.Adaptive
 	// TagWithTruth tags with the simulator's ground truth instead of the
 	// classifier (an upper bound on what better tagging could buy).
 	TagWithTruth bool
@@ -124,6 +135,7 @@ func (c *Config) setDefaults() {
 	// The training core's defaults, in one place.
 	t := c.trainConfig(0, c.Replay.Uniform).WithDefaults()
 	c.Replay, c.MinBuffer, c.BatchSize, c.SamplesPerInsert = t.Replay, t.MinBuffer, t.BatchSize, t.SamplesPerInsert
+	c.Adaptive = t.Adaptive
 	if c.Classifier.LabelKey == "" && c.Classifier.Keywords == nil {
 		c.Classifier = classify.DefaultConfig()
 	}
@@ -162,6 +174,11 @@ func (c Config) Validate() error {
 	if err := c.trainConfig(0, c.Replay.Uniform).Validate(); err != nil {
 		return err
 	}
+	if c.AdaptiveArm {
+		if err := c.adaptiveArm().trainConfig(0, false).Validate(); err != nil {
+			return fmt.Errorf("adaptive arm: %w", err)
+		}
+	}
 	if _, err := classify.New(c.Classifier); err != nil {
 		return err
 	}
@@ -191,16 +208,23 @@ func (c Config) WithDefaults() Config { c.setDefaults(); return c }
 
 // trainConfig returns the training core's configuration of one arm: the
 // learn role's core with the experiment's buffer, agent and rate limiter,
-// sampling uniformly when uniform.
+// sampling uniformly when uniform (and then never adaptive).
 func (c Config) trainConfig(seed uint64, uniform bool) train.Config {
 	rc := c.Replay
 	rc.Uniform = uniform
+	ad := c.Adaptive
+	ad.Enabled = ad.Enabled && !uniform
 	return train.Config{
 		Replay: rc, PPO: c.PPO, MinBuffer: c.MinBuffer, BatchSize: c.BatchSize,
 		SamplesPerInsert: c.SamplesPerInsert, RateTolerance: c.RateTolerance, Seed: seed,
-		SoftPriority: c.SoftPriority,
+		SoftPriority: c.SoftPriority, Adaptive: ad,
 	}
 }
+
+// fixedArm and adaptiveArm return c for the fixed-weight and the adaptive
+// arms: Adaptive.Enabled off and on.
+func (c Config) fixedArm() Config    { c.Adaptive.Enabled = false; return c }
+func (c Config) adaptiveArm() Config { c.Adaptive.Enabled = true; return c }
 
 // CurvePoint is one held-out evaluation during training.
 type CurvePoint struct {
@@ -232,6 +256,11 @@ type Run struct {
 	// WeightMean, WeightMin and WeightMax summarise the IS weights over all
 	// batches; FinalBeta is β at the last update.
 	WeightMean, WeightMin, WeightMax, FinalBeta float64
+	// CrisisWeightMean is the mean crisis weight the batches were drawn
+	// with, FinalCrisisWeight the weight after the last update (they are
+	// Replay.CrisisWeight unless the arm is adaptive) and FinalSignal the
+	// adaptive rule's last signal (NaN when not adaptive).
+	CrisisWeightMean, FinalCrisisWeight, FinalSignal float64
 	// TagPrecision and TagRecall measure the crisis tags against ground truth.
 	TagPrecision, TagRecall float64
 	// Last is the last update's PPO figures.
@@ -244,8 +273,9 @@ type Run struct {
 type Result struct {
 	// Config is the configuration run, defaults filled in.
 	Config Config
-	// IS and Uniform are the arms' runs, one per seed, in seed order.
-	IS, Uniform []Run
+	// IS and Uniform are the arms' runs, one per seed, in seed order;
+	// Adaptive the adaptive arm's (nil without Config.AdaptiveArm).
+	IS, Uniform, Adaptive []Run
 	// Logging are the uniform logging policy's evaluations on the same
 	// held-out seeds.
 	Logging []sim.EvalReport
@@ -275,30 +305,34 @@ func Execute(ctx context.Context, cfg Config) (Result, error) {
 	if res.Oracle, err = sim.Oracle(cfg.Sim); err != nil {
 		return res, fmt.Errorf("experiment: oracle: %w", err)
 	}
-	var progMu sync.Mutex
-	done := 0
-	total := 2 * cfg.Seeds
+	arms := []struct {
+		name    string
+		cfg     Config
+		uniform bool
+		runs    []Run
+	}{{ArmIS, cfg.fixedArm(), false, res.IS}, {ArmUniform, cfg.fixedArm(), true, res.Uniform}}
+	if cfg.AdaptiveArm {
+		res.Adaptive = make([]Run, cfg.Seeds)
+		arms = append(arms, struct {
+			name    string
+			cfg     Config
+			uniform bool
+			runs    []Run
+		}{ArmAdaptive, cfg.adaptiveArm(), false, res.Adaptive})
+	}
+	prog := newProgress(cfg.Progress, len(arms)*cfg.Seeds, start)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.Workers)
 	for i := range cfg.Seeds {
 		seed := cfg.FirstSeed + uint64(i)
-		for _, uniform := range []bool{false, true} {
+		for _, a := range arms {
 			g.Go(func() error {
-				r, err := runArm(gctx, cfg, seed, uniform)
+				r, err := runArm(gctx, a.cfg, seed, a.uniform)
 				if err != nil {
 					return err
 				}
-				name, dst := ArmIS, &res.IS[i]
-				if uniform {
-					name, dst = ArmUniform, &res.Uniform[i]
-				}
-				*dst = r
-				progMu.Lock()
-				done++
-				fmt.Fprintf(cfg.Progress, "[%3.0fs] %d/%d seed %d %-19s %d updates in %.1fs: held-out crisis return %.3f, value per user %.3f\n",
-					time.Since(start).Seconds(), done, total, seed, name, r.Updates, r.Elapsed.Seconds(),
-					r.Eval.Crisis.MeanReturn, r.Eval.ValuePerUser)
-				progMu.Unlock()
+				a.runs[i] = r
+				prog.finish(fmt.Sprintf("seed %d %-22s", seed, a.name), r)
 				return nil
 			})
 		}
@@ -316,6 +350,28 @@ func Execute(ctx context.Context, cfg Config) (Result, error) {
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// progress writes one line per finished run to w.
+type progress struct {
+	mu              sync.Mutex
+	w               io.Writer
+	finished, total int
+	start           time.Time
+}
+
+func newProgress(w io.Writer, total int, start time.Time) *progress {
+	return &progress{w: w, total: total, start: start}
+}
+
+// finish reports run r, named what, as finished.
+func (p *progress) finish(what string, r Run) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.finished++
+	fmt.Fprintf(p.w, "[%4.0fs] %d/%d %s %d updates in %.1fs: held-out crisis return %.3f, value per user %.3f\n",
+		time.Since(p.start).Seconds(), p.finished, p.total, what, r.Updates, r.Elapsed.Seconds(),
+		r.Eval.Crisis.MeanReturn, r.Eval.ValuePerUser)
 }
 
 // arm is one run: the training core of the learn role, fed by the
@@ -440,6 +496,7 @@ func (a *arm) finish() {
 	r.TrueCrisisShare, r.WeightMean = b.TrueCrisisShare.Mean(), b.WeightMean.Mean()
 	r.WeightMin, r.WeightMax, r.FinalBeta = b.WeightMin.Min(), b.WeightMax.Max(), s.Buffer.Beta
 	r.TagPrecision, r.TagRecall = s.Tags.Precision(), s.Tags.Recall()
+	r.CrisisWeightMean, r.FinalCrisisWeight, r.FinalSignal = b.CrisisWeight.Mean(), s.CrisisWeight, s.AdaptiveSignal
 	r.Last = s.Last
 }
 

@@ -10,8 +10,6 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 var (
@@ -19,39 +17,41 @@ var (
 	colorUniform = color.NRGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
 	colorLogging = color.NRGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff}
 	colorOracle  = color.NRGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}
+	colorAdapt   = color.NRGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}
 )
+
+// bandStyle is one arm's curve in curvePlot.
+type bandStyle struct {
+	name string
+	s    []Summary
+	c    color.NRGBA
+}
 
 // WritePNG writes the learning curves as a PNG to w: two panels, the
 // held-out crisis-parent return and the held-out value per user against
-// PPO updates, each arm's mean over seeds with its 95% band, beside the
-// logging policy (mean over seeds) and the oracle.
+// PPO updates, each arm's mean over seeds with its 95% band (the adaptive
+// arm's too, when run), beside the logging policy (mean over seeds) and
+// the oracle.
 func (r Result) WritePNG(w io.Writer) error {
 	is, un := Band(r.IS), Band(r.Uniform)
+	crisis := []bandStyle{{ArmUniform, un.CrisisReturn, colorUniform}, {ArmIS, is.CrisisReturn, colorIS}}
+	value := []bandStyle{{ArmUniform, un.ValuePerUser, colorUniform}, {ArmIS, is.ValuePerUser, colorIS}}
+	if r.Adaptive != nil {
+		ad := Band(r.Adaptive)
+		crisis = append(crisis, bandStyle{ArmAdaptive, ad.CrisisReturn, colorAdapt})
+		value = append(value, bandStyle{ArmAdaptive, ad.ValuePerUser, colorAdapt})
+	}
 	logCrisis := Summarize(column(r.Logging, func(e sim.EvalReport) float64 { return e.Crisis.MeanReturn })).Mean
 	logValue := Summarize(column(r.Logging, func(e sim.EvalReport) float64 { return e.ValuePerUser })).Mean
-	left, err := curvePlot("held-out crisis-parent return", is.Updates,
-		is.CrisisReturn, un.CrisisReturn, logCrisis, r.Oracle.Crisis.AdaptiveReturn)
+	left, err := curvePlot("held-out crisis-parent return", is.Updates, crisis, logCrisis, r.Oracle.Crisis.AdaptiveReturn)
 	if err != nil {
 		return err
 	}
-	right, err := curvePlot("held-out value per user", un.Updates,
-		is.ValuePerUser, un.ValuePerUser, logValue, r.Oracle.AdaptiveValuePerUser)
+	right, err := curvePlot("held-out value per user", un.Updates, value, logValue, r.Oracle.AdaptiveValuePerUser)
 	if err != nil {
 		return err
 	}
-	const width, height = 12 * vg.Inch, 4.5 * vg.Inch
-	img := vgimg.New(width, height)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2,
-		PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	plots := [][]*plot.Plot{{left, right}}
-	canvases := plot.Align(plots, tiles, dc)
-	left.Draw(canvases[0][0])
-	right.Draw(canvases[0][1])
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w); err != nil {
-		return fmt.Errorf("write png: %w", err)
-	}
-	return nil
+	return writeRow(w, []*plot.Plot{left, right}, 12*vg.Inch, 4.5*vg.Inch)
 }
 
 // SavePNG writes the learning curves (see WritePNG) to the file path.
@@ -75,9 +75,9 @@ func savePNG(path string, write func(io.Writer) error) error {
 	return nil
 }
 
-// curvePlot draws two arms' mean curves with 95% bands and two reference
+// curvePlot draws the arms' mean curves with 95% bands and two reference
 // lines.
-func curvePlot(title string, xs []int, is, un []Summary, logging, oracle float64) (*plot.Plot, error) {
+func curvePlot(title string, xs []int, arms []bandStyle, logging, oracle float64) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "PPO updates"
@@ -85,11 +85,7 @@ func curvePlot(title string, xs []int, is, un []Summary, logging, oracle float64
 	p.Legend.Top = false
 	p.Legend.Left = false
 	p.Add(plotter.NewGrid())
-	for _, arm := range []struct {
-		name string
-		s    []Summary
-		c    color.NRGBA
-	}{{ArmUniform, un, colorUniform}, {ArmIS, is, colorIS}} {
+	for _, arm := range arms {
 		mean := make(plotter.XYs, len(xs))
 		poly := make(plotter.XYs, 0, 2*len(xs))
 		for i, x := range xs {

@@ -49,6 +49,9 @@ func abSetup() (*flagSet, action) {
 	fs.IntVar(&cfg.CurveEpisodes, "curve-episodes", cfg.CurveEpisodes, "held-out journeys per curve point")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "runs in parallel")
 	fs.BoolVar(&cfg.TagWithTruth, "tag-with-truth", cfg.TagWithTruth, "tag with the simulator's ground truth instead of the aggregator's classifier")
+	fs.BoolVar(&cfg.AdaptiveArm, "adaptive-crisis-weight", cfg.AdaptiveArm, "add a third arm: importance sampling with the adaptive crisis weight, starting at --crisis-parent-weight")
+	fs.Float64Var(&cfg.Adaptive.MaxWeight, "max-crisis-weight", cfg.Adaptive.MaxWeight, "largest crisis weight the adaptive arm may set")
+	fs.Float64Var(&cfg.Adaptive.Smoothing, "adaptive-smoothing", cfg.Adaptive.Smoothing, "time constant, in updates, of the adaptive arm's moving averages")
 	fs.BoolVar(&cfg.SoftPriority, "soft-priority", cfg.SoftPriority, "give the IS arm's experiences the priority w·p + (1 − p) from their calibrated tag_score p instead of their hard tag's weight")
 	taggerFlags(fs, &cfg.Classifier)
 	fs.StringVar(&opt.PNG, "png", opt.PNG, "write the learning curves here (empty: no plot; sampling factor only)")
@@ -71,8 +74,12 @@ func abSetup() (*flagSet, action) {
 		default:
 			return usagef("--factor %q: want sampling or tagger", opt.Factor)
 		}
-		fmt.Fprintf(os.Stderr, "aelp experiment ab: %d seeds × 2 arms × %d updates, %d runs in parallel (learners in-process, no Kafka)\n",
-			cfg.Seeds, cfg.Updates, cfg.Workers)
+		arms := 2
+		if cfg.AdaptiveArm {
+			arms = 3
+		}
+		fmt.Fprintf(os.Stderr, "aelp experiment ab: %d seeds × %d arms × %d updates, %d runs in parallel (learners in-process, no Kafka)\n",
+			cfg.Seeds, arms, cfg.Updates, cfg.Workers)
 		res, err := experiment.Execute(ctx, *cfg)
 		if err != nil {
 			return err
@@ -96,8 +103,8 @@ func abSetup() (*flagSet, action) {
 
 // abTagger is `aelp experiment ab --factor tagger`.
 func abTagger(ctx context.Context, cfg experiment.Config) error {
-	if cfg.TagWithTruth || cfg.SoftPriority {
-		return usagef("--factor tagger sets the tagging of every arm: drop --tag-with-truth and --soft-priority")
+	if cfg.TagWithTruth || cfg.SoftPriority || cfg.AdaptiveArm {
+		return usagef("--factor tagger sets the tagging of every arm: drop --tag-with-truth, --soft-priority and --adaptive-crisis-weight")
 	}
 	fmt.Fprintf(os.Stderr, "aelp experiment ab --factor tagger: %d seeds × %d arms × %d updates, %d runs in parallel (learners in-process, no Kafka)\n",
 		cfg.Seeds, len(experiment.TaggerArms), cfg.Updates, cfg.Workers)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aelp/aelp/app/pipeline"
 	"github.com/aelp/aelp/learner"
+	"github.com/aelp/aelp/learner/train"
 	"github.com/mattn/go-isatty"
 )
 
@@ -17,7 +18,8 @@ import (
 func learnerFlags(fs *flagSet, c *learner.Config) {
 	r, p := &c.Replay, &c.PPO
 	fs.Var(notValue{&r.Uniform}, "enable-importance-sampling", "sample crisis experiences by priority and correct with IS weights (false: uniform)")
-	fs.Float64Var(&r.CrisisWeight, "crisis-parent-weight", r.CrisisWeight, "priority weight of crisis-parent experiences")
+	fs.Float64Var(&r.CrisisWeight, "crisis-parent-weight", r.CrisisWeight, "priority weight of crisis-parent experiences (with --adaptive-crisis-weight: the first batch's)")
+	adaptiveFlags(fs, &c.Adaptive)
 	fs.Float64Var(&r.Alpha, "importance-sampling-alpha", r.Alpha, "prioritisation exponent α")
 	fs.Float64Var(&r.Beta0, "importance-sampling-beta", r.Beta0, "initial IS exponent β0, annealed to 1")
 	fs.Float64Var(&r.Temperature, "temperature", r.Temperature, "temperature T in the exponent α/T")
@@ -167,4 +169,12 @@ func runSetup() (*flagSet, action) {
 		sum.Print(os.Stdout)
 		return nil
 	}
+}
+
+// adaptiveFlags registers the adaptive crisis weight's settings onto a,
+// shared by learn, run and experiment ab.
+func adaptiveFlags(fs *flagSet, a *train.Adaptive) {
+	fs.BoolVar(&a.Enabled, "adaptive-crisis-weight", a.Enabled, "make the crisis weight follow the crisis and regular experiences' TD errors: P(crisis)/P(regular) = their smoothed RMS ratio, within [1, --max-crisis-weight]")
+	fs.Float64Var(&a.MaxWeight, "max-crisis-weight", a.MaxWeight, "largest crisis weight --adaptive-crisis-weight may set")
+	fs.Float64Var(&a.Smoothing, "adaptive-smoothing", a.Smoothing, "time constant, in updates, of --adaptive-crisis-weight's moving averages")
 }
