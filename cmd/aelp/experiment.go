@@ -85,20 +85,26 @@ func abSetup() (*flagSet, action) {
 			return err
 		}
 		res.Print(os.Stdout)
-		if opt.PNG == "" {
-			return nil
-		}
-		if dir := filepath.Dir(opt.PNG); dir != "." {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
-		}
-		if err := res.SavePNG(opt.PNG); err != nil {
-			return err
-		}
-		fmt.Printf("\nlearning curves: %s\n", opt.PNG)
+		return savePlot(opt.PNG, "learning curves", res.SavePNG)
+	}
+}
+
+// savePlot writes a plot with save to path, creating its directory, and
+// says where ("" path: no plot).
+func savePlot(path, what string, save func(string) error) error {
+	if path == "" {
 		return nil
 	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := save(path); err != nil {
+		return err
+	}
+	fmt.Printf("\n%s: %s\n", what, path)
+	return nil
 }
 
 // abTagger is `aelp experiment ab --factor tagger`.

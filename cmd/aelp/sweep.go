@@ -95,18 +95,6 @@ func sweepSetup() (*flagSet, action) {
 			return err
 		}
 		res.Print(os.Stdout)
-		if opt.PNG == "" {
-			return nil
-		}
-		if dir := filepath.Dir(opt.PNG); dir != "." {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
-		}
-		if err := res.SavePNG(opt.PNG); err != nil {
-			return err
-		}
-		fmt.Printf("\nheat maps: %s\n", opt.PNG)
-		return nil
+		return savePlot(opt.PNG, "heat maps", res.SavePNG)
 	}
 }
