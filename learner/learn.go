@@ -546,9 +546,7 @@ func (l *Learner) update(ctx context.Context, w *writers) error {
 	updates := l.stats.Updates
 	l.mu.Unlock()
 	l.metrics.observeUpdate(res.PPO, res.Buffer)
-	if !math.IsNaN(ts.AdaptiveSignal) {
-		l.metrics.adaptiveSignal.Set(ts.AdaptiveSignal)
-	}
+	l.metrics.adaptiveSignal.Set(ts.AdaptiveSignal)
 	if updates%cfg.MetricsEvery == 0 || updates%cfg.SnapshotEvery == 0 {
 		if err := l.publish(ctx, w, updates%cfg.MetricsEvery == 0, updates%cfg.SnapshotEvery == 0); err != nil {
 			return err

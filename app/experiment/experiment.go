@@ -259,7 +259,7 @@ type Run struct {
 	// CrisisWeightMean is the mean crisis weight the batches were drawn
 	// with, FinalCrisisWeight the weight after the last update (they are
 	// Replay.CrisisWeight unless the arm is adaptive) and FinalSignal the
-	// adaptive rule's last signal (NaN when not adaptive).
+	// adaptive rule's last signal (0 when not adaptive).
 	CrisisWeightMean, FinalCrisisWeight, FinalSignal float64
 	// TagPrecision and TagRecall measure the crisis tags against ground truth.
 	TagPrecision, TagRecall float64

@@ -116,7 +116,7 @@ type weightRule struct {
 	wr      float64 // w_r
 	ema     [2]float64
 	started [2]bool
-	signal  float64 // √(e_c/e_r), NaN until both averages have started
+	signal  float64 // √(e_c/e_r), 0 until both averages have started
 }
 
 // stratum indices of weightRule.ema.
@@ -126,8 +126,7 @@ const (
 )
 
 func newWeightRule(c Config) *weightRule {
-	return &weightRule{cfg: c.Adaptive, exp: c.Replay.Temperature / (2 * c.Replay.Alpha),
-		wr: c.Replay.RegularWeight, signal: math.NaN()}
+	return &weightRule{cfg: c.Adaptive, exp: c.Replay.Temperature / (2 * c.Replay.Alpha), wr: c.Replay.RegularWeight}
 }
 
 // observe folds one batch's mean squared TD error of each stratum into

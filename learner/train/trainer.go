@@ -98,8 +98,8 @@ type Stats struct {
 	// CrisisWeight is the crisis weight the next batch will be drawn with
 	// (Buffer.CrisisWeight); AdaptiveSignal is the adaptive rule's signal
 	// √(e_c/e_r), the smoothed ratio of the crisis and regular strata's
-	// root-mean-square TD errors, NaN when Config.Adaptive is off or before
-	// both strata have been drawn.
+	// root-mean-square TD errors, 0 when Config.Adaptive is off or before
+	// both strata have been drawn (a signal is positive).
 	CrisisWeight, AdaptiveSignal float64
 }
 
@@ -353,7 +353,7 @@ func (t *Trainer) Update() (Result, error) {
 func (t *Trainer) Stats() Stats {
 	s := Stats{Updates: t.updates, Inserted: t.inserted, Sampled: t.sampled, Buffer: t.buf.Stats(),
 		Last: t.last, Batches: t.batches, Tags: t.tags, Duplicates: t.duplicates,
-		CrisisWeight: t.buf.CrisisWeight(), AdaptiveSignal: math.NaN()}
+		CrisisWeight: t.buf.CrisisWeight()}
 	if t.adapt != nil {
 		s.AdaptiveSignal = t.adapt.signal
 	}
