@@ -16,7 +16,12 @@
 // with its tolerance allows, then train). The buffer and the agent are
 // seeded as the learn role seeds them. The stream, the tags, the agent's
 // initialisation and the held-out users (sim.HeldOutSeed) are the same for
-// both arms of a seed; only the sampling differs.
+// both arms of a seed; only the sampling differs. With Config.AdaptiveArm
+// a third arm, the adaptive crisis weight (train.Adaptive), runs on the
+// same streams.
+//
+// `aelp experiment sweep` (ExecuteSweep) runs the same runs over a grid of
+// crisis weight × α × β schedule, each cell against the uniform baseline.
 //
 // It uses no Kafka; it wires the simulator, the tagging and the training
 // core, and computes statistics over seeds.
