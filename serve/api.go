@@ -34,6 +34,10 @@ type DecideRequest struct {
 	// Defer holds the decision until POST /v1/activate; it is logged only
 	// then (an impression actually shown).
 	Defer bool `json:"defer,omitempty"`
+	// Timestamp is the decision's event time (RFC 3339), for a client
+	// with its own clock (a simulator, a replay). Default the time the
+	// server received it; an activation sets the activation's time.
+	Timestamp *time.Time `json:"timestamp,omitempty"`
 }
 
 // DecideResponse is the answer of POST /v1/decide.

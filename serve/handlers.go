@@ -168,6 +168,9 @@ func (s *Server) act(pol *servedPolicy, req *DecideRequest, now time.Time) *sche
 	rng := s.rngs.Get().(*rand.Rand)
 	a := sample(q, rng)
 	s.rngs.Put(rng)
+	if req.Timestamp != nil {
+		now = *req.Timestamp
+	}
 	return &schemas.Decision{
 		DecisionID: s.newID("d"), ExperimentID: s.cfg.ExperimentID, UserID: req.UserID,
 		EpisodeID: cmp.Or(req.EpisodeID, req.UserID), Step: req.Step, Timestamp: now.UTC(),
