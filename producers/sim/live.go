@@ -178,6 +178,14 @@ func (l *Live) step(tr *Transition, t int64) {
 		PolicyVersion: l.version, Value: tr.Value, Metadata: tr.Metadata,
 	}
 	l.push(Event{Deliver: t, Decision: d})
+	l.steps = append(l.steps, outcomesOf(d, tr, t, l.cfg, l.rng, l.push))
+}
+
+// outcomesOf queues (push) the outcomes of decision d, made at event time
+// t (ms) for transition tr, with the delays and delivery of cfg drawn from
+// rng, and returns d's true transition.
+func outcomesOf(d *schemas.Decision, tr *Transition, t int64, cfg LiveConfig, rng *rand.Rand, push func(Event)) TrueTransition {
+	id := d.DecisionID
 	var outs []schemas.Outcome
 	out := func(kind string, at int64, value, cost float64) {
 		outs = append(outs, schemas.Outcome{OutcomeID: id + ":" + kind, DecisionID: id, UserID: tr.UserID,
@@ -188,32 +196,32 @@ func (l *Live) step(tr *Transition, t int64) {
 	}
 	end := t
 	if tr.Converted {
-		end = t + int64(math.Round(float64(l.cfg.ConversionMedian.Milliseconds())*math.Exp(l.cfg.ConversionSigma*l.rng.NormFloat64())))
+		end = t + int64(math.Round(float64(cfg.ConversionMedian.Milliseconds())*math.Exp(cfg.ConversionSigma*rng.NormFloat64())))
 		out(schemas.KindConversion, end, tr.ConversionValue, 0)
 	}
 	if tr.Done {
 		out(schemas.KindEnd, end, 0, 0)
 	}
 	for i := range outs {
-		l.deliver(&outs[i])
+		deliver(&outs[i], cfg, rng, push)
 	}
-	l.steps = append(l.steps, TrueTransition{Experience: trueExperience(d, tr, outs), Outcomes: outs})
+	return TrueTransition{Experience: trueExperience(d, tr, outs), Outcomes: outs}
 }
 
 // deliver queues an outcome, out of order or twice for the configured
 // shares.
-func (l *Live) deliver(o *schemas.Outcome) {
+func deliver(o *schemas.Outcome, cfg LiveConfig, rng *rand.Rand, push func(Event)) {
 	t := o.Timestamp.UnixMilli()
-	late := func() int64 { return t + l.rng.Int64N(l.cfg.DisorderMax.Milliseconds()+1) }
+	late := func() int64 { return t + rng.Int64N(cfg.DisorderMax.Milliseconds()+1) }
 	at := t
-	if l.rng.Float64() < l.cfg.DisorderShare {
+	if rng.Float64() < cfg.DisorderShare {
 		at = late()
 	}
 	c := *o
-	l.push(Event{Deliver: at, Outcome: &c})
-	if l.rng.Float64() < l.cfg.DuplicateShare {
+	push(Event{Deliver: at, Outcome: &c})
+	if rng.Float64() < cfg.DuplicateShare {
 		dup := *o
-		l.push(Event{Deliver: late(), Outcome: &dup})
+		push(Event{Deliver: late(), Outcome: &dup})
 	}
 }
 
@@ -256,7 +264,16 @@ func (l *Live) push(e Event) {
 // Ready appends to dst the queued records due before the next user's
 // arrival (every queued record when final), in delivery order.
 func (l *Live) Ready(dst []Event, final bool) []Event {
-	for l.q.Len() > 0 && (final || l.q[0].Deliver < l.arrival) {
+	if final {
+		return l.ReadyBefore(dst, math.MaxInt64)
+	}
+	return l.ReadyBefore(dst, l.arrival)
+}
+
+// ReadyBefore appends to dst the queued records due before t (ms), in
+// delivery order.
+func (l *Live) ReadyBefore(dst []Event, t int64) []Event {
+	for l.q.Len() > 0 && l.q[0].Deliver < t {
 		dst = append(dst, heap.Pop(&l.q).(Event))
 	}
 	return dst
