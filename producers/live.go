@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,23 @@ type LiveSimulateConfig struct {
 	// produce), in order, from Run's goroutine; the value is reused after
 	// it returns.
 	Truth func(*sim.TrueTransition)
+	// DecideURL, when set, makes the decisions through a decision server
+	// (`aelp serve` at this base URL, "http://127.0.0.1:8080"): each comes
+	// from POST /v1/decide, which logs the Decision, and the outcomes are
+	// posted to POST /v1/outcome (see runServed). The simulator then
+	// writes nothing to Kafka itself; PolicyTopic and FollowPolicy are not
+	// used (the server follows the policy).
+	DecideURL string
+	// DecideWorkers is how many journeys are simulated at once with
+	// DecideURL, each waiting on its own decide request. Default 32.
+	DecideWorkers int
+	// OutcomePosts is how many outcome posts are in flight at once with
+	// DecideURL (started in delivery order). Default 16.
+	OutcomePosts int
+	// HTTPClient makes the requests with DecideURL. Default a client
+	// keeping DecideWorkers + OutcomePosts connections alive, 30 s per
+	// request.
+	HTTPClient *http.Client
 }
 
 // LiveSimulator is the simulate role in live mode.
@@ -55,14 +73,20 @@ type LiveSimulator struct {
 	*Simulator
 	cfg                 LiveSimulateConfig
 	decisions, outcomes atomic.Int64
+	retries             atomic.Int64
 }
 
 // LiveReport is what a live simulate run published.
 type LiveReport struct {
 	// SimulateReport counts users and, as Experiences, the decisions.
 	SimulateReport
-	// Decisions and Outcomes are the records acknowledged.
+	// Decisions and Outcomes are the records acknowledged (with
+	// DecideURL: the decisions served and the outcomes the server
+	// accepted).
 	Decisions, Outcomes int64
+	// Retries are the requests retried with DecideURL (503 or transport
+	// errors).
+	Retries int64
 }
 
 // NewLiveSimulator validates cfg and returns the role.
@@ -75,6 +99,9 @@ func NewLiveSimulator(cfg LiveSimulateConfig) (*LiveSimulator, error) {
 	if err := cfg.Live.Validate(); err != nil {
 		return nil, fmt.Errorf("simulate: %w", err)
 	}
+	if err := cfg.servedDefaults(); err != nil {
+		return nil, fmt.Errorf("simulate: %w", err)
+	}
 	s, err := NewSimulator(cfg.SimulateConfig)
 	if err != nil {
 		return nil, err
@@ -85,7 +112,7 @@ func NewLiveSimulator(cfg LiveSimulateConfig) (*LiveSimulator, error) {
 
 // Stats returns the report so far (safe to call while Run runs).
 func (s *LiveSimulator) Stats() LiveReport {
-	return LiveReport{SimulateReport: s.Simulator.Stats(), Decisions: s.decisions.Load(), Outcomes: s.outcomes.Load()}
+	return LiveReport{SimulateReport: s.Simulator.Stats(), Decisions: s.decisions.Load(), Outcomes: s.outcomes.Load(), Retries: s.retries.Load()}
 }
 
 // Run publishes until the bound is reached or ctx ends, then flushes what
@@ -96,6 +123,15 @@ func (s *LiveSimulator) Run(ctx context.Context) (LiveReport, error) {
 	s.mu.Lock()
 	s.start = time.Now()
 	s.mu.Unlock()
+	if cfg.DecideURL != "" {
+		err := lifecycle.Run(ctx, lifecycle.Role{
+			Name: "simulate", Kafka: cfg.Kafka,
+			Run:             s.runServed,
+			Drain:           func(context.Context) error { return s.drain(nil) },
+			ShutdownTimeout: cfg.ShutdownTimeout, Health: cfg.Health, Log: s.log,
+		})
+		return s.Stats(), err
+	}
 	var ws [2]*kafkax.Writer
 	err := lifecycle.Run(ctx, lifecycle.Role{
 		Name: "simulate", Kafka: cfg.Kafka,

@@ -91,11 +91,15 @@ type simulateLive struct {
 	Emit                          string
 	DecisionsTopic, OutcomesTopic string
 	Live                          sim.LiveConfig
+	// DecideURL, DecideWorkers and OutcomePosts: live mode through a
+	// decision server (producers.LiveSimulateConfig).
+	DecideURL                   string
+	DecideWorkers, OutcomePosts int
 }
 
 func defaultSimulateLive() simulateLive {
 	return simulateLive{Emit: "experiences", DecisionsTopic: kafkax.TopicDecisions, OutcomesTopic: kafkax.TopicOutcomes,
-		Live: sim.DefaultLiveConfig()}
+		Live: sim.DefaultLiveConfig(), DecideWorkers: producers.DefaultDecideWorkers, OutcomePosts: producers.DefaultOutcomePosts}
 }
 
 // liveFlags registers simulate's --emit and live-mode flags.
@@ -109,6 +113,9 @@ func liveFlags(fs *flagSet) *simulateLive {
 	fs.Float64Var(&l.Live.ConversionSigma, "conversion-sigma", l.Live.ConversionSigma, "live mode: log-scale σ of the conversion delay")
 	fs.Float64Var(&l.Live.DuplicateShare, "duplicate-share", l.Live.DuplicateShare, "live mode: share of outcomes delivered twice")
 	fs.Float64Var(&l.Live.DisorderShare, "disorder-share", l.Live.DisorderShare, "live mode: share of outcomes delivered out of order")
+	fs.StringVar(&l.DecideURL, "decide-url", l.DecideURL, "live mode: act through the decision server (aelp serve) at this base `URL`: each decision from POST /v1/decide (the server logs it), the outcomes posted to /v1/outcome; nothing is written to Kafka by the simulator")
+	fs.IntVar(&l.DecideWorkers, "decide-workers", l.DecideWorkers, "live mode with --decide-url: journeys simulated at once (decide requests in flight)")
+	fs.IntVar(&l.OutcomePosts, "outcome-posts", l.OutcomePosts, "live mode with --decide-url: outcome posts in flight (started in delivery order)")
 	return l
 }
 
@@ -116,10 +123,21 @@ func liveFlags(fs *flagSet) *simulateLive {
 func (l *simulateLive) validate() error {
 	switch l.Emit {
 	case "experiences":
+		if l.DecideURL != "" {
+			return usagef("--decide-url needs --emit decisions")
+		}
 		return nil
 	case "decisions":
 		if err := l.Live.Validate(); err != nil {
 			return usagef("%v", err)
+		}
+		if l.DecideWorkers < 1 || l.OutcomePosts < 1 {
+			return usagef("--decide-workers %d, --outcome-posts %d: must be at least 1", l.DecideWorkers, l.OutcomePosts)
+		}
+		if l.DecideURL != "" {
+			if err := producers.CheckDecideURL(l.DecideURL); err != nil {
+				return usagef("--decide-url: %v", err)
+			}
 		}
 		if l.DecisionsTopic == "" || l.OutcomesTopic == "" || l.DecisionsTopic == l.OutcomesTopic {
 			return usagef("--decisions-topic %q and --outcomes-topic %q: give two different topics", l.DecisionsTopic, l.OutcomesTopic)
@@ -132,13 +150,19 @@ func (l *simulateLive) validate() error {
 // runLive runs the simulator in live mode and prints what it published.
 func (l *simulateLive) run(ctx context.Context, cfg producers.SimulateConfig) error {
 	s, err := producers.NewLiveSimulator(producers.LiveSimulateConfig{SimulateConfig: cfg,
-		DecisionsTopic: l.DecisionsTopic, OutcomesTopic: l.OutcomesTopic, Live: l.Live})
+		DecisionsTopic: l.DecisionsTopic, OutcomesTopic: l.OutcomesTopic, Live: l.Live,
+		DecideURL: l.DecideURL, DecideWorkers: l.DecideWorkers, OutcomePosts: l.OutcomePosts})
 	if err != nil {
 		return err
 	}
 	rep, err := s.Run(ctx)
 	if err != nil {
 		return err
+	}
+	if l.DecideURL != "" {
+		fmt.Printf("%d decisions served by %s and %d outcomes posted, from %d users in %s (%d requests retried)\n",
+			rep.Decisions, l.DecideURL, rep.Outcomes, rep.Users, rep.Elapsed.Round(1e6), rep.Retries)
+		return nil
 	}
 	fmt.Printf("published %d decisions and %d outcomes from %d users in %s\n",
 		rep.Decisions, rep.Outcomes, rep.Users, rep.Elapsed.Round(1e6))
