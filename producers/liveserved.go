@@ -341,3 +341,17 @@ func (s *LiveSimulator) retry(ctx context.Context, what string, f func() error) 
 		backoff = min(2*backoff, 2*time.Second)
 	}
 }
+
+// SetDecideURL points a simulator configured with a DecideURL at base
+// instead: for a server whose address is known only once it listens (aelp
+// run --live --serve on port 0). Call it before Run.
+func (s *LiveSimulator) SetDecideURL(base string) error {
+	if s.cfg.DecideURL == "" {
+		return errors.New("simulate: not configured to act through a decision server")
+	}
+	if err := CheckDecideURL(base); err != nil {
+		return fmt.Errorf("simulate: %w", err)
+	}
+	s.cfg.DecideURL = base
+	return nil
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/producers"
 	"github.com/aelp/aelp/schemas"
+	"github.com/aelp/aelp/serve"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -43,15 +44,64 @@ func (r *roles) newLiveRoles(cfg Config, kcfg kafkax.Config) error {
 		}
 		return nil
 	}
-	if r.live, err = producers.NewLiveSimulator(producers.LiveSimulateConfig{SimulateConfig: producers.SimulateConfig{
+	lc := producers.LiveSimulateConfig{SimulateConfig: producers.SimulateConfig{
 		Kafka: kcfg, ExperimentID: cfg.ExperimentID, Users: cfg.Episodes, Seed: cfg.Seed, Sim: cfg.Sim,
 		FollowPolicy: true, Pace: pace, ShutdownTimeout: cfg.ShutdownTimeout,
 		Log: cfg.Log.With().Str("role", "simulate").Logger(), Registry: cfg.Registry,
-	}}); err != nil {
+	}}
+	if cfg.Serve {
+		if r.srv, err = newServer(cfg, kcfg); err != nil {
+			return err
+		}
+		// The address is known once the server listens: streamLive sets it.
+		lc.DecideURL, lc.DecideWorkers = "http://"+cfg.ServeAddr, cfg.DecideWorkers
+	}
+	if r.live, err = producers.NewLiveSimulator(lc); err != nil {
 		return err
 	}
 	r.sim = r.live.Simulator
 	return nil
+}
+
+// newServer configures the decision server of a live run with Serve:
+// aelp serve on ServeAddr for the run's experiment and the simulator's
+// state and action layout, ε = ServeEpsilon, serving the uniform logging
+// policy (version −1) until the learner's first snapshot, as the
+// in-process live mode acts; its /metrics registry is its own.
+func newServer(cfg Config, kcfg kafkax.Config) (*serve.Server, error) {
+	sc := serve.DefaultConfig()
+	sc.Kafka, sc.Addr, sc.ExperimentID = kcfg, cfg.ServeAddr, cfg.ExperimentID
+	sc.StateDim, sc.BidLevels, sc.Creatives = cfg.Sim.StateDim, cfg.Sim.BidLevels, cfg.Sim.Creatives
+	sc.Epsilon, sc.AllowLoggingPolicy, sc.Seed = cfg.ServeEpsilon, true, cfg.Seed
+	sc.ShutdownTimeout, sc.Log = cfg.ShutdownTimeout, cfg.Log.With().Str("role", "serve").Logger()
+	return serve.New(sc)
+}
+
+// startServer runs the decision server until stop, and points the
+// simulator at it once it listens; wait returns its Run's error.
+func (r *roles) startServer(ctx context.Context) (stop func(), wait func() error, err error) {
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.srv.Run(sctx) }()
+	wait = func() error { err := <-done; done <- err; return err }
+	for r.srv.Addr() == "" {
+		select {
+		case err := <-done:
+			cancel()
+			return nil, nil, fmt.Errorf("serve stopped before listening: %w", err)
+		case <-ctx.Done():
+			cancel()
+			_ = wait()
+			return nil, nil, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err := r.live.SetDecideURL("http://" + r.srv.Addr()); err != nil {
+		cancel()
+		_ = wait()
+		return nil, nil, err
+	}
+	return cancel, wait, nil
 }
 
 // streamLive runs the live simulator, the join, the aggregator and the
@@ -59,7 +109,20 @@ func (r *roles) newLiveRoles(cfg Config, kcfg kafkax.Config) error {
 // has read every record, the join closes the windows still open (the
 // input has ended), then the learner finishes once the aggregator has
 // caught up.
+//
+// With Serve the decision server runs from before the simulator starts
+// until it has published every journey; its drain (every answered
+// decision and accepted outcome acknowledged) comes before the wait for
+// the join.
 func (r *roles) streamLive(ctx context.Context, cfg Config, kcfg kafkax.Config, start time.Time) error {
+	stopServer, waitServer := func() {}, func() error { return nil }
+	if r.srv != nil {
+		var err error
+		if stopServer, waitServer, err = r.startServer(ctx); err != nil {
+			return err
+		}
+		defer func() { stopServer(); _ = waitServer() }()
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	aggCtx, stopAgg := context.WithCancel(gctx)
 	defer stopAgg()
@@ -81,6 +144,10 @@ func (r *roles) streamLive(ctx context.Context, cfg Config, kcfg kafkax.Config, 
 		defer roles.Done()
 		rep, err := r.live.Run(gctx)
 		if err != nil {
+			return err
+		}
+		stopServer()
+		if err := waitServer(); err != nil {
 			return err
 		}
 		if err := awaitJoined(gctx, r.jn, rep); err != nil {
@@ -142,5 +209,22 @@ func (s Summary) printJoin(w io.Writer) {
 	}
 	fmt.Fprintf(tw, "  dead-lettered\t%d\n", j.DeadLettered)
 	fmt.Fprintf(tw, "  windows\t%s\n", s.JoinWindows)
+	tw.Flush()
+}
+
+// printServe writes the decision server's section of the summary (a run
+// with Serve).
+func (s Summary) printServe(w io.Writer) {
+	v := s.Serve
+	if v == nil {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "serve (decisions over HTTP)\t\n")
+	fmt.Fprintf(tw, "  decisions answered / logged\t%d / %d\n", v.Decisions, v.LoggedDecisions)
+	fmt.Fprintf(tw, "  outcomes logged\t%d\n", v.LoggedOutcomes)
+	fmt.Fprintf(tw, "  503 answers / requests retried by the simulator\t%d / %d\n", v.Rejected, s.ServeRetries)
+	fmt.Fprintf(tw, "  log failures\t%d\n", v.LogFailures)
+	fmt.Fprintf(tw, "  policy version serving at the end\t%d\n", v.PolicyVersion)
 	tw.Flush()
 }

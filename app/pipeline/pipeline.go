@@ -30,6 +30,7 @@ import (
 	"github.com/aelp/aelp/producers"
 	"github.com/aelp/aelp/producers/sim"
 	"github.com/aelp/aelp/schemas"
+	"github.com/aelp/aelp/serve"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
@@ -117,6 +118,19 @@ type Config struct {
 	// computed from (see measureTagLimit); negative: the limit is not
 	// computed. Default DefaultBayesGhosts. A live run does not compute it.
 	BayesGhosts int
+	// Serve, with Live, puts the decision server (aelp serve) in the
+	// loop: the simulator acts through its HTTP API on ServeAddr and the
+	// server follows the learner's snapshots (see newServer).
+	Serve bool
+	// ServeAddr is the server's listen address. Default 127.0.0.1:0
+	// (loopback, a free port).
+	ServeAddr string
+	// ServeEpsilon is the server's exploration share ε. DefaultConfig:
+	// 0.05 (aelp serve's default); 0 is no exploration.
+	ServeEpsilon float64
+	// DecideWorkers is the simulator's journeys in flight with Serve.
+	// Default producers.DefaultDecideWorkers.
+	DecideWorkers int
 }
 
 // PPOWorkers is the number of goroutines a run's learner computes each
@@ -144,7 +158,8 @@ func DefaultConfig() Config {
 	return Config{
 		DataDir: filepath.Join("data", "run"), Episodes: 60_000, Workers: 2, Seed: 1, Sim: sim.DefaultConfig(),
 		Classifier: classify.DefaultConfig(), Learner: lcfg, MaxAhead: 20_000, EvalEpisodes: 20_000,
-		ShutdownTimeout: lifecycle.DefaultShutdownTimeout,
+		ShutdownTimeout: lifecycle.DefaultShutdownTimeout, ServeAddr: "127.0.0.1:0", ServeEpsilon: 0.05,
+		DecideWorkers: producers.DefaultDecideWorkers,
 	}
 }
 
@@ -186,6 +201,12 @@ func (c *Config) setDefaults() {
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
+	if c.ServeAddr == "" {
+		c.ServeAddr = d.ServeAddr
+	}
+	if c.DecideWorkers == 0 {
+		c.DecideWorkers = d.DecideWorkers
+	}
 }
 
 // Validate reports the first invalid field (after defaults), the learner's
@@ -203,6 +224,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("workers %d: must be at least 1", c.Workers)
 	case c.ShutdownTimeout < 0:
 		return fmt.Errorf("shutdown timeout %s: must not be negative", c.ShutdownTimeout)
+	}
+	switch {
+	case c.Serve && !c.Live:
+		return errors.New("serve: the decision server is in the live loop only: add live")
+	case !(c.ServeEpsilon >= 0 && c.ServeEpsilon <= 1):
+		return fmt.Errorf("serve epsilon %v: must be in [0, 1]", c.ServeEpsilon)
+	case c.DecideWorkers < 1:
+		return fmt.Errorf("decide workers %d: must be at least 1", c.DecideWorkers)
 	}
 	if err := c.Join.Validate(); c.Live && err != nil {
 		return fmt.Errorf("join: %w", err)
@@ -281,6 +310,10 @@ type Summary struct {
 	// windows it used.
 	Join        *consumers.JoinStats
 	JoinWindows join.Windows
+	// Serve is the decision server's figures of a live run with Serve
+	// (nil otherwise), and the simulator's retried requests.
+	Serve        *serve.Stats
+	ServeRetries int64
 }
 
 // Run runs the pipeline to completion: the simulator publishes Episodes
@@ -319,6 +352,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if r.jn != nil {
 		st := r.jn.Stats()
 		sum.Join, sum.JoinWindows = &st, r.jn.Config().Join.Windows
+	}
+	if r.srv != nil {
+		st := r.srv.Stats()
+		sum.Serve, sum.ServeRetries = &st, r.live.Stats().Retries
 	}
 	if runErr != nil {
 		return sum, fmt.Errorf("run: %w", runErr)
@@ -376,6 +413,7 @@ type roles struct {
 	sim  *producers.Simulator
 	live *producers.LiveSimulator
 	jn   *consumers.Joiner
+	srv  *serve.Server // with Serve
 }
 
 // newRoles configures the learner, the aggregator and the simulator, the

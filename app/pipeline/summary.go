@@ -56,6 +56,7 @@ func (s Summary) Print(w io.Writer) {
 	if s.Join != nil {
 		tw.Flush()
 		s.printJoin(w)
+		s.printServe(w)
 	}
 	fmt.Fprintf(tw, "final update\t\n")
 	fmt.Fprintf(tw, "  policy loss / value loss / entropy\t%.4f / %.4f / %.4f\n", l.Last.PolicyLoss, l.Last.ValueLoss, l.Last.Entropy)

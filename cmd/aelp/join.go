@@ -48,6 +48,10 @@ func joinCoreFlags(fs *flagSet, j *join.Config) {
 func runLiveFlags(fs *flagSet, cfg *pipeline.Config) {
 	fs.BoolVar(&cfg.Live, "live", cfg.Live, "live mode: simulate decisions and delayed outcomes, join them (aelp join), then aggregate and learn")
 	joinCoreFlags(fs, &cfg.Join)
+	fs.BoolVar(&cfg.Serve, "serve", cfg.Serve, "with --live: run the decision server (aelp serve) in the loop; the simulator acts through its HTTP API: simulate → serve → decisions/outcomes → join → aggregate → learn → policy → serve")
+	fs.StringVar(&cfg.ServeAddr, "serve-http", cfg.ServeAddr, "with --serve: the decision server's listen address")
+	fs.Float64Var(&cfg.ServeEpsilon, "serve-epsilon", cfg.ServeEpsilon, "with --serve: the decision server's exploration ε")
+	fs.IntVar(&cfg.DecideWorkers, "decide-workers", cfg.DecideWorkers, "with --serve: journeys the simulator keeps in flight (decide requests at once)")
 }
 
 func joinSetup() (*flagSet, action) {
