@@ -28,7 +28,7 @@ func TestRunLiveServe(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Options{})
 	cfg := DefaultConfig()
 	cfg.Kafka = c.Config()
-	cfg.DataDir, cfg.Episodes, cfg.EvalEpisodes, cfg.Live, cfg.Serve = t.TempDir(), 800, 200, true, true
+	cfg.DataDir, cfg.Episodes, cfg.EvalEpisodes, cfg.Live, cfg.Serve = t.TempDir(), 400, 200, true, true
 	cfg.ExperimentID, cfg.MaxAhead, cfg.DecideWorkers = "live-serve", 200, 8
 	cfg.Learner.MinBuffer, cfg.Learner.BatchSize, cfg.Learner.SnapshotEvery = 128, 64, 5
 	cfg.Join.Windows = join.Windows{Default: 3 * time.Second}
