@@ -47,7 +47,9 @@ func commands() map[string]command {
 		"evaluate":  {summary: "evaluate a policy (snapshot, checkpoint, logging, oracle) on held-out journeys", setup: evaluateSetup},
 		"bench":     {summary: "end-to-end throughput and latency beside raw Kafka", setup: benchSetup},
 		"serve":     {summary: "decisions over HTTP with the current policy, logged with their propensities", setup: serveSetup},
-		"tagger":    {summary: "measure the crisis taggers (rules, learned, Bayes limit) on a simulated stream (no Kafka)", setup: taggerSetup},
+		"bench-serve": {summary: "the decision server's latency at a fixed rate (open loop), /v1/decide beside /healthz",
+			setup: benchServeSetup},
+		"tagger": {summary: "measure the crisis taggers (rules, learned, Bayes limit) on a simulated stream (no Kafka)", setup: taggerSetup},
 		"experiment": {summary: "experiments: 'experiment ab' (importance sampling vs uniform), 'experiment sweep' (crisis weight × α × β grid), 'experiment ope' (off-policy estimates vs truth)",
 			subs: map[string]command{
 				"ab":    {summary: "importance sampling vs uniform sampling on identical simulated streams, over seeds", setup: abSetup},

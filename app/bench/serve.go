@@ -1,0 +1,456 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aelp/aelp/internal/broker"
+	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/learner/ppo"
+	"github.com/aelp/aelp/learner/train"
+	"github.com/aelp/aelp/producers/sim"
+	"github.com/aelp/aelp/schemas"
+	"github.com/aelp/aelp/serve"
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+)
+
+// ServeConfig configures `aelp bench-serve`: an open-loop load of
+// POST /v1/decide at a fixed rate, beside the same load of the same
+// server's trivial handler (GET /healthz, a fixed "ok"), on loopback.
+type ServeConfig struct {
+	// Kafka is the connection of the server started here; no Brokers
+	// starts an embedded broker in-process.
+	Kafka kafkax.Config
+	// URL is an external server's base URL to load instead of starting
+	// one (its policy, logging and broker are its own).
+	URL string
+	// Rate is the requests per second scheduled in each phase. Default
+	// 5,000.
+	Rate float64
+	// Duration is each phase's measured time, Warmup the unmeasured load
+	// before it. Defaults 10s and 2s.
+	Duration, Warmup time.Duration
+	// Connections is the client's connections (requests in flight at
+	// most; a request scheduled while all are busy waits, and its latency
+	// counts the wait). Default 64.
+	Connections int
+	// LogSync runs the server started here with --log-sync (answers after
+	// the broker's ack); default the asynchronous log buffer.
+	LogSync bool
+	// Epsilon is the exploration of the server started here. Default
+	// 0.05.
+	Epsilon float64
+	// Seed seeds the states and the policy snapshot.
+	Seed uint64
+	// Log receives the server's and broker's logs; Progress one line per
+	// phase.
+	Log      zerolog.Logger
+	Progress io.Writer
+}
+
+// DefaultServeConfig returns ServeConfig's defaults.
+func DefaultServeConfig() ServeConfig {
+	return ServeConfig{Rate: 5000, Duration: 10 * time.Second, Warmup: 2 * time.Second, Connections: 64, Epsilon: 0.05, Seed: 1}
+}
+
+// Validate reports the first invalid field.
+func (c ServeConfig) Validate() error {
+	switch {
+	case !(c.Rate > 0) || c.Rate > 1e6:
+		return fmt.Errorf("rate %v: must be in (0, 1e6] requests per second", c.Rate)
+	case c.Duration <= 0 || c.Warmup < 0:
+		return fmt.Errorf("duration %s, warmup %s: duration must be positive, warmup not negative", c.Duration, c.Warmup)
+	case c.Connections < 1:
+		return fmt.Errorf("connections %d: must be at least 1", c.Connections)
+	case !(c.Epsilon >= 0 && c.Epsilon <= 1):
+		return fmt.Errorf("epsilon %v: must be in [0, 1]", c.Epsilon)
+	}
+	return nil
+}
+
+// PhaseResult is one endpoint's load.
+type PhaseResult struct {
+	// Endpoint is "GET /healthz" or "POST /v1/decide".
+	Endpoint string
+	// Scheduled requests; OK answered 200; Refused answered 503
+	// (back pressure); Failed any other answer or a transport error.
+	Scheduled, OK, Refused, Failed int64
+	// Elapsed is from the first scheduled send to the last answer.
+	Elapsed time.Duration
+	// P50, P99, P999 and Max are the latencies of the answered requests,
+	// each from its scheduled send time (so a request that waited for a
+	// connection counts the wait: no coordinated omission).
+	P50, P99, P999, Max time.Duration
+	// FirstError is the first failure's text.
+	FirstError string
+}
+
+// Achieved is the answered requests per second.
+func (p PhaseResult) Achieved() float64 {
+	if p.Elapsed <= 0 {
+		return 0
+	}
+	return float64(p.OK) / p.Elapsed.Seconds()
+}
+
+// ServeReport is a bench-serve run.
+type ServeReport struct {
+	Config ServeConfig
+	// Target is the server loaded; Embedded tells whether it ran here.
+	Target   string
+	Embedded bool
+	// Trivial and Decide are the two phases, in that order.
+	Trivial, Decide PhaseResult
+	// Server is the server's figures after its drain (a server run here).
+	Server *serve.Stats
+	// LoadBefore and LoadAfter are /proc/loadavg at the start and end.
+	LoadBefore, LoadAfter string
+}
+
+// RunServe runs the two phases: GET /healthz, then POST /v1/decide, each
+// at Rate for Warmup + Duration (only Duration measured), against URL or
+// a server started here on 127.0.0.1:0 (with a PPO snapshot of the
+// simulator's shape published first, so decisions run the real forward
+// pass, and every decision logged on aelp.decisions).
+func RunServe(ctx context.Context, cfg ServeConfig) (ServeReport, error) {
+	rep := ServeReport{Config: cfg, Target: cfg.URL, LoadBefore: loadavg()}
+	if err := cfg.Validate(); err != nil {
+		return rep, err
+	}
+	bodies, err := decideBodies(cfg.Seed, 1024)
+	if err != nil {
+		return rep, err
+	}
+	var stop func() (serve.Stats, error)
+	if cfg.URL == "" {
+		base, st, err := startBenchServer(ctx, cfg)
+		if err != nil {
+			return rep, err
+		}
+		rep.Target, rep.Embedded, stop = base, true, st
+		defer func() {
+			if stop != nil {
+				_, _ = stop()
+			}
+		}()
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext:     (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxConnsPerHost: cfg.Connections, MaxIdleConns: cfg.Connections, MaxIdleConnsPerHost: cfg.Connections,
+		DisableCompression: true,
+	}}
+	defer hc.CloseIdleConnections()
+	base := strings.TrimRight(rep.Target, "/")
+	trivial := func(ctx context.Context, _ int64) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+	}
+	decide := func(ctx context.Context, i int64) (*http.Request, error) {
+		r, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/decide", bytes.NewReader(bodies[i%int64(len(bodies))]))
+		if err == nil {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		return r, err
+	}
+	progress := func(p PhaseResult) {
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "bench-serve: %s at %.0f/s: %d ok, p50 %s, p99 %s\n", p.Endpoint, cfg.Rate, p.OK, p.P50, p.P99)
+		}
+	}
+	if rep.Trivial, err = openLoop(ctx, hc, cfg, "GET /healthz", trivial); err != nil {
+		return rep, err
+	}
+	progress(rep.Trivial)
+	if rep.Decide, err = openLoop(ctx, hc, cfg, "POST /v1/decide", decide); err != nil {
+		return rep, err
+	}
+	progress(rep.Decide)
+	if stop != nil {
+		st, err := stop()
+		stop = nil
+		if err != nil {
+			return rep, fmt.Errorf("bench-serve: the server's drain: %w", err)
+		}
+		rep.Server = &st
+	}
+	rep.LoadAfter = loadavg()
+	return rep, nil
+}
+
+// openLoop schedules requests at cfg.Rate — request i at start + i/Rate,
+// whatever the answers — for Warmup (not measured) and Duration, hands
+// each to one of cfg.Connections senders, and measures each answer's
+// latency from its scheduled time.
+func openLoop(ctx context.Context, hc *http.Client, cfg ServeConfig, endpoint string,
+	newReq func(context.Context, int64) (*http.Request, error)) (PhaseResult, error) {
+	res := PhaseResult{Endpoint: endpoint}
+	type shot struct {
+		i        int64
+		at       time.Time
+		measured bool
+	}
+	interval := time.Duration(float64(time.Second) / cfg.Rate)
+	total := int64((cfg.Warmup + cfg.Duration).Seconds() * cfg.Rate)
+	warm := int64(cfg.Warmup.Seconds() * cfg.Rate)
+	shots := make(chan shot, max(1024, int(cfg.Rate)))
+	var mu sync.Mutex
+	var lat []float64
+	var last time.Time
+	var wg sync.WaitGroup
+	for range cfg.Connections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []float64
+			for s := range shots {
+				code, err := send(ctx, hc, newReq, s.i)
+				done := time.Now()
+				if !s.measured {
+					continue
+				}
+				mu.Lock()
+				switch {
+				case err == nil && code == http.StatusOK:
+					res.OK++
+					mine = append(mine, done.Sub(s.at).Seconds())
+				case err == nil && code == http.StatusServiceUnavailable:
+					res.Refused++
+				default:
+					res.Failed++
+					if res.FirstError == "" {
+						res.FirstError = fmt.Sprintf("status %d: %v", code, err)
+					}
+				}
+				if done.After(last) {
+					last = done
+				}
+				mu.Unlock()
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	start := time.Now()
+	var measuredFrom time.Time
+	for i := int64(0); i < total && ctx.Err() == nil; i++ {
+		at := start.Add(time.Duration(i) * interval)
+		if d := time.Until(at); d > 0 {
+			time.Sleep(d)
+		}
+		if i == warm {
+			measuredFrom = at
+		}
+		if i >= warm {
+			res.Scheduled++
+		}
+		shots <- shot{i: i, at: at, measured: i >= warm}
+	}
+	close(shots)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	res.Elapsed = last.Sub(measuredFrom)
+	sort.Float64s(lat)
+	q := func(p float64) time.Duration { return time.Duration(Quantile(lat, p) * float64(time.Second)) }
+	if len(lat) > 0 {
+		res.P50, res.P99, res.P999, res.Max = q(0.5), q(0.99), q(0.999), time.Duration(lat[len(lat)-1]*float64(time.Second))
+	}
+	return res, nil
+}
+
+// send makes one request and reads its answer whole.
+func send(ctx context.Context, hc *http.Client, newReq func(context.Context, int64) (*http.Request, error), i int64) (int, error) {
+	req, err := newReq(ctx, i)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, err
+}
+
+// decideBodies returns n decide request bodies with the simulator's
+// observations (logging-policy journeys of seed), user ids u-0, u-1, ….
+func decideBodies(seed uint64, n int) ([][]byte, error) {
+	cfg := sim.DefaultConfig()
+	s, err := sim.New(cfg, seed, 0)
+	if err != nil {
+		return nil, err
+	}
+	var bodies [][]byte
+	for len(bodies) < n {
+		s.RunEpisode(sim.Uniform{N: cfg.NumActions()}, func(tr *sim.Transition) {
+			if len(bodies) >= n {
+				return
+			}
+			b, err := json.Marshal(serve.DecideRequest{UserID: fmt.Sprintf("u-%d", len(bodies)), EpisodeID: tr.EpisodeID,
+				Step: int32(tr.Step), State: tr.State, Metadata: tr.Metadata})
+			if err == nil {
+				bodies = append(bodies, b)
+			}
+		})
+	}
+	return bodies, nil
+}
+
+// startBenchServer starts (an embedded broker unless cfg.Kafka names
+// brokers, and) a decision server on 127.0.0.1:0 for experiment
+// "bench-serve", publishes a fresh PPO snapshot of the simulator's shape
+// and waits until it is served; stop drains the server and returns its
+// figures.
+func startBenchServer(ctx context.Context, cfg ServeConfig) (base string, stop func() (serve.Stats, error), err error) {
+	kcfg, closeBroker := cfg.Kafka, func() {}
+	if len(kcfg.Brokers) == 0 {
+		b, err := broker.Start(broker.Config{Listen: "127.0.0.1:0", Logger: cfg.Log})
+		if err != nil {
+			return "", nil, err
+		}
+		kcfg.Brokers, closeBroker = b.Addrs(), b.Close
+	}
+	kcfg = kcfg.WithDefaults()
+	fail := func(err error) (string, func() (serve.Stats, error), error) { closeBroker(); return "", nil, err }
+	const exp = "bench-serve"
+	sc := serve.DefaultConfig()
+	sc.Kafka, sc.Addr, sc.ExperimentID, sc.Epsilon, sc.LogSync, sc.Seed = kcfg, "127.0.0.1:0", exp, cfg.Epsilon, cfg.LogSync, cfg.Seed
+	sc.Log = cfg.Log
+	if err := publishBenchSnapshot(ctx, kcfg, sc.PolicyTopic, exp, cfg.Seed); err != nil {
+		return fail(err)
+	}
+	srv, err := serve.New(sc)
+	if err != nil {
+		return fail(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(sctx) }()
+	stop = func() (serve.Stats, error) {
+		cancel()
+		err := <-done
+		closeBroker()
+		return srv.Stats(), err
+	}
+	for srv.Addr() == "" || srv.Stats().PolicyVersion != 1 {
+		select {
+		case err := <-done:
+			closeBroker()
+			return "", nil, fmt.Errorf("bench-serve: the server stopped: %w", err)
+		case <-ctx.Done():
+			_, _ = stop()
+			return "", nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return "http://" + srv.Addr(), stop, nil
+}
+
+// publishBenchSnapshot publishes version 1 of a fresh PPO policy (the
+// learner's default network for the simulator's shape) for exp.
+func publishBenchSnapshot(ctx context.Context, kcfg kafkax.Config, topic, exp string, seed uint64) error {
+	s := sim.DefaultConfig()
+	agent, err := ppo.New(train.DefaultPPO(s.StateDim, s.NumActions()), rand.New(rand.NewPCG(seed, seed+1)))
+	if err != nil {
+		return err
+	}
+	arch, params, mean, variance, count, err := agent.MarshalPolicy()
+	if err != nil {
+		return err
+	}
+	snap := schemas.PolicySnapshot{ExperimentID: exp, Version: 1, CreatedAt: time.Now(), Architecture: arch,
+		Params: params, ObsMean: mean, ObsVar: variance, ObsCount: count}
+	val, err := schemas.MarshalPolicySnapshot(nil, &snap)
+	if err != nil {
+		return err
+	}
+	if err := kafkax.EnsureTopics(ctx, kcfg, kafkax.TopicSpec{Name: topic, Partitions: 1, Compact: true}); err != nil {
+		return err
+	}
+	w, err := kafkax.NewWriter(kcfg, topic, kafkax.WriterOptions{})
+	if err != nil {
+		return err
+	}
+	werr := kafkax.WriteAll(ctx, kcfg, w, zerolog.Nop(), []kafka.Message{{Key: []byte(exp), Value: val}})
+	return errors.Join(werr, w.Close())
+}
+
+// loadavg returns /proc/loadavg's first three fields ("" where there is
+// none).
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// Print writes the report: one row per endpoint and the ratios.
+func (r ServeReport) Print(w io.Writer) {
+	c := r.Config
+	logging := "asynchronous log buffer"
+	if c.LogSync {
+		logging = "--log-sync"
+	}
+	where := r.Target
+	if r.Embedded {
+		where = "aelp serve in-process on " + r.Target + " (embedded broker, every decision logged to aelp.decisions, " + logging + ")"
+	}
+	fmt.Fprintf(w, "open loop at %.0f requests/s per endpoint, %s measured after %s warm-up, %d connections\n", c.Rate, c.Duration, c.Warmup, c.Connections)
+	fmt.Fprintf(w, "server: %s\n", where)
+	fmt.Fprintf(w, "latency from each request's scheduled send time (coordinated-omission safe)\n\n")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "endpoint\tscheduled\tok\t503\tfailed\tachieved/s\tp50\tp99\tp99.9\tmax\t\n")
+	for _, p := range []PhaseResult{r.Trivial, r.Decide} {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t\n", p.Endpoint, p.Scheduled, p.OK, p.Refused, p.Failed, p.Achieved(),
+			dur(p.P50), dur(p.P99), dur(p.P999), dur(p.Max))
+	}
+	tw.Flush()
+	ratio := func(a, b time.Duration) string {
+		if b <= 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.1f×", float64(a)/float64(b))
+	}
+	fmt.Fprintf(w, "\ndecide / healthz: p50 %s, p99 %s\n", ratio(r.Decide.P50, r.Trivial.P50), ratio(r.Decide.P99, r.Trivial.P99))
+	for _, p := range []PhaseResult{r.Trivial, r.Decide} {
+		if p.FirstError != "" {
+			fmt.Fprintf(w, "%s: first failure: %s\n", p.Endpoint, p.FirstError)
+		}
+	}
+	if s := r.Server; s != nil {
+		fmt.Fprintf(w, "server after its drain: %d decisions answered, %d logged, %d answered 503, %d log failures\n",
+			s.Decisions, s.LoggedDecisions, s.Rejected, s.LogFailures)
+	}
+	fmt.Fprintf(w, "load average (1, 5, 15 min): %s before, %s after\n", r.LoadBefore, r.LoadAfter)
+}
+
+func dur(d time.Duration) string {
+	switch {
+	case d >= 100*time.Millisecond:
+		return d.Round(time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Microsecond).String()
+}
