@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,8 +11,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -56,6 +60,20 @@ type ServeConfig struct {
 	Epsilon float64
 	// Seed seeds the states and the policy snapshot.
 	Seed uint64
+	// ServerCommand, when set (and URL is not), is the command that runs
+	// the server in a process of its own — `aelp bench-serve --hold`,
+	// which prints its URL as its first stderr line and its figures on
+	// stdout once interrupted — so that the load generator and the server
+	// share the cores but not one Go runtime (garbage collector,
+	// scheduler), as with wrk. Empty runs the server in this process.
+	ServerCommand []string
+	// InProcess runs the server here even when ServerCommand is set.
+	InProcess bool
+	// Hold starts the server (as for a run) and serves until ctx ends
+	// instead of loading it, for an outside load generator
+	// (scripts/loadtest/serve.sh runs wrk against it); the URL is the
+	// first Progress line.
+	Hold bool
 	// Log receives the server's and broker's logs; Progress one line per
 	// phase.
 	Log      zerolog.Logger
@@ -136,8 +154,15 @@ func RunServe(ctx context.Context, cfg ServeConfig) (ServeReport, error) {
 		return rep, err
 	}
 	var stop func() (serve.Stats, error)
+	if cfg.Hold {
+		return holdServer(ctx, cfg, rep)
+	}
 	if cfg.URL == "" {
-		base, st, err := startBenchServer(ctx, cfg)
+		start := startBenchServer
+		if len(cfg.ServerCommand) > 0 && !cfg.InProcess {
+			start = startServerProcess
+		}
+		base, st, err := start(ctx, cfg)
 		if err != nil {
 			return rep, err
 		}
@@ -148,33 +173,27 @@ func RunServe(ctx context.Context, cfg ServeConfig) (ServeReport, error) {
 			}
 		}()
 	}
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext:     (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxConnsPerHost: cfg.Connections, MaxIdleConns: cfg.Connections, MaxIdleConnsPerHost: cfg.Connections,
-		DisableCompression: true,
-	}}
-	defer hc.CloseIdleConnections()
-	base := strings.TrimRight(rep.Target, "/")
-	trivial := func(ctx context.Context, _ int64) (*http.Request, error) {
-		return http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+	u, err := url.Parse(rep.Target)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return rep, fmt.Errorf("bench-serve: url %q: want http://host:port (plain HTTP on loopback)", rep.Target)
 	}
-	decide := func(ctx context.Context, i int64) (*http.Request, error) {
-		r, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/decide", bytes.NewReader(bodies[i%int64(len(bodies))]))
-		if err == nil {
-			r.Header.Set("Content-Type", "application/json")
-		}
-		return r, err
+	trivial := [][]byte{[]byte("GET /healthz HTTP/1.1\r\nHost: " + u.Host + "\r\n\r\n")}
+	decide := make([][]byte, len(bodies))
+	for i, b := range bodies {
+		decide[i] = append([]byte(fmt.Sprintf("POST /v1/decide HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+			u.Host, len(b))), b...)
 	}
+	addr := u.Host
 	progress := func(p PhaseResult) {
 		if cfg.Progress != nil {
 			fmt.Fprintf(cfg.Progress, "bench-serve: %s at %.0f/s: %d ok, p50 %s, p99 %s\n", p.Endpoint, cfg.Rate, p.OK, p.P50, p.P99)
 		}
 	}
-	if rep.Trivial, err = openLoop(ctx, hc, cfg, "GET /healthz", trivial); err != nil {
+	if rep.Trivial, err = openLoop(ctx, addr, cfg, "GET /healthz", trivial); err != nil {
 		return rep, err
 	}
 	progress(rep.Trivial)
-	if rep.Decide, err = openLoop(ctx, hc, cfg, "POST /v1/decide", decide); err != nil {
+	if rep.Decide, err = openLoop(ctx, addr, cfg, "POST /v1/decide", decide); err != nil {
 		return rep, err
 	}
 	progress(rep.Decide)
@@ -190,12 +209,84 @@ func RunServe(ctx context.Context, cfg ServeConfig) (ServeReport, error) {
 	return rep, nil
 }
 
+// startServerProcess runs cfg.ServerCommand, reads the URL from its
+// stderr, and returns a stop that interrupts it (SIGINT), waits, and
+// reads its figures from its stdout.
+func startServerProcess(ctx context.Context, cfg ServeConfig) (string, func() (serve.Stats, error), error) {
+	cmd := exec.Command(cfg.ServerCommand[0], cfg.ServerCommand[1:]...)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("bench-serve: start the server: %w", err)
+	}
+	found := make(chan string, 1)
+	var errText strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			if u, ok := strings.CutPrefix(line, "bench-serve: serving on "); ok {
+				found <- strings.Fields(u)[0]
+				continue
+			}
+			if errText.Len() < 4096 {
+				errText.WriteString(line + "\n")
+			}
+		}
+		close(found)
+	}()
+	stop := func() (serve.Stats, error) {
+		_ = cmd.Process.Signal(os.Interrupt)
+		err := cmd.Wait()
+		var st serve.Stats
+		if _, serr := fmt.Sscanf(strings.TrimSpace(out.String()), "served until interrupted: %d decisions answered, %d logged, %d answered 503, %d log failures",
+			&st.Decisions, &st.LoggedDecisions, &st.Rejected, &st.LogFailures); serr != nil && err == nil {
+			err = fmt.Errorf("the server's figures %q: %w", out.String(), serr)
+		}
+		return st, err
+	}
+	select {
+	case u, ok := <-found:
+		if !ok {
+			_, werr := stop()
+			return "", nil, fmt.Errorf("bench-serve: the server exited before serving (%v): %s", werr, errText.String())
+		}
+		return u, stop, nil
+	case <-ctx.Done():
+		_, _ = stop()
+		return "", nil, ctx.Err()
+	}
+}
+
+// holdServer starts the server, says where, serves until ctx ends and
+// returns its figures after the drain.
+func holdServer(ctx context.Context, cfg ServeConfig, rep ServeReport) (ServeReport, error) {
+	base, stop, err := startBenchServer(ctx, cfg)
+	if err != nil {
+		return rep, err
+	}
+	rep.Target, rep.Embedded = base, true
+	if cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, "bench-serve: serving on %s until interrupted\n", base)
+	}
+	<-ctx.Done()
+	st, err := stop()
+	rep.Server, rep.LoadAfter = &st, loadavg()
+	if err != nil {
+		return rep, fmt.Errorf("bench-serve: the server's drain: %w", err)
+	}
+	return rep, nil
+}
+
 // openLoop schedules requests at cfg.Rate — request i at start + i/Rate,
 // whatever the answers — for Warmup (not measured) and Duration, hands
 // each to one of cfg.Connections senders, and measures each answer's
 // latency from its scheduled time.
-func openLoop(ctx context.Context, hc *http.Client, cfg ServeConfig, endpoint string,
-	newReq func(context.Context, int64) (*http.Request, error)) (PhaseResult, error) {
+func openLoop(ctx context.Context, addr string, cfg ServeConfig, endpoint string, reqs [][]byte) (PhaseResult, error) {
 	res := PhaseResult{Endpoint: endpoint}
 	type shot struct {
 		i        int64
@@ -215,8 +306,10 @@ func openLoop(ctx context.Context, hc *http.Client, cfg ServeConfig, endpoint st
 		go func() {
 			defer wg.Done()
 			var mine []float64
+			c := &rawConn{addr: addr}
+			defer c.close()
 			for s := range shots {
-				code, err := send(ctx, hc, newReq, s.i)
+				code, err := c.do(reqs[s.i%int64(len(reqs))])
 				done := time.Now()
 				if !s.measured {
 					continue
@@ -273,19 +366,86 @@ func openLoop(ctx context.Context, hc *http.Client, cfg ServeConfig, endpoint st
 	return res, nil
 }
 
-// send makes one request and reads its answer whole.
-func send(ctx context.Context, hc *http.Client, newReq func(context.Context, int64) (*http.Request, error), i int64) (int, error) {
-	req, err := newReq(ctx, i)
-	if err != nil {
-		return 0, err
+// rawConn is one keep-alive HTTP/1.1 connection of the load generator:
+// it writes prebuilt requests and reads the status line, the headers and
+// a Content-Length body (what net/http's server answers these small
+// handlers with). Far cheaper than net/http's client, so that the
+// generator, on the same cores, takes less from the server it measures.
+type rawConn struct {
+	addr string
+	c    net.Conn
+	r    *bufio.Reader
+}
+
+func (c *rawConn) close() {
+	if c.c != nil {
+		c.c.Close()
+		c.c = nil
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, err
+}
+
+// do sends req and returns the answer's status; after an error or a
+// "Connection: close" the connection is closed (the next do dials).
+func (c *rawConn) do(req []byte) (int, error) {
+	if c.c == nil {
+		conn, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
+		if err != nil {
+			return 0, err
+		}
+		c.c, c.r = conn, bufio.NewReaderSize(conn, 16<<10)
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, err
+	_ = c.c.SetDeadline(time.Now().Add(30 * time.Second))
+	code, keep, err := c.exchange(req)
+	if err != nil || !keep {
+		c.close()
+	}
+	return code, err
+}
+
+func (c *rawConn) exchange(req []byte) (code int, keep bool, err error) {
+	if _, err := c.c.Write(req); err != nil {
+		return 0, false, err
+	}
+	line, err := c.r.ReadSlice('\n')
+	if err != nil {
+		return 0, false, err
+	}
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		return 0, false, fmt.Errorf("malformed status line %q", line)
+	}
+	if code, err = strconv.Atoi(string(line[9:12])); err != nil {
+		return 0, false, fmt.Errorf("malformed status line %q", line)
+	}
+	length, keep := -1, true
+	for {
+		h, err := c.r.ReadSlice('\n')
+		if err != nil {
+			return code, false, err
+		}
+		h = bytes.TrimRight(h, "\r\n")
+		if len(h) == 0 {
+			break
+		}
+		name, value, _ := bytes.Cut(h, []byte(":"))
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if length, err = strconv.Atoi(string(value)); err != nil {
+				return code, false, fmt.Errorf("malformed Content-Length %q", value)
+			}
+		case bytes.EqualFold(name, []byte("Connection")) && bytes.EqualFold(value, []byte("close")):
+			keep = false
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			return code, false, fmt.Errorf("transfer encoding %q: the generator reads Content-Length bodies only", value)
+		}
+	}
+	if length < 0 {
+		return code, false, errors.New("answer without Content-Length")
+	}
+	if _, err := c.r.Discard(length); err != nil {
+		return code, false, err
+	}
+	return code, keep, nil
 }
 
 // decideBodies returns n decide request bodies with the simulator's
@@ -414,7 +574,11 @@ func (r ServeReport) Print(w io.Writer) {
 	}
 	where := r.Target
 	if r.Embedded {
-		where = "aelp serve in-process on " + r.Target + " (embedded broker, every decision logged to aelp.decisions, " + logging + ")"
+		proc := "in this process"
+		if len(c.ServerCommand) > 0 && !c.InProcess {
+			proc = "in a process of its own"
+		}
+		where = "aelp serve " + proc + " on " + r.Target + " (every decision logged to aelp.decisions, " + logging + ")"
 	}
 	fmt.Fprintf(w, "open loop at %.0f requests/s per endpoint, %s measured after %s warm-up, %d connections\n", c.Rate, c.Duration, c.Warmup, c.Connections)
 	fmt.Fprintf(w, "server: %s\n", where)

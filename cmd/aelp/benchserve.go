@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/aelp/aelp/app/bench"
 )
@@ -21,6 +24,8 @@ func benchServeSetup() (*flagSet, action) {
 	fs.BoolVar(&cfg.LogSync, "log-sync", cfg.LogSync, "run the in-process server with --log-sync (answer after the broker's ack)")
 	fs.Float64Var(&cfg.Epsilon, "epsilon", cfg.Epsilon, "exploration ε of the in-process server")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the request states and the policy snapshot")
+	fs.BoolVar(&cfg.InProcess, "in-process", cfg.InProcess, "run the server in the load generator's process (default: a child process, aelp bench-serve --hold, so that they share no Go runtime)")
+	fs.BoolVar(&cfg.Hold, "hold", cfg.Hold, "start the in-process server, print its URL and serve until interrupted instead of loading it (for an outside load generator: scripts/loadtest/serve.sh)")
 	return fs, func(ctx context.Context) error {
 		sh.quiet()
 		log, err := sh.logger("bench-serve")
@@ -36,11 +41,32 @@ func benchServeSetup() (*flagSet, action) {
 		if err := cfg.Validate(); err != nil {
 			return usagef("%v", err)
 		}
+		if cfg.URL == "" && !cfg.Hold && !cfg.InProcess {
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			cfg.ServerCommand = []string{exe, "bench-serve", "--hold", "--log-sync=" + strconv.FormatBool(cfg.LogSync),
+				"--epsilon", strconv.FormatFloat(cfg.Epsilon, 'g', -1, 64), "--seed", strconv.FormatUint(cfg.Seed, 10)}
+			if b := sh.kafka.Brokers; len(b) > 0 { // only the brokers: for TLS or SASL use --in-process
+				cfg.ServerCommand = append(cfg.ServerCommand, "--brokers", strings.Join(b, ","))
+			}
+		}
 		rep, err := bench.RunServe(ctx, *cfg)
+		if cfg.Hold && rep.Server != nil {
+			s := rep.Server
+			fmt.Printf("served until interrupted: %d decisions answered, %d logged, %d answered 503, %d log failures\n",
+				s.Decisions, s.LoggedDecisions, s.Rejected, s.LogFailures)
+		}
 		if err != nil {
+			if cfg.Hold && ctx.Err() != nil && rep.Server != nil {
+				return nil // interrupted, as --hold is meant to end
+			}
 			return err
 		}
-		rep.Print(os.Stdout)
+		if !cfg.Hold {
+			rep.Print(os.Stdout)
+		}
 		return nil
 	}
 }
