@@ -56,9 +56,11 @@ const (
 //
 // A change of weight is replay.Buffer.SetCrisisWeight: O(1), and the IS
 // weights of every later draw are exact for the probabilities of the new
-// weight. The moving averages are not checkpointed: a resumed trainer
-// starts from Replay.CrisisWeight and takes up the signal at its first
-// update.
+// weight. The rule's state (the moving averages, whether each has started,
+// and the weight in force) is kept by a checkpoint as
+// Counters.Adaptive, so a resumed trainer draws its next batch with the
+// weight the uninterrupted one would have used and its averages go on
+// from where they were.
 type Adaptive struct {
 	// Enabled turns the adaptive crisis weight on. Replay.CrisisWeight is
 	// then the weight of the first batch. It needs importance sampling
@@ -177,4 +179,56 @@ func batchSignal(rows []int, td []float64, probs []float64, crisis []bool) (m [2
 		}
 	}
 	return m, has
+}
+
+// AdaptiveState is the adaptive rule's state that a checkpoint keeps
+// (Counters.Adaptive): with it a resumed Trainer continues the rule where
+// it stopped instead of starting again from Replay.CrisisWeight.
+type AdaptiveState struct {
+	// Weight is the crisis weight in force: the one the next batch is
+	// drawn with.
+	Weight float64
+	// RegularMSE and CrisisMSE are the moving averages e_r and e_c of the
+	// strata's mean squared TD errors; RegularStarted and CrisisStarted
+	// whether each has started (an average is 0 until then).
+	RegularMSE, CrisisMSE         float64
+	RegularStarted, CrisisStarted bool
+}
+
+// Validate checks that s could have been written by a Trainer: a finite
+// weight ≥ 1 and finite, non-negative averages, each 0 until it has
+// started.
+func (s AdaptiveState) Validate() error {
+	switch {
+	case math.IsNaN(s.Weight) || math.IsInf(s.Weight, 0) || s.Weight < 1:
+		return fmt.Errorf("adaptive state: crisis weight %v, want a finite weight ≥ 1", s.Weight)
+	case !(s.RegularMSE >= 0) || !(s.CrisisMSE >= 0) || math.IsInf(s.RegularMSE, 0) || math.IsInf(s.CrisisMSE, 0):
+		return fmt.Errorf("adaptive state: averages %v and %v, want finite and ≥ 0", s.RegularMSE, s.CrisisMSE)
+	case !s.RegularStarted && s.RegularMSE != 0, !s.CrisisStarted && s.CrisisMSE != 0:
+		return fmt.Errorf("adaptive state: an average that has not started is not 0 (regular %v, crisis %v)", s.RegularMSE, s.CrisisMSE)
+	}
+	return nil
+}
+
+// state returns r's state with w the weight in force.
+func (r *weightRule) state(w float64) AdaptiveState {
+	return AdaptiveState{Weight: w,
+		RegularMSE: r.ema[stratumRegular], CrisisMSE: r.ema[stratumCrisis],
+		RegularStarted: r.started[stratumRegular], CrisisStarted: r.started[stratumCrisis]}
+}
+
+// restore sets r's averages from s (validated) and its signal from them,
+// as observe computed it from the same averages: the signal is not kept,
+// since it can be +Inf (e_r = 0), which a checkpoint's JSON cannot hold.
+// (Only when both averages are exactly 0, where observe keeps the last
+// signal, does the restored one read 0 instead; it sets no weight.)
+func (r *weightRule) restore(s AdaptiveState) {
+	r.ema = [2]float64{stratumRegular: s.RegularMSE, stratumCrisis: s.CrisisMSE}
+	r.started = [2]bool{stratumRegular: s.RegularStarted, stratumCrisis: s.CrisisStarted}
+	r.signal = 0
+	if s.RegularStarted && s.CrisisStarted {
+		if ratio := s.CrisisMSE / s.RegularMSE; !math.IsNaN(ratio) {
+			r.signal = math.Sqrt(ratio)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package train
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -228,6 +229,136 @@ func checkBatchAgainstBruteForce(t *testing.T, tr *Trainer, w, beta float64) {
 		wantW := math.Pow(float64(n)*p[i], -beta) / maxW
 		if math.Abs(b.Probs[j]-p[i]) > 1e-12*p[i] || math.Abs(b.Weights[j]-wantW) > 1e-12 {
 			t.Fatalf("draw %d slot %d: P %v w %v, brute force %v %v (crisis weight %v)", j, i, b.Probs[j], b.Weights[j], p[i], wantW, w)
+		}
+	}
+}
+
+// TestWeightRuleRestore: a rule restored from another's state mid-stream
+// continues bit-identically to the uninterrupted one on the same batch
+// signals, weights and signals alike, whether the state was taken before
+// any average started, with one started or with both.
+func TestWeightRuleRestore(t *testing.T) {
+	c := adaptiveConfig(1)
+	c.Adaptive.Smoothing = 7
+	rng := rand.New(rand.NewPCG(5, 6))
+	const n = 60
+	ms, hass := make([][2]float64, n), make([][2]bool, n)
+	for i := range n {
+		ms[i] = [2]float64{rng.ExpFloat64(), 3 * rng.ExpFloat64()}
+		hass[i] = [2]bool{i >= 4 && rng.IntN(5) > 0, i >= 9 && rng.IntN(4) > 0}
+	}
+	for _, k := range []int{0, 6, 30} {
+		a, b := newWeightRule(c), newWeightRule(c)
+		w := c.Replay.CrisisWeight
+		for i := range n {
+			if i == k {
+				b = newWeightRule(c)
+				st := a.state(w)
+				if err := st.Validate(); err != nil {
+					t.Fatalf("k %d: state of a live rule invalid: %v", k, err)
+				}
+				b.restore(st)
+				if b.signal != a.signal {
+					t.Fatalf("k %d: restored signal %v, want %v", k, b.signal, a.signal)
+				}
+			}
+			wa, oka := a.observe(ms[i], hass[i])
+			wb, okb := b.observe(ms[i], hass[i])
+			if i >= k && (wa != wb || oka != okb || a.signal != b.signal) {
+				t.Fatalf("k %d, batch %d: restored rule gives %v %v signal %v, uninterrupted %v %v signal %v", k, i, wb, okb, b.signal, wa, oka, a.signal)
+			}
+			if oka {
+				w = wa
+			}
+		}
+	}
+}
+
+// TestAdaptiveResume: a Trainer's Counters carry the adaptive rule's
+// state; a Trainer resumed from them draws its next batch with the weight
+// in force and reports the same signal, and its Counters are the same; a
+// Trainer with the rule off ignores the state, one without a state starts
+// from Replay.CrisisWeight, a lower MaxWeight clamps the restored weight,
+// and a state no Trainer writes is refused.
+func TestAdaptiveResume(t *testing.T) {
+	c := adaptiveConfig(4)
+	orig := mustNew(t, c)
+	exps := journeys(t, 200, 4, time.Time{})
+	for i := range exps {
+		orig.Insert(&exps[i])
+	}
+	for range 15 {
+		if _, err := orig.Update(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := orig.Stats()
+	cnt := orig.Counters()
+	if cnt.Adaptive == nil || cnt.Adaptive.Weight != want.CrisisWeight || !cnt.Adaptive.RegularStarted || !cnt.Adaptive.CrisisStarted {
+		t.Fatalf("counters' adaptive state %+v, want both averages started and weight %v", cnt.Adaptive, want.CrisisWeight)
+	}
+	if want.CrisisWeight == c.Replay.CrisisWeight {
+		t.Fatalf("the weight is still the initial %v: a resume would pass without restoring it", want.CrisisWeight)
+	}
+	state, err := orig.Agent().MarshalCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resume := func(c Config, cnt Counters) *Trainer {
+		t.Helper()
+		tr, err := Resume(c, state, cnt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range exps {
+			tr.Refill(&exps[i])
+		}
+		return tr
+	}
+	res := resume(c, cnt)
+	if got := res.Stats(); got.CrisisWeight != want.CrisisWeight || got.AdaptiveSignal != want.AdaptiveSignal {
+		t.Fatalf("resumed weight %v signal %v, want %v %v", got.CrisisWeight, got.AdaptiveSignal, want.CrisisWeight, want.AdaptiveSignal)
+	}
+	if got := res.Counters(); !reflect.DeepEqual(got, cnt) {
+		t.Fatalf("resumed counters %+v (adaptive %+v), want %+v (adaptive %+v)", got, got.Adaptive, cnt, cnt.Adaptive)
+	}
+	r, err := res.Update()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Buffer.CrisisWeight != want.CrisisWeight {
+		t.Fatalf("first batch after the resume drawn with weight %v, want %v", r.Buffer.CrisisWeight, want.CrisisWeight)
+	}
+	checkBatchAgainstBruteForce(t, res, r.Buffer.CrisisWeight, r.Buffer.Beta)
+
+	off := testConfig(4)
+	if got := resume(off, cnt); got.Stats().CrisisWeight != off.WithDefaults().Replay.CrisisWeight || got.Stats().AdaptiveSignal != 0 || got.Counters().Adaptive != nil {
+		t.Errorf("rule off: weight %v signal %v state %+v, want the fixed %v, 0 and no state", got.Stats().CrisisWeight, got.Stats().AdaptiveSignal, got.Counters().Adaptive, off.WithDefaults().Replay.CrisisWeight)
+	}
+	old := cnt
+	old.Adaptive = nil
+	if got := resume(c, old).Stats(); got.CrisisWeight != c.Replay.CrisisWeight || got.AdaptiveSignal != 0 {
+		t.Errorf("no saved state: weight %v signal %v, want the initial %v and 0", got.CrisisWeight, got.AdaptiveSignal, c.Replay.CrisisWeight)
+	}
+	lower := c
+	lower.Adaptive.MaxWeight = max(c.Replay.CrisisWeight, 1+(want.CrisisWeight-1)/2)
+	if !(lower.Adaptive.MaxWeight < want.CrisisWeight) {
+		t.Fatalf("no max weight below the saved %v above the initial %v to test the clamp with", want.CrisisWeight, c.Replay.CrisisWeight)
+	}
+	if got := resume(lower, cnt).Stats().CrisisWeight; got != lower.Adaptive.MaxWeight {
+		t.Errorf("max weight lowered to %v: restored weight %v, want it clamped there", lower.Adaptive.MaxWeight, got)
+	}
+	for _, bad := range []AdaptiveState{
+		{Weight: 0.5},
+		{Weight: math.NaN()},
+		{Weight: 2, RegularMSE: math.Inf(1), RegularStarted: true},
+		{Weight: 2, CrisisMSE: -1, CrisisStarted: true},
+		{Weight: 2, CrisisMSE: 1},
+	} {
+		b := cnt
+		b.Adaptive = &bad
+		if _, err := Resume(c, state, b); err == nil || !strings.Contains(err.Error(), "adaptive state") {
+			t.Errorf("state %+v: %v, want an adaptive state error", bad, err)
 		}
 	}
 }

@@ -40,6 +40,11 @@ type Counters struct {
 	Sampled, Inserted int64
 	// BetaStep is the replay buffer's annealing step.
 	BetaStep int64
+	// Adaptive is the adaptive crisis weight's state: set by a Trainer
+	// with Config.Adaptive on, nil otherwise. Resume restores it when
+	// Config.Adaptive is on and ignores it when off; without it an
+	// adaptive Trainer starts from Replay.CrisisWeight.
+	Adaptive *AdaptiveState
 }
 
 // BatchStats summarise the batches of a Trainer's updates (those of this
@@ -135,7 +140,10 @@ func New(cfg Config) (*Trainer, error) {
 // output) and whose counters are c. The restored agent keeps the PPO
 // settings of its checkpoint (its learning rate and schedule among them),
 // except Workers, which is cfg.PPO.Workers (this process's choice); its
-// network must be cfg.PPO.ObsDim × cfg.PPO.NumActions.
+// network must be cfg.PPO.ObsDim × cfg.PPO.NumActions. With
+// cfg.Adaptive on and c.Adaptive set, the adaptive rule goes on from
+// c.Adaptive: its averages and signal, and its weight for the next batch
+// (clamped to cfg.Adaptive.MaxWeight if that is now lower).
 func Resume(cfg Config, agentState []byte, c Counters) (*Trainer, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -160,6 +168,15 @@ func Resume(cfg Config, agentState []byte, c Counters) (*Trainer, error) {
 	}
 	t.sampled, t.inserted, t.updates = c.Sampled, c.Inserted, agent.Updates()
 	t.buf.SetStep(c.BetaStep)
+	if t.adapt != nil && c.Adaptive != nil {
+		if err := c.Adaptive.Validate(); err != nil {
+			return nil, err
+		}
+		t.adapt.restore(*c.Adaptive)
+		if err := t.buf.SetCrisisWeight(min(c.Adaptive.Weight, cfg.Adaptive.MaxWeight)); err != nil {
+			return nil, err // unreachable: Validate and MaxWeight ≥ 1 make it ≥ 1
+		}
+	}
 	return t, nil
 }
 
@@ -362,7 +379,12 @@ func (t *Trainer) Stats() Stats {
 
 // Counters returns what a checkpoint keeps beside the agent (see Resume).
 func (t *Trainer) Counters() Counters {
-	return Counters{Sampled: t.sampled, Inserted: t.inserted, BetaStep: t.buf.Step()}
+	c := Counters{Sampled: t.sampled, Inserted: t.inserted, BetaStep: t.buf.Step()}
+	if t.adapt != nil {
+		st := t.adapt.state(t.buf.CrisisWeight())
+		c.Adaptive = &st
+	}
+	return c
 }
 
 // TakeReturns returns the returns of the episodes of known ground truth
