@@ -37,27 +37,7 @@ func TestLearnAdaptiveCrisisWeight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := sim.New(sim.DefaultConfig(), 3, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for range 300 {
-		s.RunEpisode(sim.Uniform{N: 12}, func(tr *sim.Transition) {
-			n++
-			te := schemas.TaggedExperience{Experience: schemas.Experience{ExperimentID: "exp", EpisodeID: tr.EpisodeID,
-				Action: int32(tr.Action), BehaviorLogProb: tr.BehaviorLogProb, PolicyVersion: -1, Reward: tr.Reward, Done: tr.Done}}
-			te.ID = fmt.Sprint(n)
-			for i := range tr.State {
-				te.State = append(te.State, float32(tr.State[i]))
-				te.NextState = append(te.NextState, float32(tr.NextState[i]))
-			}
-			if tr.Crisis {
-				te.EventType = schemas.EventCrisis
-			}
-			l.ingest(&record{offset: int64(n), te: te})
-		})
-	}
+	ingestJourneys(t, l, 300, 3)
 	moved := false
 	for u := range 20 {
 		if err := l.update(context.Background(), nil); err != nil {
@@ -81,5 +61,33 @@ func TestLearnAdaptiveCrisisWeight(t *testing.T) {
 	}
 	if !moved {
 		t.Error("the crisis weight never moved")
+	}
+}
+
+// ingestJourneys ingests the experiences of users journeys of the uniform
+// policy on seed into l, tagged crisis as the simulator says, ids and offsets
+// 1, 2, ….
+func ingestJourneys(t *testing.T, l *Learner, users int, seed uint64) {
+	t.Helper()
+	s, err := sim.New(sim.DefaultConfig(), seed, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range users {
+		s.RunEpisode(sim.Uniform{N: 12}, func(tr *sim.Transition) {
+			n++
+			te := schemas.TaggedExperience{Experience: schemas.Experience{ExperimentID: "exp", EpisodeID: tr.EpisodeID,
+				Action: int32(tr.Action), BehaviorLogProb: tr.BehaviorLogProb, PolicyVersion: -1, Reward: tr.Reward, Done: tr.Done}}
+			te.ID = fmt.Sprint(n)
+			for i := range tr.State {
+				te.State = append(te.State, float32(tr.State[i]))
+				te.NextState = append(te.NextState, float32(tr.NextState[i]))
+			}
+			if tr.Crisis {
+				te.EventType = schemas.EventCrisis
+			}
+			l.ingest(&record{offset: int64(n), te: te})
+		})
 	}
 }

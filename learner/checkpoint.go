@@ -11,12 +11,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/aelp/aelp/learner/train"
 )
 
 // Checkpoint is the learner's saved state: the PPO agent's full training
 // state (parameters, Adam moments, normaliser, version, update count),
-// the β schedule position, the rate limiter's counters, and the next
-// offset to read per partition of the tagged topic.
+// the β schedule position, the rate limiter's counters, the adaptive
+// crisis weight's state, and the next offset to read per partition of the
+// tagged topic.
 type Checkpoint struct {
 	// ExperimentID and LearnerID identify the run.
 	ExperimentID, LearnerID string
@@ -35,10 +38,17 @@ type Checkpoint struct {
 	CreatedAt time.Time
 	// Agent is ppo.Agent.MarshalCheckpoint output.
 	Agent []byte
+	// Adaptive is the adaptive crisis weight's state (train.Counters):
+	// nil when the learner ran without the rule, and in checkpoints
+	// written before it was kept.
+	Adaptive *train.AdaptiveState
 }
 
 // File layout: "AELPCKPT" | uint32 format 1 | uint32 n | n bytes JSON
 // header | uint64 m | m bytes agent | uint32 CRC-32C of all before.
+// Optional state is an optional header field (omitted when absent), so
+// format 1 still holds: a file without it decodes as before, and a reader
+// that does not know it ignores it.
 const ckptMagic = "AELPCKPT"
 
 // ErrCheckpoint is wrapped by every error reading a checkpoint returns.
@@ -54,6 +64,16 @@ type ckptHeader struct {
 	Inserted      int64            `json:"inserted"`
 	PolicyVersion int64            `json:"policy_version"`
 	CreatedAt     time.Time        `json:"created_at"`
+	Adaptive      *ckptAdaptive    `json:"adaptive,omitempty"`
+}
+
+// ckptAdaptive is train.AdaptiveState in the header.
+type ckptAdaptive struct {
+	Weight         float64 `json:"crisis_weight"`
+	RegularMSE     float64 `json:"regular_mse"`
+	CrisisMSE      float64 `json:"crisis_mse"`
+	RegularStarted bool    `json:"regular_started"`
+	CrisisStarted  bool    `json:"crisis_started"`
 }
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -65,6 +85,10 @@ func (c *Checkpoint) Marshal() ([]byte, error) {
 		PolicyVersion: c.PolicyVersion, CreatedAt: c.CreatedAt}
 	for p, o := range c.Offsets {
 		h.Offsets[strconv.Itoa(p)] = o
+	}
+	if a := c.Adaptive; a != nil {
+		h.Adaptive = &ckptAdaptive{Weight: a.Weight, RegularMSE: a.RegularMSE, CrisisMSE: a.CrisisMSE,
+			RegularStarted: a.RegularStarted, CrisisStarted: a.CrisisStarted}
 	}
 	hj, err := json.Marshal(h)
 	if err != nil {
@@ -125,6 +149,13 @@ func UnmarshalCheckpoint(b []byte) (*Checkpoint, error) {
 			return bad("offset %q: %d (want a partition number in plain decimal and an offset ≥ 0)", k, o)
 		}
 		c.Offsets[p] = o
+	}
+	if a := h.Adaptive; a != nil {
+		c.Adaptive = &train.AdaptiveState{Weight: a.Weight, RegularMSE: a.RegularMSE, CrisisMSE: a.CrisisMSE,
+			RegularStarted: a.RegularStarted, CrisisStarted: a.CrisisStarted}
+		if err := c.Adaptive.Validate(); err != nil {
+			return bad("%v", err)
+		}
 	}
 	return c, nil
 }
@@ -208,7 +239,7 @@ func (l *Learner) checkpoint() error {
 	tc := l.tr.Counters()
 	c := &Checkpoint{ExperimentID: l.cfg.ExperimentID, LearnerID: l.cfg.LearnerID, TaggedTopic: l.cfg.TaggedTopic,
 		Offsets: map[int]int64{}, BetaStep: tc.BetaStep, Sampled: tc.Sampled, Inserted: tc.Inserted,
-		PolicyVersion: l.Stats().PolicyVersion, CreatedAt: time.Now(), Agent: agent}
+		PolicyVersion: l.Stats().PolicyVersion, CreatedAt: time.Now(), Agent: agent, Adaptive: tc.Adaptive}
 	for p, o := range l.offsets {
 		c.Offsets[p] = o
 	}

@@ -11,14 +11,16 @@ import (
 	"time"
 
 	"github.com/aelp/aelp/learner/ppo"
+	"github.com/aelp/aelp/learner/train"
 )
 
 // checkpointSeeds returns encodings of learner checkpoints: one holding the
 // state of a real PPO agent (ppo.Agent.MarshalCheckpoint after an update,
 // with a 4-unit hidden layer so that the seed stays small) and the
-// learner's offsets and counters, an empty one, damaged copies, and one
-// with a valid checksum whose header names partition 1 three ways ("1",
-// "01", "+1"): it once decoded to any of the three offsets, at random.
+// learner's offsets, counters and adaptive crisis weight state, an empty
+// one, damaged copies, and one with a valid checksum whose header names
+// partition 1 three ways ("1", "01", "+1"): it once decoded to any of the
+// three offsets, at random.
 func checkpointSeeds(tb testing.TB) [][]byte {
 	cfg := ppo.DefaultConfig(4, 3)
 	cfg.Hidden = []int{4}
@@ -48,7 +50,9 @@ func checkpointSeeds(tb testing.TB) [][]byte {
 	}
 	full := Checkpoint{ExperimentID: "run-1764582000", LearnerID: "learner-1", TaggedTopic: "aelp.experiences.tagged",
 		Offsets: map[int]int64{0: 3712, 1: 3690, 2: 0, 5: 41}, BetaStep: 1, Sampled: 256, Inserted: 3328,
-		PolicyVersion: 1, CreatedAt: time.Date(2026, 12, 1, 10, 23, 17, 547_000_000, time.UTC), Agent: state}
+		PolicyVersion: 1, CreatedAt: time.Date(2026, 12, 1, 10, 23, 17, 547_000_000, time.UTC), Agent: state,
+		Adaptive: &train.AdaptiveState{Weight: 10.873779613872063, RegularMSE: 0.5880133672634283, CrisisMSE: 10.304901168034359,
+			RegularStarted: true, CrisisStarted: true}}
 	var seeds [][]byte
 	for _, c := range []Checkpoint{full, {}} {
 		b, err := c.Marshal()

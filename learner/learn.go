@@ -214,11 +214,12 @@ func New(cfg Config) (*Learner, error) {
 	// rate and its schedule among them), whatever the flags say; the worker
 	// count is this process's choice.
 	tr, err := train.Resume(cfg.TrainConfig(), ck.Agent,
-		train.Counters{Sampled: ck.Sampled, Inserted: ck.Inserted, BetaStep: ck.BetaStep})
+		train.Counters{Sampled: ck.Sampled, Inserted: ck.Inserted, BetaStep: ck.BetaStep, Adaptive: ck.Adaptive})
 	if err != nil {
 		return nil, fmt.Errorf("learn: checkpoint %s: %w", cfg.CheckpointPath, err)
 	}
 	l.tr = tr
+	l.logAdaptiveResume(ck)
 	agent := tr.Agent()
 	ac := agent.Config()
 	for p, o := range ck.Offsets {
@@ -231,6 +232,24 @@ func New(cfg Config) (*Learner, error) {
 		Float64("learning_rate", ac.LR).Str("lr_schedule", ac.LRSchedule).Int("lr_total_updates", ac.TotalUpdates).
 		Interface("offsets", ck.Offsets).Msg("restored checkpoint")
 	return l, nil
+}
+
+// logAdaptiveResume says what became of the checkpoint's adaptive crisis
+// weight state (train.Resume restores it with the rule on, ignores it
+// with the rule off).
+func (l *Learner) logAdaptiveResume(ck *Checkpoint) {
+	path, w := l.cfg.CheckpointPath, l.tr.Stats().CrisisWeight
+	switch on := l.cfg.Adaptive.Enabled; {
+	case on && ck.Adaptive != nil:
+		l.log.Info().Str("checkpoint", path).Float64("crisis_weight", w).Float64("saved_crisis_weight", ck.Adaptive.Weight).
+			Float64("adaptive_signal", l.tr.Stats().AdaptiveSignal).Msg("restored the adaptive crisis weight")
+	case on:
+		l.log.Info().Str("checkpoint", path).Float64("crisis_weight", w).
+			Msg("checkpoint has no adaptive crisis weight state (written without the rule, or before it was kept): the rule starts again from --crisis-parent-weight")
+	case ck.Adaptive != nil:
+		l.log.Warn().Str("checkpoint", path).Float64("saved_crisis_weight", ck.Adaptive.Weight).Float64("crisis_weight", w).
+			Msg("checkpoint has adaptive crisis weight state but --adaptive-crisis-weight is off: ignored, the weight is --crisis-parent-weight")
+	}
 }
 
 // Agent returns the PPO agent. Use it only when Run is not running (for

@@ -1,15 +1,20 @@
 package learner
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"io/fs"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/learner/ppo"
+	"github.com/aelp/aelp/learner/train"
+	"github.com/rs/zerolog"
 )
 
 // TestReadCheckpointMissing: a missing checkpoint is an error that says so
@@ -92,5 +97,124 @@ func TestLearnResumeMismatch(t *testing.T) {
 	cfg := testConfig(kafkax.Config{}, "tagged.b", "exp-b", path)
 	if _, err := New(cfg); err != nil {
 		t.Errorf("fresh learner with another experiment's checkpoint path: %v", err)
+	}
+}
+
+// TestCheckpointAdaptiveRoundTrip: the adaptive state survives Marshal and
+// UnmarshalCheckpoint bit for bit; a checkpoint without it has no
+// "adaptive" header field and decodes to nil; one with a state no learner
+// writes is a bad checkpoint.
+func TestCheckpointAdaptiveRoundTrip(t *testing.T) {
+	st := &train.AdaptiveState{Weight: 7.123456789012345, RegularMSE: 0.1 + 0.2, CrisisMSE: 3.0000000000000004,
+		RegularStarted: true, CrisisStarted: true}
+	for _, a := range []*train.AdaptiveState{st, {Weight: 5}, nil} {
+		c := &Checkpoint{ExperimentID: "e", TaggedTopic: "t", Offsets: map[int]int64{0: 1}, Agent: []byte{1, 2}, Adaptive: a}
+		b, err := c.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if has := bytes.Contains(b, []byte(`"adaptive"`)); has != (a != nil) {
+			t.Errorf("state %+v: header has an adaptive field: %v", a, has)
+		}
+		got, err := UnmarshalCheckpoint(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Adaptive, a) {
+			t.Errorf("round trip of %+v gave %+v", a, got.Adaptive)
+		}
+	}
+	bad := &Checkpoint{Adaptive: &train.AdaptiveState{Weight: 0.5}}
+	b, err := bad.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UnmarshalCheckpoint(b); !errors.Is(err, ErrCheckpoint) || !strings.Contains(err.Error(), "crisis weight 0.5") {
+		t.Errorf("a crisis weight of 0.5: %v, want a bad checkpoint naming it", err)
+	}
+}
+
+// TestLearnResumeAdaptive: a learner with the adaptive crisis weight
+// checkpoints the rule's state, and one resumed from that checkpoint
+// draws its next batch with the weight in force and reports the same
+// signal, and says so in its log; with the rule off the state is ignored,
+// with a warning; a checkpoint without the state (as written before it
+// was kept) resumes from --crisis-parent-weight, and the log says why.
+func TestLearnResumeAdaptive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.ckpt")
+	cfg := testConfig(kafkax.Config{}, "t", "exp", path)
+	cfg.MetricsEvery, cfg.SnapshotEvery, cfg.CheckpointEvery = 1<<40, 1<<40, 1<<40 // no publishing: no writers needed
+	cfg.Adaptive.Enabled, cfg.Adaptive.MaxWeight, cfg.Adaptive.Smoothing = true, 9, 5
+	l, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingestJourneys(t, l, 300, 3)
+	for range 20 {
+		if err := l.update(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	want := l.tr.Stats()
+	initial := l.tr.Config().Replay.CrisisWeight
+	if want.CrisisWeight == initial {
+		t.Fatalf("the weight is still the initial %v: a resume would pass without restoring it", initial)
+	}
+	ck, err := ReadCheckpoint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ck.Adaptive, l.tr.Counters().Adaptive) || ck.Adaptive.Weight != want.CrisisWeight {
+		t.Fatalf("checkpointed state %+v, want %+v", ck.Adaptive, l.tr.Counters().Adaptive)
+	}
+
+	resume := func(enabled bool, path string) (*Learner, string) {
+		t.Helper()
+		var log bytes.Buffer
+		c := cfg
+		c.CheckpointPath, c.Fresh, c.Log, c.Adaptive.Enabled = path, false, zerolog.New(&log), enabled
+		r, err := New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, log.String()
+	}
+	r, log := resume(true, path)
+	if got := r.tr.Stats(); got.CrisisWeight != want.CrisisWeight || got.AdaptiveSignal != want.AdaptiveSignal {
+		t.Fatalf("resumed weight %v signal %v, want %v %v", got.CrisisWeight, got.AdaptiveSignal, want.CrisisWeight, want.AdaptiveSignal)
+	}
+	if !strings.Contains(log, "restored the adaptive crisis weight") {
+		t.Errorf("resume log does not say the adaptive weight was restored:\n%s", log)
+	}
+	ingestJourneys(t, r, 300, 3)
+	if err := r.update(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Stats().Buffer.CrisisWeight; got != want.CrisisWeight {
+		t.Errorf("first batch after the resume drawn with weight %v, want %v", got, want.CrisisWeight)
+	}
+
+	off, log := resume(false, path)
+	if got := off.tr.Stats().CrisisWeight; got != initial || off.tr.Counters().Adaptive != nil {
+		t.Errorf("rule off: weight %v, state %+v; want the fixed %v and no state", got, off.tr.Counters().Adaptive, initial)
+	}
+	if !strings.Contains(log, `"level":"warn"`) || !strings.Contains(log, "--adaptive-crisis-weight is off: ignored") {
+		t.Errorf("rule off: the log does not warn that the state is ignored:\n%s", log)
+	}
+
+	ck.Adaptive = nil
+	oldPath := filepath.Join(t.TempDir(), "old.ckpt")
+	if err := WriteCheckpoint(oldPath, ck); err != nil {
+		t.Fatal(err)
+	}
+	old, log := resume(true, oldPath)
+	if got := old.tr.Stats(); got.CrisisWeight != initial || got.AdaptiveSignal != 0 || got.Updates != want.Updates {
+		t.Errorf("checkpoint without the state: weight %v signal %v updates %d, want %v, 0, %d", got.CrisisWeight, got.AdaptiveSignal, got.Updates, initial, want.Updates)
+	}
+	if !strings.Contains(log, "checkpoint has no adaptive crisis weight state") {
+		t.Errorf("checkpoint without the state: the log does not say so:\n%s", log)
 	}
 }
