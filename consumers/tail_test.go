@@ -64,7 +64,7 @@ func TestAppendJSON(t *testing.T) {
 			func(t *testing.T, got map[string]any) {
 				v := got["value"].(map[string]any)
 				wantEq(t, "schema", got["schema"], "aelp.TrainingMetrics")
-				wantEq(t, "schema_version", got["schema_version"], 2.0)
+				wantEq(t, "schema_version", got["schema_version"], 3.0)
 				wantEq(t, "key", got["key"], "exp-a")
 				wantEq(t, "timestamp", got["timestamp"], "2026-05-01T10:30:15.250Z")
 				wantEq(t, "update", v["update"], 50.0)

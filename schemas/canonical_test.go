@@ -196,6 +196,7 @@ var shippedFingerprints = map[string]uint64{
 	"avro/tagged_experience.v2.avsc": 0x030457be12d1ac8a,
 	"avro/training_metrics.v1.avsc":  0x516f1c738a2c3bb8,
 	"avro/training_metrics.v2.avsc":  0x5447b7bc3df00452,
+	"avro/training_metrics.v3.avsc":  0x5941dfc5bb131bfa,
 }
 
 func TestShippedSchemas(t *testing.T) {
@@ -225,7 +226,7 @@ func TestShippedSchemas(t *testing.T) {
 			t.Errorf("Lookup(%#x) = %v, %v", s.Fingerprint, got, ok)
 		}
 	}
-	wantCurrent := map[string]int{NameExperience: 2, NameTaggedExperience: 2, NameTrainingMetrics: 2, NamePolicySnapshot: 1, NameRecordedMessage: 2, NameDecision: 1, NameOutcome: 1}
+	wantCurrent := map[string]int{NameExperience: 2, NameTaggedExperience: 2, NameTrainingMetrics: 3, NamePolicySnapshot: 1, NameRecordedMessage: 2, NameDecision: 1, NameOutcome: 1}
 	for name, v := range wantCurrent {
 		if s := Current(name); s == nil || s.Version != v {
 			t.Errorf("Current(%s) = %+v, want version %d", name, s, v)

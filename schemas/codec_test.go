@@ -226,7 +226,7 @@ func TestHeaderBytes(t *testing.T) {
 		b       []byte
 	}{
 		{NameExperience, 2, eb}, {NameTaggedExperience, 2, tb},
-		{NameTrainingMetrics, 2, mb}, {NamePolicySnapshot, 1, pb},
+		{NameTrainingMetrics, 3, mb}, {NamePolicySnapshot, 1, pb},
 	} {
 		if c.b[0] != 0xC3 || c.b[1] != 0x01 {
 			t.Errorf("%s: magic % x, want c3 01", c.name, c.b[:2])

@@ -460,7 +460,7 @@ func TestTrainingMetricsV1ReadsWithoutOPE(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := m
-		want.OPE = nil
+		want.OPE, want.Tagging = nil, nil
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("v1 metrics\n got %+v\nwant %+v", got, want)
 		}
@@ -472,5 +472,104 @@ func TestTrainingMetricsV1ReadsWithoutOPE(t *testing.T) {
 	var m TrainingMetrics
 	if err := UnmarshalTrainingMetrics(recorded, &m); err != nil || m.OPE != nil || m.ExperimentID == "" {
 		t.Fatalf("recorded v1 metrics: %v, OPE %v, experiment %q", err, m.OPE, m.ExperimentID)
+	}
+}
+
+// TestTrainingMetricsV2ReadsWithoutTagging: a version-2 TrainingMetrics (no
+// tagging field) decodes to the struct it was written from with Tagging
+// nil, its OPE kept, and the v2 fixture (v2FixtureMetrics encoded with the
+// v2 schema; rewritten by -update) still decodes to it.
+func TestTrainingMetricsV2ReadsWithoutTagging(t *testing.T) {
+	rng := rand.New(rand.NewPCG(27, 28))
+	v2 := schemaVersion(t, NameTrainingMetrics, 2)
+	for range 50 {
+		m := randMetrics(rng)
+		m.OPE, m.Tagging = randOPE(rng), randTagging(rng)
+		native := m.Native()
+		delete(native, "tagging")
+		b, err := v2.Codec().BinaryFromNative(AppendHeader(nil, v2.Fingerprint), native)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got TrainingMetrics
+		if err := UnmarshalTrainingMetrics(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		want := m
+		want.Tagging = nil
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("v2 metrics\n got %+v\nwant %+v", got, want)
+		}
+	}
+	path := filepath.Join("testdata", "training-metrics.v2.bin")
+	if *update {
+		fixture := v2FixtureMetrics()
+		native := fixture.Native()
+		delete(native, "tagging")
+		b, err := v2.Codec().BinaryFromNative(AppendHeader(nil, v2.Fingerprint), native)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recorded, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, v, err := Identify(recorded); err != nil || name != NameTrainingMetrics || v != 2 {
+		t.Fatalf("v2 fixture identifies as %s v%d (%v)", name, v, err)
+	}
+	var m TrainingMetrics
+	if err := UnmarshalTrainingMetrics(recorded, &m); err != nil || !reflect.DeepEqual(m, v2FixtureMetrics()) {
+		t.Fatalf("v2 fixture: %v\n got %+v\nwant %+v", err, m, v2FixtureMetrics())
+	}
+}
+
+// v2FixtureMetrics is the record of testdata/training-metrics.v2.bin: the
+// figures of a learner's report after 100 updates with a held-back
+// snapshot's off-policy evaluation (no tagging: version 2 has none).
+func v2FixtureMetrics() TrainingMetrics {
+	return TrainingMetrics{ExperimentID: "demo", LearnerID: "learner-0", Update: 100,
+		Timestamp: time.Date(2026, 12, 1, 17, 40, 0, 0, time.UTC), EnableImportanceSampling: true,
+		CrisisParentWeight: 5, RegularParentWeight: 1, CrisisParentRatioInBatch: 0.3, ExpectedCrisisRatio: 0.31,
+		CrisisFractionInBuffer: 0.08, ImportanceWeightsMean: 1, ImportanceWeightsStd: 0.4, ImportanceWeightsMin: 0.3,
+		ImportanceWeightsMax: 1.7, Beta: 0.45, PolicyLoss: -0.0007, ValueLoss: 10.9, Entropy: 1.38, ApproxKL: 0.00002,
+		ClipFrac: 0.01, ExplainedVariance: 0.31, GradNorm: 0.5, LearningRate: 0.0003, IngestPerSec: 5000,
+		SamplesPerSec: 20000, BufferSize: 15104, Updates: 100, ExperiencesIngested: 30000, ConsumerLag: 12, EpochsRun: 4,
+		TagPrecision: ptr(0.596), TagRecall: ptr(0.945), MeanReturnCrisis: ptr(19.13), MeanReturnRegular: ptr(1.2),
+		OPE: &OffPolicyEvaluation{PolicyVersion: 12, ServingVersion: -1, Estimator: "WPDIS", Confidence: 0.95,
+			Journeys: 13381, Reason: "lcb-not-above-serving", Detail: "overall: lower bound 0.89 not above the serving policy's 1.386",
+			Segments: []OffPolicySegment{
+				{Segment: "all", Journeys: 13381, Estimate: 1.161, LCB: 0.89, UCB: 1.482, ESS: 1129, ServingLCB: ptr(1.386)},
+				{Segment: "tag CRISIS_PARENT", Journeys: 1349, Estimate: 14.799, LCB: 12.771, UCB: 17.186, ESS: 47},
+			}}}
+}
+
+// TestTrainingMetricsV3Tagging: the per-source tagging of version 3 round-
+// trips, entry order and null figures kept, and nil stays nil.
+func TestTrainingMetricsV3Tagging(t *testing.T) {
+	m := TrainingMetrics{ExperimentID: "exp", Timestamp: time.UnixMilli(1_700_000_000_000).UTC()}
+	m.Tagging = []TagSourceAccuracy{
+		{Source: "LABEL", Records: 40, Precision: ptr(1.0), Recall: ptr(1.0), F1: ptr(1.0), Brier: ptr(0.0), ECE: ptr(0.0)},
+		{Source: "DEFAULT", Records: 100, Recall: ptr(0.0), F1: ptr(0.0), Brier: ptr(0.04), ECE: ptr(0.01)},
+	}
+	for _, tagging := range [][]TagSourceAccuracy{m.Tagging, nil} {
+		m.Tagging = tagging
+		b, err := MarshalTrainingMetrics(nil, &m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, v, _ := Identify(b); v != 3 {
+			t.Fatalf("written as version %d, want 3", v)
+		}
+		var got TrainingMetrics
+		if err := UnmarshalTrainingMetrics(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, m) {
+			t.Fatalf("round trip\n got %+v\nwant %+v", got.Tagging, m.Tagging)
+		}
 	}
 }

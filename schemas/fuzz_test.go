@@ -160,7 +160,8 @@ func FuzzDecodeNative(f *testing.F) {
 
 // metricsSeeds returns encodings of TrainingMetrics records: one the
 // learner published during an `aelp run` (testdata/training-metrics.v1.bin,
-// with tag precision, recall and per-segment returns set), records with
+// with tag precision, recall and per-segment returns set), the v2 fixture
+// (with an off-policy evaluation), records with
 // every optional figure null and every one set, random ones, and damaged
 // copies of them.
 func metricsSeeds(tb testing.TB) [][]byte {
@@ -175,6 +176,12 @@ func metricsSeeds(tb testing.TB) [][]byte {
 	for i, f := range opts {
 		*f.p = ptr(float64(i) / 7)
 	}
+	all.Tagging = []TagSourceAccuracy{{Source: "LABEL", Records: 3, Precision: ptr(1.0), Recall: ptr(1.0), F1: ptr(1.0), Brier: ptr(0.0), ECE: ptr(0.0)},
+		{Source: "DEFAULT", Records: 9, Recall: ptr(0.0), F1: ptr(0.0), Brier: ptr(0.1), ECE: ptr(0.05)}}
+	recordedV2, err := os.ReadFile(filepath.Join("testdata", "training-metrics.v2.bin"))
+	if err != nil {
+		tb.Fatal(err)
+	}
 	var seeds [][]byte
 	for _, m := range []TrainingMetrics{none, all, randMetrics(rng), randMetrics(rng)} {
 		b, err := MarshalTrainingMetrics(nil, &m)
@@ -183,7 +190,7 @@ func metricsSeeds(tb testing.TB) [][]byte {
 		}
 		seeds = append(seeds, b)
 	}
-	seeds = append(seeds, recorded)
+	seeds = append(seeds, recorded, recordedV2)
 	for _, b := range slices.Clone(seeds) {
 		seeds = append(seeds, b[:len(b)/2], append(bytes.Clone(b), 0))
 	}

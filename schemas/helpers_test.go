@@ -100,7 +100,26 @@ func randMetrics(rng *rand.Rand) TrainingMetrics {
 	if rng.IntN(2) == 1 {
 		m.OPE = randOPE(rng)
 	}
+	if rng.IntN(2) == 1 {
+		m.Tagging = randTagging(rng)
+	}
 	return m
+}
+
+// randTagging returns 0–4 per-source tag accuracies, each figure null or
+// set at random.
+func randTagging(rng *rand.Rand) []TagSourceAccuracy {
+	out := []TagSourceAccuracy{}
+	for range rng.IntN(5) {
+		a := TagSourceAccuracy{Source: randString(rng, 8), Records: rng.Int64N(1e9)}
+		for _, p := range []**float64{&a.Precision, &a.Recall, &a.F1, &a.Brier, &a.ECE} {
+			if rng.IntN(3) > 0 {
+				*p = ptr(rng.Float64())
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // randOPE returns an off-policy evaluation of 0–3 segments.

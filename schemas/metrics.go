@@ -6,10 +6,11 @@ import (
 )
 
 // TrainingMetrics is one learner report (aelp.TrainingMetrics, current
-// version 2); the field meanings are DESIGN.md's "Metrics". The pointer
+// version 3); the field meanings are DESIGN.md's "Metrics". The pointer
 // fields are optional (Avro ["null",…], default null): nil when the figure
 // is unknown, e.g. tag precision without ground truth. Version 1 records
-// (without ope) read with OPE nil.
+// (without ope) read with OPE nil, version 1 and 2 records (without
+// tagging) with Tagging nil.
 type TrainingMetrics struct {
 	ExperimentID string
 	LearnerID    string
@@ -56,6 +57,70 @@ type TrainingMetrics struct {
 	// back) with this record, and the promotion gate's decision; nil when
 	// the record follows none (version 2).
 	OPE *OffPolicyEvaluation
+
+	// Tagging is the crisis tags' accuracy and calibration per tag source
+	// over the ingested records with ground truth, every record so far;
+	// nil when none carried it (version 3).
+	Tagging []TagSourceAccuracy
+}
+
+// TagSourceAccuracy is one tag source's crisis tags against ground truth
+// (aelp.TagSourceAccuracy). A figure is nil while undefined: Precision
+// without a crisis tag, Recall without a true crisis parent, F1 with
+// neither, Brier and ECE without a record.
+type TagSourceAccuracy struct {
+	// Source is the tag_source symbol (LABEL, METADATA, VALUE, DEFAULT).
+	Source string
+	// Records is the number of records of Source with ground truth.
+	Records int64
+	// Precision, Recall and F1 are those of Source's crisis tags; Brier
+	// and ECE the Brier score and the expected calibration error (10
+	// equal-width bins) of its tag_score, the calibrated P(crisis).
+	Precision, Recall, F1, Brier, ECE *float64
+}
+
+func taggingNative(ts []TagSourceAccuracy) any {
+	if ts == nil {
+		return nil
+	}
+	items := make([]any, len(ts))
+	for i, a := range ts {
+		items[i] = map[string]any{"source": a.Source, "records": a.Records, "precision": optionalNative(a.Precision),
+			"recall": optionalNative(a.Recall), "f1": optionalNative(a.F1), "brier": optionalNative(a.Brier),
+			"ece": optionalNative(a.ECE)}
+	}
+	return map[string]any{"array": items}
+}
+
+// taggingFromNative reads the optional tagging field (absent in versions 1
+// and 2 once resolved: null).
+func taggingFromNative(v any) ([]TagSourceAccuracy, error) {
+	if v == nil {
+		return nil, nil
+	}
+	u, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("field \"tagging\": native %T", v)
+	}
+	items, ok := u["array"].([]any)
+	if !ok {
+		return nil, fmt.Errorf("field \"tagging\": union branch %v", u)
+	}
+	out := make([]TagSourceAccuracy, 0, len(items))
+	for i, it := range items {
+		m, ok := it.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("field \"tagging\" entry %d: native %T", i, it)
+		}
+		r := nativeReader{m: m}
+		out = append(out, TagSourceAccuracy{Source: r.str("source"), Records: r.i64("records"),
+			Precision: r.optF64("precision"), Recall: r.optF64("recall"), F1: r.optF64("f1"),
+			Brier: r.optF64("brier"), ECE: r.optF64("ece")})
+		if r.err != nil {
+			return nil, fmt.Errorf("field \"tagging\" entry %d: %w", i, r.err)
+		}
+	}
+	return out, nil
 }
 
 // OffPolicyEvaluation is a policy snapshot evaluated off-policy on the
@@ -208,7 +273,7 @@ func (m *TrainingMetrics) fields() ([]namedF64, []namedI64, []namedOpt) {
 // schema.
 func (m *TrainingMetrics) Native() map[string]any {
 	f64s, i64s, opts := m.fields()
-	out := make(map[string]any, 6+len(f64s)+len(i64s)+len(opts))
+	out := make(map[string]any, 8+len(f64s)+len(i64s)+len(opts))
 	out["experiment_id"] = m.ExperimentID
 	out["learner_id"] = m.LearnerID
 	out["timestamp"] = m.Timestamp
@@ -223,6 +288,7 @@ func (m *TrainingMetrics) Native() map[string]any {
 		out[f.name] = optionalNative(*f.p)
 	}
 	out["ope"] = m.OPE.native()
+	out["tagging"] = taggingNative(m.Tagging)
 	return out
 }
 
@@ -250,6 +316,9 @@ func (m *TrainingMetrics) FromNative(native map[string]any) error {
 	}
 	var err error
 	if out.OPE, err = opeFromNative(native["ope"]); err != nil {
+		return fmt.Errorf("training metrics from native: %w", err)
+	}
+	if out.Tagging, err = taggingFromNative(native["tagging"]); err != nil {
 		return fmt.Errorf("training metrics from native: %w", err)
 	}
 	*m = out
