@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/stats"
 	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/producers"
 	"github.com/aelp/aelp/producers/sim"
@@ -127,6 +129,7 @@ func TestLearnBoundedTrainsAndDeadLetters(t *testing.T) {
 			t.Fatalf("metrics record %+v", tm)
 		}
 	}
+	checkPublishedTagging(t, metrics[len(metrics)-1], l.tr.Stats().Tags)
 	dead := kafkatest.ReadAll(t, cfg, kafkax.TopicDeadLetter)
 	if len(dead) != 2 {
 		t.Fatalf("%d dead letters, want 2", len(dead))
@@ -380,4 +383,35 @@ func TestLearnGroundTruthKey(t *testing.T) {
 	if m.MeanReturnCrisis == nil || *m.MeanReturnCrisis != 2 || m.MeanReturnRegular == nil || *m.MeanReturnRegular != 2 {
 		t.Errorf("metrics mean returns crisis %v, regular %v; want 2 and 2", m.MeanReturnCrisis, m.MeanReturnRegular)
 	}
+}
+
+// checkPublishedTagging: the last metrics record of a run over fillTagged's
+// records (all LABEL, tagged with the truth, tag_score 0) carries one
+// LABEL entry over every record with ground truth: precision, recall and
+// F1 1, and Brier score and ECE both the crisis share (every score 0 is
+// off by 1 on a crisis parent, and all fall in the first bin).
+func checkPublishedTagging(t *testing.T, m kafka.Message, tags stats.Confusion) {
+	t.Helper()
+	var tm schemas.TrainingMetrics
+	if err := schemas.UnmarshalTrainingMetrics(m.Value, &tm); err != nil {
+		t.Fatal(err)
+	}
+	share := float64(tags.TP+tags.FN) / float64(tags.Total())
+	if len(tm.Tagging) != 1 || tags.FP+tags.FN != 0 || share == 0 {
+		t.Fatalf("tagging %+v, tags %+v: want one LABEL entry, perfect tags, some crisis parents", tm.Tagging, tags)
+	}
+	a := tm.Tagging[0]
+	one := func(p *float64) bool { return p != nil && *p == 1 }
+	near := func(p *float64) bool { return p != nil && math.Abs(*p-share) < 1e-12 }
+	if a.Source != "LABEL" || a.Records != int64(tags.Total()) || !one(a.Precision) || !one(a.Recall) || !one(a.F1) || !near(a.Brier) || !near(a.ECE) {
+		t.Errorf("published tagging %s records %d P %v R %v F1 %v Brier %v ECE %v; want LABEL, %d, 1, 1, 1, %v, %v",
+			a.Source, a.Records, deref(a.Precision), deref(a.Recall), deref(a.F1), deref(a.Brier), deref(a.ECE), tags.Total(), share, share)
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }

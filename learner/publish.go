@@ -8,6 +8,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/aelp/aelp/consumers/classify"
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/internal/stats"
 	"github.com/aelp/aelp/schemas"
@@ -112,6 +113,7 @@ func (l *Learner) trainingMetrics(now time.Time) schemas.TrainingMetrics {
 		EpochsRun:                int64(st.EpochsRun),
 	}
 	m.TagPrecision, m.TagRecall = precisionRecall(l.tr.Stats().Tags) // every record so far
+	m.Tagging = taggingBySource(l.tr.Tagging())
 	ret := l.tr.TakeReturns()
 	m.MeanReturnCrisis, m.MeanReturnRegular = meanOrNil(ret.Crisis), meanOrNil(ret.Regular)
 	return m
@@ -129,6 +131,27 @@ func precisionRecall(c stats.Confusion) (p, r *float64) {
 		r = &v
 	}
 	return p, r
+}
+
+// taggingBySource returns the record's per-source tag accuracy: one entry
+// per tag source with records (in the classifier's order LABEL, METADATA,
+// VALUE, DEFAULT), each figure nil while undefined; nil without any record.
+func taggingBySource(r classify.Report) []schemas.TagSourceAccuracy {
+	var out []schemas.TagSourceAccuracy
+	for i, mm := range r.BySource {
+		n := mm.Total()
+		if n == 0 {
+			continue
+		}
+		a := schemas.TagSourceAccuracy{Source: classify.Source(i).String(), Records: int64(n),
+			Brier: &mm.Brier, ECE: &mm.ECE}
+		a.Precision, a.Recall = precisionRecall(mm.Counts)
+		if 2*mm.TP+mm.FP+mm.FN > 0 {
+			a.F1 = &mm.F1
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // meanOrNil returns the mean of r, nil when r is empty.

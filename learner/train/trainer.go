@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/aelp/aelp/consumers/classify"
 	"github.com/aelp/aelp/internal/stats"
 	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/learner/replay"
@@ -28,6 +29,7 @@ type Trainer struct {
 	last                       ppo.Stats
 	batches                    BatchStats
 	tags                       stats.Confusion
+	tagging                    classify.Accuracy
 	returns                    episodeTracker
 	adapt                      *weightRule // nil unless Config.Adaptive.Enabled
 }
@@ -229,6 +231,7 @@ func (t *Trainer) Insert(te *schemas.TaggedExperience) bool {
 	t.agent.ObserveObs(t.slots.obsOf(slot))
 	if tr != truthUnknown {
 		t.tags.Observe(te.EventType == schemas.EventCrisis, tr == truthCrisis)
+		t.observeTagging(te, tr == truthCrisis)
 		t.returns.observe(te.EpisodeID, te.Reward, te.Done, tr)
 	}
 	t.inserted++
