@@ -52,6 +52,9 @@ func (t *TableWriter) Write(e *TailEntry) error {
 			t.buf = AppendMetricsRow(t.buf, &m)
 			t.buf = appendHeaders(t.buf, e.Message.Headers)
 			t.buf = append(t.buf, '\n')
+			if m.Tagging != nil {
+				t.buf = AppendTagging(t.buf, m.Tagging)
+			}
 			if m.OPE != nil {
 				t.buf = AppendOPE(t.buf, m.OPE)
 			}
@@ -81,6 +84,34 @@ func AppendMetricsRow(dst []byte, m *schemas.TrainingMetrics) []byte {
 		100*m.CrisisFractionInBuffer, 100*m.CrisisParentRatioInBatch, 100*m.ExpectedCrisisRatio,
 		m.ImportanceWeightsMean, m.ImportanceWeightsMin, m.ImportanceWeightsMax, m.Beta,
 		m.PolicyLoss, m.ValueLoss, m.Entropy, m.ApproxKL, m.ClipFrac, m.ExplainedVariance)
+}
+
+// AppendTagging appends the per-source tag accuracy a metrics record
+// carries as one line indented under its row: per tag source its records
+// with ground truth, precision, recall, F1, Brier score and ECE ("—" where
+// undefined), ending in a newline.
+func AppendTagging(dst []byte, ts []schemas.TagSourceAccuracy) []byte {
+	dst = append(dst, "    tags:"...)
+	for i, a := range ts {
+		if i > 0 {
+			dst = append(dst, " |"...)
+		}
+		dst = fmt.Appendf(dst, " %s n=%d", a.Source, a.Records)
+		for _, f := range []struct {
+			name, format string
+			p            *float64
+		}{{"P", "%.3f", a.Precision}, {"R", "%.3f", a.Recall}, {"F1", "%.3f", a.F1}, {"Brier", "%.4f", a.Brier}, {"ECE", "%.4f", a.ECE}} {
+			dst = append(dst, ' ')
+			dst = append(dst, f.name...)
+			dst = append(dst, '=')
+			if f.p == nil {
+				dst = append(dst, "—"...)
+			} else {
+				dst = fmt.Appendf(dst, f.format, *f.p)
+			}
+		}
+	}
+	return append(dst, '\n')
 }
 
 // AppendOPE appends the off-policy evaluation of a snapshot a metrics

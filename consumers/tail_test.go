@@ -479,3 +479,49 @@ func TestTableWriterOPE(t *testing.T) {
 		}
 	}
 }
+
+// TestTailTagging: a metrics record's per-source tag accuracy shows as one
+// "tags:" line under its table row ("—" for an undefined figure) and as the
+// tagging array, unions flattened, in the JSON form.
+func TestTailTagging(t *testing.T) {
+	m := sampleMetrics("exp-a", 100)
+	one, brier, ece, zero := 1.0, 0.0123, 0.0456, 0.0
+	m.Tagging = []schemas.TagSourceAccuracy{
+		{Source: "LABEL", Records: 812, Precision: &one, Recall: &one, F1: &one, Brier: &zero, ECE: &zero},
+		{Source: "DEFAULT", Records: 9000, Recall: &zero, F1: &zero, Brier: &brier, ECE: &ece},
+	}
+	mv, err := schemas.MarshalTrainingMetrics(nil, &m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := DecodeEntry(kafka.Message{Key: []byte("exp-a"), Value: mv, Time: tailT0})
+	var out bytes.Buffer
+	if err := (&TableWriter{W: &out}).Write(&e); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want 3 (header, row, tags):\n%s", len(lines), out.String())
+	}
+	want := "    tags: LABEL n=812 P=1.000 R=1.000 F1=1.000 Brier=0.0000 ECE=0.0000 | DEFAULT n=9000 P=— R=0.000 F1=0.000 Brier=0.0123 ECE=0.0456"
+	if lines[2] != want {
+		t.Errorf("tags line\n got %q\nwant %q", lines[2], want)
+	}
+	line, err := AppendJSON(nil, &e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(line, &got); err != nil {
+		t.Fatalf("%v: %s", err, line)
+	}
+	tagging, ok := got["value"].(map[string]any)["tagging"].([]any)
+	if !ok || len(tagging) != 2 {
+		t.Fatalf("JSON tagging %v", got["value"].(map[string]any)["tagging"])
+	}
+	d := tagging[1].(map[string]any)
+	wantEq(t, "source", d["source"], "DEFAULT")
+	wantEq(t, "records", d["records"], 9000.0)
+	wantEq(t, "precision (null)", d["precision"], nil)
+	wantEq(t, "ece (union flattened)", d["ece"], 0.0456)
+}
