@@ -207,52 +207,22 @@ type joinConn struct {
 	out, late, dlq *kafkax.Writer
 	core           *join.Core
 	polled         kafkax.GroupBatch
+	pend           batch
+	committed      map[string]map[int]int64
 	paused         bool
-	// bufs are the two batches the loop and the writer goroutine take in
-	// turn: the loop fills one while the writer writes the other.
-	bufs [2]batch
-	// committed is the writer goroutine's: the offsets committed so far.
-	committed map[string]map[int]int64
 
 	mu      sync.Mutex
 	revoked map[int32]bool // partitions given up, for the loop to drop
 }
 
-// batch is what the core and the decoder produced in one turn of the
-// loop, with what the writer needs once it is acknowledged: the offsets
-// to commit and the figures to account. Its slices are reused from batch
-// to batch: out's values are slices of arena, which is only overwritten
-// once they are acknowledged.
+// batch is what the core and the decoder produced since the last write.
+// Its slices are reused from batch to batch: out's values are slices of
+// arena, which is only overwritten once they are acknowledged.
 type batch struct {
 	out, late, dead []kafka.Message
 	emitted         []join.Emitted
 	lateIn          []join.Late
 	arena           []byte
-	// safe are the core's safe offsets once the batch's records were
-	// added: every record below them is processed and its output is in
-	// this batch or an earlier one.
-	safe map[string]map[int]int64
-	// dropped are the partitions whose state the loop dropped (revoked)
-	// before this batch.
-	dropped []int32
-	stats   join.Stats
-	marks   []partitionMark
-}
-
-// partitionMark is a partition's watermark when a batch was cut.
-type partitionMark struct {
-	p  int32
-	wm time.Time
-}
-
-func (b *batch) reset() {
-	clear(b.out)
-	clear(b.late)
-	clear(b.dead)
-	clear(b.emitted)
-	clear(b.lateIn)
-	*b = batch{out: b.out[:0], late: b.late[:0], dead: b.dead[:0], emitted: b.emitted[:0],
-		lateIn: b.lateIn[:0], arena: b.arena[:0], dropped: b.dropped[:0], marks: b.marks[:0]}
 }
 
 // open checks co-partitioning and opens the core, the group consumer and
@@ -313,23 +283,12 @@ func (jc *joinConn) onRevoked(r map[string][]int) {
 }
 
 // dropRevoked forgets the state of the partitions given up: whoever reads
-// them next starts at their committed safe offsets and rebuilds it. The
-// bookkeeping of the commits and figures of those partitions is the
-// writer's, in batch order (see forget): the partitions go in b.dropped.
-func (j *Joiner) dropRevoked(jc *joinConn, b *batch) {
+// them next starts at their committed safe offsets and rebuilds it.
+func (j *Joiner) dropRevoked(jc *joinConn) {
 	jc.mu.Lock()
 	defer jc.mu.Unlock()
 	for p := range jc.revoked {
 		jc.core.Drop(p)
-		b.dropped = append(b.dropped, p)
-	}
-	clear(jc.revoked)
-}
-
-// forget drops the commits and figures of the partitions dropped before b
-// (the writer goroutine's part of dropRevoked).
-func (j *Joiner) forget(jc *joinConn, b *batch) {
-	for _, p := range b.dropped {
 		for _, t := range []string{j.cfg.DecisionsTopic, j.cfg.OutcomesTopic} {
 			delete(jc.committed[t], int(p))
 		}
@@ -339,6 +298,7 @@ func (j *Joiner) forget(jc *joinConn, b *batch) {
 		j.metrics.watermarkLag.DeleteLabelValues(strconv.Itoa(int(p)))
 		j.metrics.dropped.Inc()
 	}
+	clear(jc.revoked)
 }
 
 // close flushes the writers and leaves the group.
@@ -369,36 +329,14 @@ const (
 )
 
 // loop polls for up to Tick (a Flush ends the poll at once), feeds the
-// records to the core, moves the watermarks and cuts a batch of what the
-// core produced, with the safe offsets once its records are added. A
-// writer goroutine writes each batch and, once it is acknowledged,
-// commits those offsets (with finish, which outlives ctx by the shutdown
-// timeout), so that the next batch is polled and joined while the last
-// one is written: at most one batch is in the writer. The loop hands a
-// batch over only once the one before is written and committed, and lets
-// a waiting rebalance go on at that point (the batch it holds is joined
-// already). While the core is Full the decisions topic is paused (back
-// pressure): outcomes and the idle advance keep the watermark moving until
-// windows close.
+// records to the core, moves the watermarks, writes what the core produced
+// and commits the safe offsets (with finish, which outlives ctx by the
+// shutdown timeout), then lets a waiting rebalance go on. While the core is Full the decisions topic is
+// paused (back pressure): outcomes and the idle advance keep the watermark
+// moving until windows close.
 func (j *Joiner) loop(ctx, finish context.Context, jc *joinConn) error {
-	work, written := make(chan *batch), make(chan error, 1)
-	go func() {
-		for b := range work {
-			written <- j.write(finish, jc, b)
-		}
-	}()
-	defer close(work)
-	inFlight := false
-	wait := func() error {
-		if !inFlight {
-			return nil
-		}
-		inFlight = false
-		return <-written
-	}
 	flush := j.flushed.Done()
-	for turn := 0; ; turn++ {
-		b := &jc.bufs[turn%2]
+	for {
 		j.backPressure(jc)
 		jc.polled.Reset()
 		pctx, cancel := context.WithTimeout(ctx, j.cfg.Tick)
@@ -409,16 +347,20 @@ func (j *Joiner) loop(ctx, finish context.Context, jc *joinConn) error {
 		err := jc.r.Gather(pctx, &jc.polled, joinBatchMax, min(joinBatchWait, j.cfg.Tick))
 		stop()
 		cancel()
-		j.dropRevoked(jc, b)
+		j.dropRevoked(jc)
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-			werr := wait()
 			jc.r.AllowRebalance()
-			return errors.Join(fmt.Errorf("join: %w", err), werr)
+			return fmt.Errorf("join: %w", err)
 		}
 		now := time.Now()
+		var read [2]int64
 		for i := range jc.polled.Messages {
-			j.add(jc, b, &jc.polled.Messages[i], now)
+			j.add(jc, &jc.polled.Messages[i], now, &read)
 		}
+		j.mu.Lock()
+		j.stats.Read[0] += read[0]
+		j.stats.Read[1] += read[1]
+		j.mu.Unlock()
 		j.skipped(jc, now)
 		select {
 		case <-flush:
@@ -427,16 +369,13 @@ func (j *Joiner) loop(ctx, finish context.Context, jc *joinConn) error {
 		default:
 			jc.core.Advance(now)
 		}
-		err = j.cut(jc, b)
-		if werr := wait(); werr != nil || err != nil {
-			jc.r.AllowRebalance()
-			return errors.Join(werr, err)
-		}
+		err = j.publish(finish, jc)
 		jc.r.AllowRebalance()
-		work <- b
-		inFlight = true
+		if err != nil {
+			return err
+		}
 		if ctx.Err() != nil {
-			return wait()
+			return nil
 		}
 	}
 }
@@ -479,12 +418,14 @@ func (j *Joiner) backPressure(jc *joinConn) {
 	j.metrics.paused.Set(0)
 }
 
-// add decodes one record and hands it to the core; what fails goes to the
-// batch's dead letters with its reason.
-func (j *Joiner) add(jc *joinConn, b *batch, m *kafka.Message, now time.Time) {
+// add decodes one record and hands it to the core, counting it in read
+// ([0] decisions, [1] outcomes); what fails goes to the dead-letter batch
+// with its reason.
+func (j *Joiner) add(jc *joinConn, m *kafka.Message, now time.Time, read *[2]int64) {
 	var err error
-	dec := m.Topic == j.cfg.DecisionsTopic
-	if dec {
+	in := join.Outcomes
+	if m.Topic == j.cfg.DecisionsTopic {
+		in = join.Decisions
 		var d schemas.Decision
 		if err = schemas.UnmarshalDecision(m.Value, &d); err == nil {
 			err = jc.core.AddDecision(int32(m.Partition), m.Offset, &d, now)
@@ -495,66 +436,30 @@ func (j *Joiner) add(jc *joinConn, b *batch, m *kafka.Message, now time.Time) {
 			err = jc.core.AddOutcome(int32(m.Partition), m.Offset, &o, now)
 		}
 	}
-	j.mu.Lock()
-	if dec {
-		j.stats.Read[0]++
-	} else {
-		j.stats.Read[1]++
-	}
-	j.mu.Unlock()
+	read[in]++
 	if err != nil {
 		reason := schemas.Reason(err)
-		b.dead = append(b.dead, kafkax.DeadLetter(*m, reason))
+		jc.pend.dead = append(jc.pend.dead, kafkax.DeadLetter(*m, reason))
 	}
 }
 
-// cut completes batch b in the loop: the core's new experiences and late
-// outcomes as records, the safe offsets to commit once they are written,
-// and the core's figures for the writer to account.
-func (j *Joiner) cut(jc *joinConn, b *batch) error {
-	if err := j.encode(jc, b); err != nil {
+// publish turns the core's output into records, writes them (retrying
+// until acknowledged; a record a topic refuses for good is dead-lettered,
+// a dead letter the dead-letter topic refuses is logged and dropped) and
+// commits the safe offsets.
+func (j *Joiner) publish(ctx context.Context, jc *joinConn) error {
+	if err := j.encode(jc); err != nil {
 		return err
 	}
-	b.safe = map[string]map[int]int64{}
-	for _, p := range jc.core.Partitions() {
-		off, _ := jc.core.SafeOffsets(p)
-		for _, c := range []struct {
-			topic string
-			next  int64
-		}{{j.cfg.DecisionsTopic, off.Decisions}, {j.cfg.OutcomesTopic, off.Outcomes}} {
-			if c.next <= 0 {
-				continue
-			}
-			if b.safe[c.topic] == nil {
-				b.safe[c.topic] = map[int]int64{}
-			}
-			b.safe[c.topic][int(p)] = c.next
-		}
-		if wm, _, ok := jc.core.Watermark(p); ok && !wm.IsZero() {
-			b.marks = append(b.marks, partitionMark{p: p, wm: wm})
-		}
-	}
-	b.stats = jc.core.Stats()
-	return nil
-}
-
-// write is the writer goroutine's handling of a batch: it writes the
-// records (retrying until acknowledged; a record a topic refuses for good
-// is dead-lettered, a dead letter the dead-letter topic refuses is logged
-// and dropped), accounts for them and commits the batch's safe offsets,
-// then resets the batch for the loop to fill again.
-func (j *Joiner) write(ctx context.Context, jc *joinConn, b *batch) error {
-	defer b.reset()
-	j.forget(jc, b)
 	for _, w := range []struct {
 		w    *kafkax.Writer
 		msgs []kafka.Message
 		what string
-	}{{jc.out, b.out, "experiences"}, {jc.late, b.late, "late outcomes"}} {
+	}{{jc.out, jc.pend.out, "experiences"}, {jc.late, jc.pend.late, "late outcomes"}} {
 		err := kafkax.WriteAll(ctx, j.cfg.Kafka, w.w, j.log, w.msgs)
 		if re, ok := errors.AsType[*kafkax.RefusedError](err); ok {
 			for _, r := range re.Records {
-				b.dead = append(b.dead, j.refused(b, w.w == jc.out, r))
+				jc.pend.dead = append(jc.pend.dead, j.refused(jc, w.w == jc.out, r))
 			}
 			err = nil
 		}
@@ -562,10 +467,10 @@ func (j *Joiner) write(ctx context.Context, jc *joinConn, b *batch) error {
 			return fmt.Errorf("join: write %s: %w", w.what, err)
 		}
 	}
-	err := kafkax.WriteAll(ctx, j.cfg.Kafka, jc.dlq, j.log, b.dead)
+	err := kafkax.WriteAll(ctx, j.cfg.Kafka, jc.dlq, j.log, jc.pend.dead)
 	if re, ok := errors.AsType[*kafkax.RefusedError](err); ok {
 		for _, r := range re.Records {
-			src := kafkax.DeadLetterSource(b.dead[r.Index])
+			src := kafkax.DeadLetterSource(jc.pend.dead[r.Index])
 			j.log.Error().Err(r.Err).Str("source_topic", src.Topic).Int("source_partition", src.Partition).
 				Int64("source_offset", src.Offset).Str("reason", src.Reason).
 				Msg("the dead-letter topic refused a dead letter; it is dropped (still in its input topic at its offset)")
@@ -575,49 +480,49 @@ func (j *Joiner) write(ctx context.Context, jc *joinConn, b *batch) error {
 	if err != nil {
 		return fmt.Errorf("join: write dead letters: %w", err)
 	}
-	j.account(b, time.Now())
-	return j.commit(ctx, jc, b)
+	j.account(jc, time.Now())
+	return j.commit(ctx, jc)
 }
 
 // refused returns the dead letter of an output record its topic refused
 // for good: the record, with the reason and the input record it came from
 // (an experience's decision, a late outcome's outcome).
-func (j *Joiner) refused(b *batch, experience bool, r kafkax.RefusedRecord) kafka.Message {
+func (j *Joiner) refused(jc *joinConn, experience bool, r kafkax.RefusedRecord) kafka.Message {
 	if experience {
-		m, e := b.out[r.Index], &b.emitted[r.Index]
+		m, e := jc.pend.out[r.Index], &jc.pend.emitted[r.Index]
 		m.Topic, m.Partition, m.Offset = j.cfg.DecisionsTopic, int(e.Partition), e.Offset
 		return kafkax.DeadLetter(m, kafkax.RefusalReason(r.Err))
 	}
-	m := b.late[r.Index]
+	m := jc.pend.late[r.Index]
 	src := kafkax.DeadLetterSource(m)
 	m.Headers = nil
 	m.Topic, m.Partition, m.Offset = src.Topic, src.Partition, src.Offset
 	return kafkax.DeadLetter(m, kafkax.RefusalReason(r.Err))
 }
 
-// encode appends the core's new experiences and late outcomes to batch b
-// as records.
-func (j *Joiner) encode(jc *joinConn, b *batch) error {
-	n0, l0 := len(b.emitted), len(b.lateIn)
-	b.emitted, b.lateIn = jc.core.TakeAppend(b.emitted, b.lateIn)
-	for i := n0; i < len(b.emitted); i++ {
-		e := &b.emitted[i]
-		start := len(b.arena)
+// encode appends the core's new experiences and late outcomes to the
+// pending batch as records.
+func (j *Joiner) encode(jc *joinConn) error {
+	n0, l0 := len(jc.pend.emitted), len(jc.pend.lateIn)
+	jc.pend.emitted, jc.pend.lateIn = jc.core.TakeAppend(jc.pend.emitted, jc.pend.lateIn)
+	for i := n0; i < len(jc.pend.emitted); i++ {
+		e := &jc.pend.emitted[i]
+		start := len(jc.pend.arena)
 		var err error
-		if b.arena, err = schemas.MarshalExperience(b.arena, &e.Experience); err != nil {
+		if jc.pend.arena, err = schemas.MarshalExperience(jc.pend.arena, &e.Experience); err != nil {
 			return fmt.Errorf("join: encode experience: %w", err)
 		}
-		end := len(b.arena)
-		b.out = append(b.out, kafka.Message{Key: []byte(e.Experience.UserID), Value: b.arena[start:end:end],
+		end := len(jc.pend.arena)
+		jc.pend.out = append(jc.pend.out, kafka.Message{Key: []byte(e.Experience.UserID), Value: jc.pend.arena[start:end:end],
 			Time: e.Experience.Timestamp})
 	}
-	for i := l0; i < len(b.lateIn); i++ {
-		l := &b.lateIn[i]
+	for i := l0; i < len(jc.pend.lateIn); i++ {
+		l := &jc.pend.lateIn[i]
 		val, err := schemas.MarshalOutcome(nil, &l.Outcome)
 		if err != nil {
 			return fmt.Errorf("join: encode outcome: %w", err)
 		}
-		b.late = append(b.late, kafka.Message{Key: []byte(l.Outcome.UserID), Value: val, Time: l.Outcome.Timestamp,
+		jc.pend.late = append(jc.pend.late, kafka.Message{Key: []byte(l.Outcome.UserID), Value: val, Time: l.Outcome.Timestamp,
 			Headers: []kafka.Header{{Key: kafkax.HeaderError, Value: []byte(l.Reason)},
 				{Key: kafkax.HeaderSourceTopic, Value: []byte(j.cfg.OutcomesTopic)},
 				{Key: kafkax.HeaderSourcePartition, Value: []byte(strconv.Itoa(int(l.Partition)))},
@@ -627,16 +532,16 @@ func (j *Joiner) encode(jc *joinConn, b *batch) error {
 	return nil
 }
 
-// account counts a written batch and updates the metrics, with the core's
-// figures from when the batch was cut.
-func (j *Joiner) account(b *batch, now time.Time) {
+// account counts a written batch and updates the metrics.
+func (j *Joiner) account(jc *joinConn, now time.Time) {
+	st := jc.core.Stats()
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.stats.Core = b.stats
-	j.stats.Written += int64(len(b.out))
-	j.stats.LateWritten += int64(len(b.late))
-	j.stats.DeadLettered += int64(len(b.dead))
-	for _, m := range b.dead {
+	j.stats.Core = st
+	j.stats.Written += int64(len(jc.pend.out))
+	j.stats.LateWritten += int64(len(jc.pend.late))
+	j.stats.DeadLettered += int64(len(jc.pend.dead))
+	for _, m := range jc.pend.dead {
 		for _, h := range m.Headers {
 			if h.Key == kafkax.HeaderError {
 				j.stats.DeadLetterReasons[string(h.Value)]++
@@ -644,8 +549,8 @@ func (j *Joiner) account(b *batch, now time.Time) {
 			}
 		}
 	}
-	for i := range b.emitted {
-		e := &b.emitted[i]
+	for i := range jc.pend.emitted {
+		e := &jc.pend.emitted[i]
 		wall := now.Sub(e.Arrived)
 		j.stats.WallLatency += wall
 		j.metrics.wallLatency.Observe(wall.Seconds())
@@ -659,33 +564,48 @@ func (j *Joiner) account(b *batch, now time.Time) {
 			j.metrics.defaultReward.Inc()
 		}
 	}
-	j.metrics.written.Add(float64(len(b.out)))
-	j.metrics.pending.Set(float64(b.stats.Pending))
-	j.metrics.held.Set(float64(b.stats.Held))
-	for _, m := range b.marks {
-		lag := now.Sub(m.wm)
-		j.stats.WatermarkLag[m.p] = lag
-		j.metrics.watermarkLag.WithLabelValues(strconv.Itoa(int(m.p))).Set(lag.Seconds())
+	j.metrics.written.Add(float64(len(jc.pend.out)))
+	j.metrics.pending.Set(float64(st.Pending))
+	j.metrics.held.Set(float64(st.Held))
+	for _, p := range jc.core.Partitions() {
+		if wm, _, ok := jc.core.Watermark(p); ok && !wm.IsZero() {
+			lag := now.Sub(wm)
+			j.stats.WatermarkLag[p] = lag
+			j.metrics.watermarkLag.WithLabelValues(strconv.Itoa(int(p))).Set(lag.Seconds())
+		}
 	}
+	clear(jc.pend.out)
+	clear(jc.pend.late)
+	clear(jc.pend.dead)
+	clear(jc.pend.emitted)
+	clear(jc.pend.lateIn)
+	jc.pend = batch{out: jc.pend.out[:0], late: jc.pend.late[:0], dead: jc.pend.dead[:0], emitted: jc.pend.emitted[:0],
+		lateIn: jc.pend.lateIn[:0], arena: jc.pend.arena[:0]}
 }
 
-// commit commits the safe offsets of batch b that moved: every record
-// below them is processed and its output acknowledged (in b or a batch
-// before it, all written in order), and no open window needs it. A commit
-// the group refuses (the member lost the partitions: their next owner
-// reads from the offsets committed before, duplicates but no loss) is
-// logged and skipped; so is one that failed on shutdown.
-func (j *Joiner) commit(ctx context.Context, jc *joinConn, b *batch) error {
+// commit commits every partition's safe offsets that moved: every record
+// below them is processed and its output acknowledged, and no open window
+// needs it. A commit the group refuses (the member lost the partitions:
+// their next owner reads from the offsets committed before, duplicates but
+// no loss) is logged and skipped; so is one that failed on shutdown.
+func (j *Joiner) commit(ctx context.Context, jc *joinConn) error {
 	offs := map[string]map[int]int64{}
-	for t, ps := range b.safe {
-		for p, next := range ps {
-			if done, ok := jc.committed[t][p]; ok && done >= next {
+	for _, p := range jc.core.Partitions() {
+		off, _ := jc.core.SafeOffsets(p)
+		for _, c := range []struct {
+			topic string
+			next  int64
+		}{{j.cfg.DecisionsTopic, off.Decisions}, {j.cfg.OutcomesTopic, off.Outcomes}} {
+			if c.next <= 0 {
 				continue
 			}
-			if offs[t] == nil {
-				offs[t] = map[int]int64{}
+			if done, ok := jc.committed[c.topic][int(p)]; ok && done >= c.next {
+				continue
 			}
-			offs[t][p] = next
+			if offs[c.topic] == nil {
+				offs[c.topic] = map[int]int64{}
+			}
+			offs[c.topic][int(p)] = c.next
 		}
 	}
 	if len(offs) == 0 {
