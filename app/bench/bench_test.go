@@ -119,16 +119,17 @@ func TestSimRecordsDeterministic(t *testing.T) {
 }
 
 // TestShortBench runs `aelp bench` small on the embedded broker: every row
-// of the table must be there with positive figures. 1,000 users (about
-// 7,600 records) make several batches of at most 2,000: the aggregator and
+// of the table must be there with positive figures. 2,400 users (about
+// 18,000 records) make several batches of at most 2,000: the aggregator and
 // pass-through rates are timed after their first batch, so one batch alone
-// would measure nothing.
+// would measure nothing; the join's live stream of a quarter of them
+// (about 8,000 records) takes more than one of its polls of at most 4,096.
 func TestShortBench(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, Config{
-		Kafka: c.Config(), Users: 1000, Rate: 1500, LatencyDuration: 2 * time.Second,
+		Kafka: c.Config(), Users: 2400, Rate: 1500, LatencyDuration: 2 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,9 @@ import (
 const (
 	joinUserShare   = 4
 	joinArrivalRate = 1.0
+	// joinRounds is how many times the pass-through and the join each
+	// read the stream, in turn; their rates are over the rounds summed.
+	joinRounds = 3
 	// JoinLatencyWindow and JoinLatencyGrace are the join's window and
 	// grace in the latency phase.
 	JoinLatencyWindow = 5 * time.Second
@@ -106,7 +109,9 @@ func MeasureJoin(ctx context.Context, cfg consumers.JoinConfig, decisions, outco
 }
 
 // measureJoin publishes a live stream (decisions and delayed outcomes),
-// then measures the pass-through of both topics and the join over them.
+// then measures, joinRounds times in turn, the pass-through of both topics
+// and the join over them, each round with a new consumer group; the
+// measures are the rounds' records and elapsed times summed.
 func measureJoin(ctx context.Context, cfg Config, kcfg kafkax.Config, t topics, expID string, rep *Report, progress func(string, ...any)) error {
 	live := sim.DefaultLiveConfig()
 	live.ArrivalRate = joinArrivalRate
@@ -124,23 +129,36 @@ func measureJoin(ctx context.Context, cfg Config, kcfg kafkax.Config, t topics, 
 		return err
 	}
 	progress("live simulate: %d decisions, %d outcomes", srep.Decisions, srep.Outcomes)
-	if rep.JoinPass, err = PassThrough(ctx, PassThroughConfig{
-		Kafka: kcfg, In: t.decisions, More: []string{t.outcomes}, Out: t.joinPass,
-		Group: "aelp-bench-joinpass-" + expID, Records: srep.Decisions + srep.Outcomes,
-	}); err != nil {
-		return err
-	}
-	progress("pass-through of decisions and outcomes: %d records in %s", rep.JoinPass.Records, rep.JoinPass.Elapsed.Round(time.Millisecond))
 	jc := consumers.DefaultJoinConfig()
 	jc.Kafka, jc.DecisionsTopic, jc.OutcomesTopic, jc.OutTopic = kcfg, t.decisions, t.outcomes, t.joined
-	jc.LateTopic, jc.DeadLetterTopic, jc.Group = t.late, t.dlq, "aelp-bench-join-"+expID
+	jc.LateTopic, jc.DeadLetterTopic = t.late, t.dlq
 	jc.Partitions, jc.Log = cfg.Partitions, cfg.Log
 	jc.Join.Limits = cfg.limits()
-	if rep.Join, err = MeasureJoin(ctx, jc, srep.Decisions, srep.Outcomes); err != nil {
-		return err
+	// The rounds alternate, so that a change of the machine's load
+	// during the stage weighs on both alike.
+	rep.Join, rep.JoinPass = JoinMeasure{}, Measure{}
+	for round := range joinRounds {
+		pass, err := PassThrough(ctx, PassThroughConfig{
+			Kafka: kcfg, In: t.decisions, More: []string{t.outcomes}, Out: t.joinPass,
+			Group: fmt.Sprintf("aelp-bench-joinpass-%s-%d", expID, round), Records: srep.Decisions + srep.Outcomes,
+		})
+		if err != nil {
+			return err
+		}
+		progress("pass-through of decisions and outcomes, round %d: %d records in %s", round+1, pass.Records, pass.Elapsed.Round(time.Millisecond))
+		jc.Group = fmt.Sprintf("aelp-bench-join-%s-%d", expID, round)
+		m, err := MeasureJoin(ctx, jc, srep.Decisions, srep.Outcomes)
+		if err != nil {
+			return err
+		}
+		progress("join, round %d: %d records in %s (%d experiences, %d by a watermark)", round+1, m.Records,
+			m.Elapsed.Round(time.Millisecond), m.Decisions, m.ByWatermark)
+		rep.JoinPass.Records += pass.Records
+		rep.JoinPass.Elapsed += pass.Elapsed
+		m.Records += rep.Join.Records
+		m.Elapsed += rep.Join.Elapsed
+		rep.Join = m
 	}
-	progress("join: %d records in %s (%d experiences, %d by a watermark)", rep.Join.Records,
-		rep.Join.Elapsed.Round(time.Millisecond), rep.Join.Decisions, rep.Join.ByWatermark)
 	return nil
 }
 

@@ -118,9 +118,10 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "checkpoint-less exit) whose ingest the rate limiter paces to training at 1 sample per insert.\n")
 	fmt.Fprintf(w, "The join reads a live simulator stream (%d decisions, %d outcomes; %d users arriving at %g/s of event time, the\n",
 		r.Join.Decisions, r.Join.Outcomes, max(1, c.Users/joinUserShare), joinArrivalRate)
-	fmt.Fprintf(w, "default 10m window): it and its pass-through count input records from their first poll; the join is\n")
-	fmt.Fprintf(w, "flushed once it has read them all and timed to its last experience written (%d of %d emitted by a watermark).\n",
+	fmt.Fprintf(w, "default 10m window), %d rounds in turn, summed: it and its pass-through count input records from their first\n", joinRounds)
+	fmt.Fprintf(w, "poll; the join is flushed once it has read them all and timed to its last experience written (%d of %d\n",
 		r.Join.ByWatermark, r.Join.Decisions)
+	fmt.Fprintf(w, "emitted by a watermark).\n")
 	if r.ToTagged.Records > 0 {
 		fmt.Fprintf(w, "Latency phase: simulate → aggregate → learn running together at %.0f records/s for %s (%d records);\n",
 			r.StreamRate.Rate(), c.LatencyDuration, r.StreamRate.Records)
