@@ -2,7 +2,6 @@ package join
 
 import (
 	"cmp"
-	"container/heap"
 	"fmt"
 	"math"
 	"slices"
@@ -216,7 +215,7 @@ func (c *Core) AddDecision(p int32, offset int64, d *schemas.Decision, now time.
 	ds := &dstate{d: *d, t: t, closeAt: satAdd(t, c.window), offset: offset, arrived: now, minOut: math.MaxInt64}
 	pt.pending[d.DecisionID] = ds
 	pt.fifo = append(pt.fifo, ds)
-	heap.Push(&pt.closing, ds)
+	pt.closing.Push(ds)
 	pt.users[d.UserID] = append(pt.users[d.UserID], ds)
 	c.pending++
 	if hs := pt.heldID[d.DecisionID]; hs != nil {
@@ -281,7 +280,7 @@ func (c *Core) AddOutcome(p int32, offset int64, o *schemas.Outcome, now time.Ti
 	} else {
 		pt.heldUsr[o.UserID] = append(pt.heldUsr[o.UserID], h)
 	}
-	heap.Push(&pt.heldQ, h)
+	pt.heldQ.Push(h)
 	c.held++
 	return nil
 }
@@ -394,10 +393,10 @@ func (c *Core) watermark(pt *partition, now time.Time) int64 {
 
 func (c *Core) close(pt *partition) {
 	for pt.closing.Len() > 0 && pt.closing[0].closeAt <= pt.wm {
-		c.emit(pt, heap.Pop(&pt.closing).(*dstate))
+		c.emit(pt, pt.closing.Pop())
 	}
 	for pt.heldQ.Len() > 0 && pt.heldQ[0].expire < pt.wm {
-		h := heap.Pop(&pt.heldQ).(*held)
+		h := pt.heldQ.Pop()
 		if h.claimed {
 			continue
 		}
