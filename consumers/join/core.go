@@ -2,6 +2,7 @@ package join
 
 import (
 	"cmp"
+	"container/heap"
 	"fmt"
 	"math"
 	"slices"
@@ -215,7 +216,7 @@ func (c *Core) AddDecision(p int32, offset int64, d *schemas.Decision, now time.
 	ds := &dstate{d: *d, t: t, closeAt: satAdd(t, c.window), offset: offset, arrived: now, minOut: math.MaxInt64}
 	pt.pending[d.DecisionID] = ds
 	pt.fifo = append(pt.fifo, ds)
-	pt.closing.Push(ds)
+	heap.Push(&pt.closing, ds)
 	pt.users[d.UserID] = append(pt.users[d.UserID], ds)
 	c.pending++
 	if hs := pt.heldID[d.DecisionID]; hs != nil {
@@ -280,7 +281,7 @@ func (c *Core) AddOutcome(p int32, offset int64, o *schemas.Outcome, now time.Ti
 	} else {
 		pt.heldUsr[o.UserID] = append(pt.heldUsr[o.UserID], h)
 	}
-	pt.heldQ.Push(h)
+	heap.Push(&pt.heldQ, h)
 	c.held++
 	return nil
 }
@@ -393,10 +394,10 @@ func (c *Core) watermark(pt *partition, now time.Time) int64 {
 
 func (c *Core) close(pt *partition) {
 	for pt.closing.Len() > 0 && pt.closing[0].closeAt <= pt.wm {
-		c.emit(pt, pt.closing.Pop())
+		c.emit(pt, heap.Pop(&pt.closing).(*dstate))
 	}
 	for pt.heldQ.Len() > 0 && pt.heldQ[0].expire < pt.wm {
-		h := pt.heldQ.Pop()
+		h := heap.Pop(&pt.heldQ).(*held)
 		if h.claimed {
 			continue
 		}
