@@ -11,7 +11,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // estimatorStyles are the estimators drawn, each with its colour and glyph.
@@ -50,19 +49,7 @@ func (r *OPEResult) WritePNG(w io.Writer) error {
 		}
 		row[i] = p
 	}
-	const width, height = 15 * vg.Inch, 5 * vg.Inch
-	img := vgimg.New(width, height)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: len(segs), PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2,
-		PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align([][]*plot.Plot{row}, tiles, dc)
-	for i, p := range row {
-		p.Draw(canvases[0][i])
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w); err != nil {
-		return fmt.Errorf("write png: %w", err)
-	}
-	return nil
+	return writeRow(w, row, 15*vg.Inch, 5*vg.Inch)
 }
 
 // truthPlot is the panel of one segment.
