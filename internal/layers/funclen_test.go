@@ -5,11 +5,12 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/aelp/aelp/internal/proctest"
 )
 
 // maxFuncLines is the most lines a function may take, from its func
@@ -21,25 +22,6 @@ const maxFuncLines = 80
 // directory's functions does, TestFunctionLength fails until its entry is
 // removed, so an exception cannot outlive its reason.
 var longFuncExceptions = map[string]string{}
-
-// moduleRoot returns the directory of go.mod above the working directory.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
 
 // longFunc is a function over maxFuncLines.
 type longFunc struct {
@@ -111,7 +93,7 @@ func funcName(fd *ast.FuncDecl) string {
 // TestFunctionLength fails for every non-test function of the module over
 // maxFuncLines lines outside longFuncExceptions.
 func TestFunctionLength(t *testing.T) {
-	root := moduleRoot(t)
+	root := proctest.ModuleRoot(t)
 	excused := map[string]int{}
 	for _, f := range longFuncs(t, root, maxFuncLines) {
 		dir := filepath.ToSlash(filepath.Dir(f.file))
@@ -131,7 +113,7 @@ func TestFunctionLength(t *testing.T) {
 // TestLongFuncsCounts checks the measure itself: a threshold of 10 lines
 // finds lifecycle.Run, by name, and nothing in a file without functions.
 func TestLongFuncsCounts(t *testing.T) {
-	root := moduleRoot(t)
+	root := proctest.ModuleRoot(t)
 	var found bool
 	for _, f := range longFuncs(t, root, 10) {
 		if f.file == "internal/layers/doc.go" {

@@ -3,8 +3,8 @@
 // starts them with the test's environment minus every AELP_* variable,
 // captures their output, signals, stops and kills them, and makes sure
 // none outlives its test. It is for the tests of internal/faulttest and
-// internal/systemtest, which know the roles only through the binary; no
-// role imports it.
+// internal/systemtest, which know the roles only through the binary (and
+// internal/layers' tests use its ModuleRoot); no role imports it.
 package proctest
 
 import (
