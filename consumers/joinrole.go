@@ -649,31 +649,28 @@ type joinMetrics struct {
 }
 
 func newJoinMetrics(reg prometheus.Registerer) *joinMetrics {
-	m := &joinMetrics{
-		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_join_experiences_total", Help: "Experiences written."}),
-		defaultReward: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_join_default_reward_total",
-			Help: "Experiences of decisions no outcome was attributed to (default reward)."}),
-		late: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aelp_join_late_outcomes_total",
-			Help: "Outcomes written to the late topic, by reason (late, outside-window, unmatched)."}, []string{"reason"}),
-		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aelp_join_dead_letters_total",
-			Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_join_partitions_dropped_total",
-			Help: "Partitions whose join state was dropped when the group revoked them (rebuilt from the committed offsets)."}),
-		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_join_commit_failures_total",
-			Help: "Offset commits the group refused after a rebalance."}),
-		paused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_join_decisions_paused",
-			Help: "1 while the decisions topic is paused because the open decisions reached --max-pending."}),
-		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_join_pending_decisions", Help: "Open decisions."}),
-		held:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_join_held_outcomes", Help: "Outcomes waiting for their decision."}),
-		watermarkLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aelp_join_watermark_lag_seconds",
-			Help: "Wall-clock now minus the partition's watermark."}, []string{"partition"}),
-		eventLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aelp_join_event_latency_seconds",
-			Help: "Decision event time to the watermark that emitted it.", Buckets: prometheus.ExponentialBuckets(1, 2, 20)}),
-		wallLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aelp_join_wall_latency_seconds",
-			Help: "Decision read to its experience written, wall time.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 24)}),
+	f := obs.NewMetrics(reg)
+	return &joinMetrics{
+		written: f.Counter("aelp_join_experiences_total", "Experiences written."),
+		defaultReward: f.Counter("aelp_join_default_reward_total",
+			"Experiences of decisions no outcome was attributed to (default reward)."),
+		late: f.CounterVec("aelp_join_late_outcomes_total",
+			"Outcomes written to the late topic, by reason (late, outside-window, unmatched).", "reason"),
+		deadLetters: f.CounterVec("aelp_join_dead_letters_total",
+			"Records sent to the dead-letter topic, by reason.", "reason"),
+		dropped: f.Counter("aelp_join_partitions_dropped_total",
+			"Partitions whose join state was dropped when the group revoked them (rebuilt from the committed offsets)."),
+		commitFailures: f.Counter("aelp_join_commit_failures_total",
+			"Offset commits the group refused after a rebalance."),
+		paused: f.Gauge("aelp_join_decisions_paused",
+			"1 while the decisions topic is paused because the open decisions reached --max-pending."),
+		pending: f.Gauge("aelp_join_pending_decisions", "Open decisions."),
+		held:    f.Gauge("aelp_join_held_outcomes", "Outcomes waiting for their decision."),
+		watermarkLag: f.GaugeVec("aelp_join_watermark_lag_seconds",
+			"Wall-clock now minus the partition's watermark.", "partition"),
+		eventLatency: f.Histogram("aelp_join_event_latency_seconds",
+			"Decision event time to the watermark that emitted it.", prometheus.ExponentialBuckets(1, 2, 20)),
+		wallLatency: f.Histogram("aelp_join_wall_latency_seconds",
+			"Decision read to its experience written, wall time.", prometheus.ExponentialBuckets(0.001, 2, 24)),
 	}
-	if reg != nil {
-		reg.MustRegister(m.written, m.defaultReward, m.dropped, m.commitFailures, m.paused, m.late, m.deadLetters, m.pending, m.held, m.watermarkLag, m.eventLatency, m.wallLatency)
-	}
-	return m
 }

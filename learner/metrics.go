@@ -1,6 +1,7 @@
 package learner
 
 import (
+	"github.com/aelp/aelp/internal/obs"
 	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/learner/replay"
 	"github.com/aelp/aelp/schemas"
@@ -28,33 +29,31 @@ type opeMetrics struct {
 	seconds                        prometheus.Histogram
 }
 
-func newOPEMetrics() opeMetrics {
+func newOPEMetrics(f obs.Metrics) opeMetrics {
 	seg := func(name, help string) *prometheus.GaugeVec {
-		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aelp_learn_ope_" + name, Help: help}, []string{"segment"})
+		return f.GaugeVec("aelp_learn_ope_"+name, help, "segment")
 	}
-	return opeMetrics{
-		heldOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_learn_ope_held_out_total",
-			Help: "Tagged experiences of held-out users kept for off-policy evaluation (never trained on)."}),
-		promoted: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_learn_snapshots_promoted_total",
-			Help: "Policy snapshots published to the policy topic."}),
-		heldBack: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aelp_learn_snapshots_held_back_total",
-			Help: "Policy snapshots the promotion gate sent to the candidates topic, by reason."}, []string{"reason"}),
-		journeys: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_learn_ope_journeys",
-			Help: "Complete held-out journeys in the evaluation set."}),
-		evaluated: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_learn_ope_policy_version",
-			Help: "Version of the last snapshot evaluated off-policy (−1: none yet)."}),
+	o := opeMetrics{
+		heldOut: f.Counter("aelp_learn_ope_held_out_total",
+			"Tagged experiences of held-out users kept for off-policy evaluation (never trained on)."),
+		promoted: f.Counter("aelp_learn_snapshots_promoted_total",
+			"Policy snapshots published to the policy topic."),
+		heldBack: f.CounterVec("aelp_learn_snapshots_held_back_total",
+			"Policy snapshots the promotion gate sent to the candidates topic, by reason.", "reason"),
+		journeys: f.Gauge("aelp_learn_ope_journeys",
+			"Complete held-out journeys in the evaluation set."),
+		evaluated: f.Gauge("aelp_learn_ope_policy_version",
+			"Version of the last snapshot evaluated off-policy (−1: none yet)."),
 		estimate: seg("estimate", "Off-policy estimate of the last evaluated snapshot's value, by segment."),
 		lcb:      seg("lcb", "Lower bound of its interval, by segment."),
 		ucb:      seg("ucb", "Upper bound of its interval, by segment."),
 		ess:      seg("ess", "Effective sample size of its importance weights, by segment."),
 		serve:    seg("serving_lcb", "The serving policy's lower bound on the same journeys, by segment (gate lcb only)."),
-		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aelp_learn_ope_evaluation_seconds",
-			Help: "Time of one snapshot's off-policy evaluation and gate decision.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
+		seconds: f.Histogram("aelp_learn_ope_evaluation_seconds",
+			"Time of one snapshot's off-policy evaluation and gate decision.", prometheus.ExponentialBuckets(0.01, 2, 14)),
 	}
-}
-
-func (o *opeMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{o.heldOut, o.promoted, o.heldBack, o.journeys, o.evaluated, o.estimate, o.lcb, o.ucb, o.ess, o.serve, o.seconds}
+	o.evaluated.Set(-1)
+	return o
 }
 
 // observe sets the gauges from an evaluation with figures.
@@ -83,44 +82,36 @@ var gaugeNames = []string{
 }
 
 func newLearnMetrics(reg prometheus.Registerer) *learnMetrics {
+	f := obs.NewMetrics(reg)
 	m := &learnMetrics{
-		ingested: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_learn_experiences_ingested_total",
-			Help: "Tagged experiences added to the replay buffer."}),
-		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_learn_duplicates_dropped_total",
-			Help: "Ingested experiences dropped because the replay buffer already held their id."}),
-		updates: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_learn_updates_total",
-			Help: "PPO updates made by this process."}),
-		samples: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_learn_samples_total",
-			Help: "Samples drawn from the replay buffer."}),
-		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{Name: "aelp_learn_checkpoints_total",
-			Help: "Checkpoints written."}),
-		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aelp_learn_dead_letters_total",
-			Help: "Tagged records sent to the dead-letter topic, by reason."}, []string{"reason"}),
-		updateSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aelp_learn_update_seconds",
-			Help: "Time of one update: drawing the batch, filling it and the PPO update.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
-		firstUse: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aelp_learn_first_use_latency_seconds",
-			Help:    "Time from an experience's production to its first use in a training batch.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2, 16)}),
-		policyVersion: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_learn_policy_version",
-			Help: "Version of the last published policy snapshot."}),
-		adaptiveSignal: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_learn_adaptive_crisis_signal",
-			Help: "The adaptive crisis weight's signal: smoothed RMS TD error of crisis over regular experiences (0: --adaptive-crisis-weight off or no signal yet)."}),
-		g:   map[string]prometheus.Gauge{},
-		ope: newOPEMetrics(),
+		ingested: f.Counter("aelp_learn_experiences_ingested_total",
+			"Tagged experiences added to the replay buffer."),
+		duplicates: f.Counter("aelp_learn_duplicates_dropped_total",
+			"Ingested experiences dropped because the replay buffer already held their id."),
+		updates: f.Counter("aelp_learn_updates_total",
+			"PPO updates made by this process."),
+		samples: f.Counter("aelp_learn_samples_total",
+			"Samples drawn from the replay buffer."),
+		checkpoints: f.Counter("aelp_learn_checkpoints_total",
+			"Checkpoints written."),
+		deadLetters: f.CounterVec("aelp_learn_dead_letters_total",
+			"Tagged records sent to the dead-letter topic, by reason.", "reason"),
+		updateSeconds: f.Histogram("aelp_learn_update_seconds",
+			"Time of one update: drawing the batch, filling it and the PPO update.", prometheus.ExponentialBuckets(0.0005, 2, 14)),
+		firstUse: f.Histogram("aelp_learn_first_use_latency_seconds",
+			"Time from an experience's production to its first use in a training batch.",
+			prometheus.ExponentialBuckets(0.005, 2, 16)),
+		policyVersion: f.Gauge("aelp_learn_policy_version",
+			"Version of the last published policy snapshot."),
+		adaptiveSignal: f.Gauge("aelp_learn_adaptive_crisis_signal",
+			"The adaptive crisis weight's signal: smoothed RMS TD error of crisis over regular experiences (0: --adaptive-crisis-weight off or no signal yet)."),
+		g: map[string]prometheus.Gauge{},
 	}
-	m.ope.evaluated.Set(-1)
 	for _, n := range gaugeNames {
-		m.g[n] = prometheus.NewGauge(prometheus.GaugeOpts{Name: "aelp_learn_" + n, Help: "TrainingMetrics field " + n + " (DESIGN.md, Metrics)."})
+		m.g[n] = f.Gauge("aelp_learn_"+n, "TrainingMetrics field "+n+" (DESIGN.md, Metrics).")
 	}
+	m.ope = newOPEMetrics(f)
 	m.policyVersion.Set(-1)
-	if reg != nil {
-		reg.MustRegister(m.ingested, m.duplicates, m.updates, m.samples, m.checkpoints, m.deadLetters, m.updateSeconds, m.firstUse, m.policyVersion,
-			m.adaptiveSignal)
-		for _, n := range gaugeNames {
-			reg.MustRegister(m.g[n])
-		}
-		reg.MustRegister(m.ope.collectors()...)
-	}
 	return m
 }
 

@@ -1,6 +1,7 @@
 package producers
 
 import (
+	"github.com/aelp/aelp/internal/obs"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -16,29 +17,24 @@ type simMetrics struct {
 }
 
 func newSimMetrics(reg prometheus.Registerer) *simMetrics {
+	f := obs.NewMetrics(reg)
 	m := &simMetrics{
-		records: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "aelp_simulate_experiences_total", Help: "Experience records acknowledged by the broker."}),
-		encodeErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "aelp_simulate_encode_errors_total", Help: "Simulated transitions the Experience schema rejected."}),
-		policyVersion: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "aelp_simulate_policy_version", Help: "Version of the policy the simulators act with (-1: uniform logging policy)."}),
+		records: f.Counter("aelp_simulate_experiences_total", "Experience records acknowledged by the broker."),
+		encodeErrors: f.Counter("aelp_simulate_encode_errors_total",
+			"Simulated transitions the Experience schema rejected."),
+		policyVersion: f.Gauge("aelp_simulate_policy_version",
+			"Version of the policy the simulators act with (-1: uniform logging policy)."),
 	}
-	episodes := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "aelp_simulate_episodes_total", Help: "Finished user journeys, by true segment."}, []string{"segment"})
-	conversions := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "aelp_simulate_conversions_total", Help: "Journeys that converted, by true segment."}, []string{"segment"})
-	returnSum := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "aelp_simulate_episode_return_sum", Help: "Sum of episode returns by true segment (divide by aelp_simulate_episodes_total for the mean)."}, []string{"segment"})
+	episodes := f.CounterVec("aelp_simulate_episodes_total", "Finished user journeys, by true segment.", "segment")
+	conversions := f.CounterVec("aelp_simulate_conversions_total", "Journeys that converted, by true segment.", "segment")
+	returnSum := f.GaugeVec("aelp_simulate_episode_return_sum",
+		"Sum of episode returns by true segment (divide by aelp_simulate_episodes_total for the mean).", "segment")
 	for i, seg := range [2]string{"regular", "crisis"} {
 		m.episodes[i] = episodes.WithLabelValues(seg)
 		m.conversions[i] = conversions.WithLabelValues(seg)
 		m.returnSum[i] = returnSum.WithLabelValues(seg)
 	}
 	m.policyVersion.Set(-1)
-	if reg != nil {
-		reg.MustRegister(m.records, m.encodeErrors, m.policyVersion, episodes, conversions, returnSum)
-	}
 	return m
 }
 
