@@ -269,14 +269,7 @@ func (a *Aggregator) run(ctx context.Context, s *lifecycle.Scope, c *aggClients)
 		kafkax.GroupOptions{Isolation: cfg.Isolation, Logger: a.log}); err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}
-	s.Go(func(ctx context.Context) error {
-		select {
-		case <-c.r.Joined():
-			s.Ready()
-		case <-ctx.Done():
-		}
-		return nil
-	})
+	s.ReadyOn(c.r.Joined())
 	if c.out, err = s.Kafka().NewWriter(ctx, cfg.OutTopic, kafkax.WriterOptions{Logger: a.log}); err != nil {
 		return fmt.Errorf("aggregate: %w", err)
 	}

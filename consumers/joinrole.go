@@ -248,14 +248,7 @@ func (j *Joiner) open(ctx context.Context, sc *lifecycle.Scope, jc *joinConn) er
 		kafkax.GroupOptions{Isolation: cfg.Isolation, Logger: j.log, OnRevoked: jc.onRevoked}); err != nil {
 		return fmt.Errorf("join: %w", err)
 	}
-	sc.Go(func(ctx context.Context) error {
-		select {
-		case <-jc.r.Joined():
-			sc.Ready()
-		case <-ctx.Done():
-		}
-		return nil
-	})
+	sc.ReadyOn(jc.r.Joined())
 	for _, w := range []struct {
 		p     **kafkax.Writer
 		topic string

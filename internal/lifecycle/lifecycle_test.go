@@ -263,6 +263,35 @@ func TestReadyOnCall(t *testing.T) {
 	}
 }
 
+// TestReadyOn: the role turns ready when the channel is closed, not
+// before; a channel never closed does not keep Run from returning.
+func TestReadyOn(t *testing.T) {
+	ctx, stop := context.WithCancel(testCtx(t))
+	var health obs.Health
+	joined := make(chan struct{})
+	inRun := make(chan struct{})
+	done := start(ctx, lifecycle.Role{
+		Name: "joiner", Ready: lifecycle.ReadyOnCall, Health: &health, Log: zerolog.Nop(),
+		Run: func(ctx context.Context, s *lifecycle.Scope) error {
+			s.ReadyOn(joined)
+			s.ReadyOn(make(chan struct{})) // never closed
+			close(inRun)
+			<-ctx.Done()
+			return nil
+		},
+	})
+	<-inRun
+	if health.Ready() {
+		t.Error("ready before the channel was closed")
+	}
+	close(joined)
+	waitUntil(t, "ready after the channel was closed", health.Ready)
+	stop()
+	if err := wait(t, done); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestStopBeforeTopics: a stop while the broker is unreachable returns nil
 // without calling Run or Drain.
 func TestStopBeforeTopics(t *testing.T) {

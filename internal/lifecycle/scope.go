@@ -63,6 +63,20 @@ func (s *Scope) Ready() {
 	}
 }
 
+// ReadyOn marks the role ready (Ready) once ch is closed (a group
+// consumer's Joined), watching it in one of the role's goroutines (Go),
+// which gives up when Run returns.
+func (s *Scope) ReadyOn(ch <-chan struct{}) {
+	s.Go(func(ctx context.Context) error {
+		select {
+		case <-ch:
+			s.Ready()
+		case <-ctx.Done():
+		}
+		return nil
+	})
+}
+
 // notReady marks the role not ready for good.
 func (s *Scope) notReady(reason string) {
 	s.mu.Lock()
