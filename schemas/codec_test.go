@@ -14,59 +14,22 @@ import (
 
 func TestExperienceRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	prefix := []byte("existing")
 	for i := range 500 {
-		want := randExperience(rng)
-		b, err := MarshalExperience(bytes.Clone(prefix), &want)
-		if err != nil {
-			t.Fatalf("record %d: MarshalExperience: %v", i, err)
-		}
-		if !bytes.HasPrefix(b, prefix) {
-			t.Fatalf("record %d: MarshalExperience did not append to dst", i)
-		}
-		var got Experience
-		if err := UnmarshalExperience(b[len(prefix):], &got); err != nil {
-			t.Fatalf("record %d: UnmarshalExperience: %v", i, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("record %d: round trip\n got %+v\nwant %+v", i, got, want)
-		}
+		roundTrip(t, i, []byte("existing"), randExperience(rng), MarshalExperience, UnmarshalExperience)
 	}
 }
 
 func TestTaggedExperienceRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for i := range 500 {
-		want := randTagged(rng)
-		b, err := MarshalTaggedExperience(nil, &want)
-		if err != nil {
-			t.Fatalf("record %d: MarshalTaggedExperience: %v", i, err)
-		}
-		var got TaggedExperience
-		if err := UnmarshalTaggedExperience(b, &got); err != nil {
-			t.Fatalf("record %d: UnmarshalTaggedExperience: %v", i, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("record %d: round trip\n got %+v\nwant %+v", i, got, want)
-		}
+		roundTrip(t, i, nil, randTagged(rng), MarshalTaggedExperience, UnmarshalTaggedExperience)
 	}
 }
 
 func TestTrainingMetricsRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for i := range 200 {
-		want := randMetrics(rng)
-		b, err := MarshalTrainingMetrics(nil, &want)
-		if err != nil {
-			t.Fatalf("record %d: MarshalTrainingMetrics: %v", i, err)
-		}
-		var got TrainingMetrics
-		if err := UnmarshalTrainingMetrics(b, &got); err != nil {
-			t.Fatalf("record %d: UnmarshalTrainingMetrics: %v", i, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("record %d: round trip\n got %+v\nwant %+v", i, got, want)
-		}
+		roundTrip(t, i, nil, randMetrics(rng), MarshalTrainingMetrics, UnmarshalTrainingMetrics)
 	}
 }
 
@@ -74,17 +37,7 @@ func TestPolicySnapshotRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	for i := range 200 {
 		want := randSnapshot(rng)
-		b, err := MarshalPolicySnapshot(nil, &want)
-		if err != nil {
-			t.Fatalf("record %d: MarshalPolicySnapshot: %v", i, err)
-		}
-		var got PolicySnapshot
-		if err := UnmarshalPolicySnapshot(b, &got); err != nil {
-			t.Fatalf("record %d: UnmarshalPolicySnapshot: %v", i, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("record %d: round trip\n got %+v\nwant %+v", i, got, want)
-		}
+		b, got := roundTrip(t, i, nil, want, MarshalPolicySnapshot, UnmarshalPolicySnapshot)
 		if len(got.Params) > 0 {
 			// Params must be a copy: clobbering the input leaves it intact.
 			clear(b)

@@ -41,16 +41,9 @@ func randDecision(rng *rand.Rand) Decision {
 	return d
 }
 
+// randMetadata returns no metadata or one or three random entries.
 func randMetadata(rng *rand.Rand) map[string]string {
-	n := []int{0, 1, 1, 3}[rng.IntN(4)]
-	if n == 0 {
-		return nil
-	}
-	m := make(map[string]string, n)
-	for i := range n {
-		m[fmt.Sprintf("k%d%s", i, randString(rng, 5))] = randString(rng, 20)
-	}
-	return m
+	return randMap(rng, []int{0, 1, 1, 3}[rng.IntN(4)])
 }
 
 func randOutcome(rng *rand.Rand) Outcome {
@@ -71,29 +64,9 @@ func randOutcome(rng *rand.Rand) Outcome {
 // same record.
 func TestDecisionOutcomeRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(41, 42))
-	prefix := []byte("x")
 	for i := range 1000 {
-		want := randDecision(rng)
-		b, _ := MarshalDecision(bytes.Clone(prefix), &want)
-		if !bytes.HasPrefix(b, prefix) {
-			t.Fatal("MarshalDecision did not append to dst")
-		}
-		var got Decision
-		if err := UnmarshalDecision(b[1:], &got); err != nil {
-			t.Fatalf("decision %d: %v", i, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("decision %d round trip\n got %+v\nwant %+v", i, got, want)
-		}
-		wantO := randOutcome(rng)
-		ob, _ := MarshalOutcome(nil, &wantO)
-		var gotO Outcome
-		if err := UnmarshalOutcome(ob, &gotO); err != nil {
-			t.Fatalf("outcome %d: %v", i, err)
-		}
-		if !reflect.DeepEqual(gotO, wantO) {
-			t.Fatalf("outcome %d round trip\n got %+v\nwant %+v", i, gotO, wantO)
-		}
+		roundTrip(t, i, []byte("x"), randDecision(rng), MarshalDecision, UnmarshalDecision)
+		roundTrip(t, i, nil, randOutcome(rng), MarshalOutcome, UnmarshalOutcome)
 	}
 }
 

@@ -1,11 +1,38 @@
 package schemas
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
+	"testing"
 	"time"
 )
+
+// roundTrip marshals want after prefix (Marshal must append to it),
+// unmarshals what it wrote and fails unless that is want again; record i
+// names it in messages. It returns the bytes written (prefix left out)
+// and the record read from them.
+func roundTrip[T any](t *testing.T, i int, prefix []byte, want T,
+	marshal func([]byte, *T) ([]byte, error), unmarshal func([]byte, *T) error) (b []byte, got T) {
+	t.Helper()
+	b, err := marshal(bytes.Clone(prefix), &want)
+	if err != nil {
+		t.Fatalf("record %d: Marshal %T: %v", i, want, err)
+	}
+	if !bytes.HasPrefix(b, prefix) {
+		t.Fatalf("record %d: Marshal %T did not append to dst", i, want)
+	}
+	b = b[len(prefix):]
+	if err := unmarshal(b, &got); err != nil {
+		t.Fatalf("record %d: Unmarshal %T: %v", i, want, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("record %d: %T round trip\n got %+v\nwant %+v", i, want, got, want)
+	}
+	return b, got
+}
 
 // randString returns a string of up to max bytes, sometimes multi-byte
 // UTF-8 and sometimes empty.
@@ -57,12 +84,7 @@ func randExperience(rng *rand.Rand) Experience {
 		Done:            rng.IntN(2) == 1,
 		Value:           rng.NormFloat64(),
 	}
-	if n := []int{0, 1, 1, 3, 20}[rng.IntN(5)]; n > 0 {
-		e.Metadata = make(map[string]string, n)
-		for i := range n {
-			e.Metadata[fmt.Sprintf("k%d%s", i, randString(rng, 5))] = randString(rng, 20)
-		}
-	}
+	e.Metadata = randMap(rng, []int{0, 1, 1, 3, 20}[rng.IntN(5)])
 	return e
 }
 
@@ -158,4 +180,16 @@ func randSnapshot(rng *rand.Rand) PolicySnapshot {
 		}
 	}
 	return p
+}
+
+// randMap returns a map of n random entries (nil for none).
+func randMap(rng *rand.Rand, n int) map[string]string {
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]string, n)
+	for i := range n {
+		m[fmt.Sprintf("k%d%s", i, randString(rng, 5))] = randString(rng, 20)
+	}
+	return m
 }
