@@ -73,10 +73,7 @@ func BenchmarkExperience(b *testing.B) {
 	v1 := schemaVersion(b, NameExperience, 1)
 	native := e.Native()
 	delete(native, "policy_version")
-	old, err := v1.Codec().BinaryFromNative(AppendHeader(nil, v1.Fingerprint), native)
-	if err != nil {
-		b.Fatal(err)
-	}
+	old := encodeAs(b, v1, native)
 	b.Run("decode/v1-resolved", func(b *testing.B) {
 		b.ReportAllocs()
 		var out Experience

@@ -29,6 +29,37 @@ func schemaVersion(t testing.TB, name string, version int) *Schema {
 	return nil
 }
 
+// encodeAs returns native in s's single-object encoding.
+func encodeAs(t testing.TB, s *Schema, native any) []byte {
+	t.Helper()
+	b, err := s.Codec().BinaryFromNative(AppendHeader(nil, s.Fingerprint), native)
+	if err != nil {
+		t.Fatalf("encode as %s v%d: %v", s.Name, s.Version, err)
+	}
+	return b
+}
+
+// fixture returns the bytes of testdata/file, a record of schema s, after
+// rewriting them with native() under -update (native nil: a recording of
+// a run, never rewritten); it fails unless they identify as s.
+func fixture(t *testing.T, file string, s *Schema, native func() map[string]any) []byte {
+	t.Helper()
+	path := filepath.Join("testdata", file)
+	if *update && native != nil {
+		if err := os.WriteFile(path, encodeAs(t, s, native()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, version, err := Identify(b); err != nil || name != s.Name || version != s.Version {
+		t.Fatalf("Identify(%s) = %q, %d, %v; want %s v%d", file, name, version, err, s.Name, s.Version)
+	}
+	return b
+}
+
 // v1FixtureNative is the record in testdata/experience.v1.bin, written with
 // experience.v1.avsc (no policy_version).
 func v1FixtureNative() map[string]any {
@@ -51,24 +82,7 @@ func v1FixtureNative() map[string]any {
 // the current struct: policy_version, absent in v1, takes its default -1.
 // Regenerate with go test ./schemas -run TestV1Fixture -update.
 func TestV1Fixture(t *testing.T) {
-	path := filepath.Join("testdata", "experience.v1.bin")
-	v1 := schemaVersion(t, NameExperience, 1)
-	if *update {
-		b, err := v1.Codec().BinaryFromNative(AppendHeader(nil, v1.Fingerprint), v1FixtureNative())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if name, version, err := Identify(b); err != nil || name != NameExperience || version != 1 {
-		t.Fatalf("Identify(fixture) = %q, %d, %v; want %s v1", name, version, err, NameExperience)
-	}
+	b := fixture(t, "experience.v1.bin", schemaVersion(t, NameExperience, 1), v1FixtureNative)
 	var got Experience
 	if err := UnmarshalExperience(b, &got); err != nil {
 		t.Fatalf("UnmarshalExperience(fixture): %v", err)
@@ -305,10 +319,7 @@ func TestOldVersionTypedEqualsCurrent(t *testing.T) {
 		tg := randTagged(rng)
 		native := tg.Native()
 		delete(native["experience"].(map[string]any), "policy_version")
-		b, err := v1.Codec().BinaryFromNative(AppendHeader(nil, v1.Fingerprint), native)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := encodeAs(t, v1, native)
 		var got TaggedExperience
 		if err := UnmarshalTaggedExperience(b, &got); err != nil {
 			t.Fatal(err)
@@ -451,10 +462,7 @@ func TestTrainingMetricsV1ReadsWithoutOPE(t *testing.T) {
 		m.OPE = randOPE(rng)
 		native := m.Native()
 		delete(native, "ope")
-		b, err := v1.Codec().BinaryFromNative(AppendHeader(nil, v1.Fingerprint), native)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := encodeAs(t, v1, native)
 		var got TrainingMetrics
 		if err := UnmarshalTrainingMetrics(b, &got); err != nil {
 			t.Fatal(err)
@@ -465,10 +473,7 @@ func TestTrainingMetricsV1ReadsWithoutOPE(t *testing.T) {
 			t.Fatalf("v1 metrics\n got %+v\nwant %+v", got, want)
 		}
 	}
-	recorded, err := os.ReadFile(filepath.Join("testdata", "training-metrics.v1.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	recorded := fixture(t, "training-metrics.v1.bin", v1, nil)
 	var m TrainingMetrics
 	if err := UnmarshalTrainingMetrics(recorded, &m); err != nil || m.OPE != nil || m.ExperimentID == "" {
 		t.Fatalf("recorded v1 metrics: %v, OPE %v, experiment %q", err, m.OPE, m.ExperimentID)
@@ -487,10 +492,7 @@ func TestTrainingMetricsV2ReadsWithoutTagging(t *testing.T) {
 		m.OPE, m.Tagging = randOPE(rng), randTagging(rng)
 		native := m.Native()
 		delete(native, "tagging")
-		b, err := v2.Codec().BinaryFromNative(AppendHeader(nil, v2.Fingerprint), native)
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := encodeAs(t, v2, native)
 		var got TrainingMetrics
 		if err := UnmarshalTrainingMetrics(b, &got); err != nil {
 			t.Fatal(err)
@@ -501,26 +503,12 @@ func TestTrainingMetricsV2ReadsWithoutTagging(t *testing.T) {
 			t.Fatalf("v2 metrics\n got %+v\nwant %+v", got, want)
 		}
 	}
-	path := filepath.Join("testdata", "training-metrics.v2.bin")
-	if *update {
-		fixture := v2FixtureMetrics()
-		native := fixture.Native()
+	recorded := fixture(t, "training-metrics.v2.bin", v2, func() map[string]any {
+		m := v2FixtureMetrics()
+		native := m.Native()
 		delete(native, "tagging")
-		b, err := v2.Codec().BinaryFromNative(AppendHeader(nil, v2.Fingerprint), native)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	recorded, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if name, v, err := Identify(recorded); err != nil || name != NameTrainingMetrics || v != 2 {
-		t.Fatalf("v2 fixture identifies as %s v%d (%v)", name, v, err)
-	}
+		return native
+	})
 	var m TrainingMetrics
 	if err := UnmarshalTrainingMetrics(recorded, &m); err != nil || !reflect.DeepEqual(m, v2FixtureMetrics()) {
 		t.Fatalf("v2 fixture: %v\n got %+v\nwant %+v", err, m, v2FixtureMetrics())

@@ -33,10 +33,7 @@ func fuzzSeeds(tb testing.TB, name string) [][]byte {
 	}
 	// A version-1 record of the same name.
 	v1 := schemaVersion(tb, name, 1)
-	b, err := v1.Codec().BinaryFromNative(AppendHeader(nil, v1.Fingerprint), randNative(rng, v1.root, 0))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	b := encodeAs(tb, v1, randNative(rng, v1.root, 0))
 	seeds = append(seeds, b, b[:len(b)-1])
 	seeds = append(seeds, nil, []byte{0xC3, 0x01}, AppendHeader(nil, Current(name).Fingerprint))
 	return seeds
