@@ -10,7 +10,39 @@ import (
 	"github.com/aelp/aelp/producers/sim"
 	"github.com/aelp/aelp/schemas"
 	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
 )
+
+// readLive reads back the decisions and outcomes topics of a live run,
+// each record decoded with its partition, and fails unless they hold as
+// many as rep says.
+func readLive(t *testing.T, cfg kafkax.Config, rep LiveReport) ([]onPartition[schemas.Decision], []onPartition[schemas.Outcome]) {
+	t.Helper()
+	dm := kafkatest.ReadAll(t, cfg, kafkax.TopicDecisions)
+	om := kafkatest.ReadAll(t, cfg, kafkax.TopicOutcomes)
+	if int64(len(dm)) != rep.Decisions || int64(len(om)) != rep.Outcomes {
+		t.Fatalf("topics hold %d decisions and %d outcomes, report %+v", len(dm), len(om), rep)
+	}
+	return decodeAll(t, dm, schemas.UnmarshalDecision), decodeAll(t, om, schemas.UnmarshalOutcome)
+}
+
+// onPartition is a record read back, with its partition.
+type onPartition[T any] struct {
+	rec       T
+	partition int
+}
+
+func decodeAll[T any](t *testing.T, ms []kafka.Message, unmarshal func([]byte, *T) error) []onPartition[T] {
+	t.Helper()
+	out := make([]onPartition[T], len(ms))
+	for i, m := range ms {
+		if err := unmarshal(m.Value, &out[i].rec); err != nil {
+			t.Fatal(err)
+		}
+		out[i].partition = m.Partition
+	}
+	return out
+}
 
 // TestLiveSimulatorPublishesItsStream: `simulate --emit decisions --users N`
 // publishes one Decision per true transition and every outcome, decisions
@@ -38,37 +70,27 @@ func TestLiveSimulatorPublishesItsStream(t *testing.T) {
 		t.Fatalf("report %+v, %d truths", rep, truths)
 	}
 	part := map[string]int{}
-	dm := kafkatest.ReadAll(t, cfg, kafkax.TopicDecisions)
-	om := kafkatest.ReadAll(t, cfg, kafkax.TopicOutcomes)
-	if int64(len(dm)) != rep.Decisions || int64(len(om)) != rep.Outcomes {
-		t.Fatalf("topics hold %d decisions and %d outcomes, report %+v", len(dm), len(om), rep)
-	}
+	dm, om := readLive(t, cfg, rep)
 	last := map[int]int64{}
 	for _, m := range dm {
-		var d schemas.Decision
-		if err := schemas.UnmarshalDecision(m.Value, &d); err != nil {
-			t.Fatal(err)
-		}
-		part[d.UserID] = m.Partition
-		if ts := d.Timestamp.UnixMilli(); ts < last[m.Partition] {
-			t.Fatalf("decisions of partition %d out of order", m.Partition)
+		d := &m.rec
+		part[d.UserID] = m.partition
+		if ts := d.Timestamp.UnixMilli(); ts < last[m.partition] {
+			t.Fatalf("decisions of partition %d out of order", m.partition)
 		} else {
-			last[m.Partition] = ts
+			last[m.partition] = ts
 		}
 	}
 	clear(last)
 	for _, m := range om {
-		var o schemas.Outcome
-		if err := schemas.UnmarshalOutcome(m.Value, &o); err != nil {
-			t.Fatal(err)
-		}
-		if p, ok := part[o.UserID]; !ok || p != m.Partition {
-			t.Fatalf("outcome of %s on partition %d, its decisions on %d", o.UserID, m.Partition, p)
+		o := &m.rec
+		if p, ok := part[o.UserID]; !ok || p != m.partition {
+			t.Fatalf("outcome of %s on partition %d, its decisions on %d", o.UserID, m.partition, p)
 		}
 		ts := o.Timestamp.UnixMilli()
-		if ts+sim.DefaultLiveConfig().DisorderMax.Milliseconds() < last[m.Partition] {
-			t.Fatalf("outcomes of partition %d out of order beyond the disorder bound", m.Partition)
+		if ts+sim.DefaultLiveConfig().DisorderMax.Milliseconds() < last[m.partition] {
+			t.Fatalf("outcomes of partition %d out of order beyond the disorder bound", m.partition)
 		}
-		last[m.Partition] = max(last[m.Partition], ts)
+		last[m.partition] = max(last[m.partition], ts)
 	}
 }

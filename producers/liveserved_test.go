@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aelp/aelp/internal/kafkatest"
-	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/producers/sim"
 	"github.com/aelp/aelp/schemas"
 	"github.com/aelp/aelp/serve"
@@ -73,18 +72,11 @@ func TestLiveSimulatorThroughServe(t *testing.T) {
 	if rep.Users != 300 || rep.Decisions != int64(len(truths)) || rep.Outcomes == 0 {
 		t.Fatalf("report %+v, %d truths", rep, len(truths))
 	}
-	dm := kafkatest.ReadAll(t, c.Config(), kafkax.TopicDecisions)
-	om := kafkatest.ReadAll(t, c.Config(), kafkax.TopicOutcomes)
-	if int64(len(dm)) != rep.Decisions || int64(len(om)) != rep.Outcomes {
-		t.Fatalf("topics hold %d decisions and %d outcomes, report %+v", len(dm), len(om), rep)
-	}
+	dm, om := readLive(t, c.Config(), rep)
 	part := map[string]int{}
 	for _, m := range dm {
-		var d schemas.Decision
-		if err := schemas.UnmarshalDecision(m.Value, &d); err != nil {
-			t.Fatal(err)
-		}
-		part[d.DecisionID] = m.Partition
+		d := &m.rec
+		part[d.DecisionID] = m.partition
 		e, ok := truths[d.DecisionID]
 		switch {
 		case !ok:
@@ -110,18 +102,15 @@ func TestLiveSimulatorThroughServe(t *testing.T) {
 	last := map[int]int64{}
 	grace := int64(5000) // join.DefaultGrace
 	for _, m := range om {
-		var o schemas.Outcome
-		if err := schemas.UnmarshalOutcome(m.Value, &o); err != nil {
-			t.Fatal(err)
-		}
-		if p, ok := part[o.DecisionID]; !ok || p != m.Partition {
-			t.Fatalf("outcome of %s on partition %d, its decision on %d (logged: %v)", o.DecisionID, m.Partition, p, ok)
+		o := &m.rec
+		if p, ok := part[o.DecisionID]; !ok || p != m.partition {
+			t.Fatalf("outcome of %s on partition %d, its decision on %d (logged: %v)", o.DecisionID, m.partition, p, ok)
 		}
 		ts := o.Timestamp.UnixMilli()
-		if ts+grace < last[m.Partition] && ts < lastArrival {
-			t.Fatalf("outcomes of partition %d out of order beyond the join's grace: %d after %d (%s)", m.Partition, ts, last[m.Partition], o.Kind)
+		if ts+grace < last[m.partition] && ts < lastArrival {
+			t.Fatalf("outcomes of partition %d out of order beyond the join's grace: %d after %d (%s)", m.partition, ts, last[m.partition], o.Kind)
 		}
-		last[m.Partition] = max(last[m.Partition], ts)
+		last[m.partition] = max(last[m.partition], ts)
 	}
 }
 
