@@ -267,15 +267,8 @@ func TestRecord(t *testing.T) {
 // records (no aborted record, no transaction marker), and the record ends
 // although the last offsets of the log are an aborted transaction's.
 func TestRecordTransactions(t *testing.T) {
-	c := kafkatest.Start(t, kafkatest.Options{})
-	cfg := c.Config()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	const topic = "record.txn"
-	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: topic, Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
-	log := kafkaxtest.WriteTransactions(t, cfg, topic, false)
+	cfg, ctx, log := txnTopic(t, topic)
 	var buf bytes.Buffer
 	st, err := Record(ctx, RecordConfig{Kafka: cfg, Topic: topic, Log: zerolog.Nop()}, &buf)
 	if err != nil {

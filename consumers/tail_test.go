@@ -413,21 +413,29 @@ func tailValues(t *testing.T, ctx context.Context, cfg TailConfig) map[int][]str
 	return got
 }
 
+// txnTopic starts a broker and writes kafkaxtest.WriteTransactions (no
+// transaction left open) to a new topic of two partitions on it; it
+// returns the broker's configuration, a context bounding the test and
+// what was written.
+func txnTopic(t *testing.T, topic string) (kafkax.Config, context.Context, *kafkaxtest.TxnLog) {
+	t.Helper()
+	cfg := kafkatest.Start(t, kafkatest.Options{}).Config()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: topic, Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, ctx, kafkaxtest.WriteTransactions(t, cfg, topic, false)
+}
+
 // TestTailTransactions tails a topic holding committed and aborted
 // transactions interleaved with plain records: by default only the plain
 // and committed records are printed, never an aborted record or a
 // transaction marker; --isolation-level read_uncommitted prints every data
 // record (still no marker).
 func TestTailTransactions(t *testing.T) {
-	c := kafkatest.Start(t, kafkatest.Options{})
-	cfg := c.Config()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	const topic = "tail.txn"
-	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: topic, Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
-	log := kafkaxtest.WriteTransactions(t, cfg, topic, false)
+	cfg, ctx, log := txnTopic(t, topic)
 	for _, tc := range []struct {
 		iso  kafkax.Isolation
 		want map[int][]string
