@@ -9,38 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aelp/aelp/consumers"
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
 	"github.com/aelp/aelp/producers"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 )
-
-// recordLarge writes msgs to a new topic src and returns their recording.
-func recordLarge(t *testing.T, ctx context.Context, cfg kafkax.Config, src string, msgs []kafka.Message) []byte {
-	t.Helper()
-	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: src, Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
-	w, err := kafkax.NewWriter(cfg, src, kafkax.WriterOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kafkax.WriteAll(ctx, cfg, w, zerolog.Nop(), msgs); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	var file bytes.Buffer
-	st, err := consumers.Record(ctx, consumers.RecordConfig{Kafka: cfg, Topic: src, Log: zerolog.Nop()}, &file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Records != int64(len(msgs)) {
-		t.Fatalf("recorded %d records, want %d", st.Records, len(msgs))
-	}
-	return file.Bytes()
-}
 
 // largeValues returns 4 small records of key u around two random
 // 600,000-byte values (each fits a default topic, the two together do
@@ -71,7 +45,7 @@ func TestReplayLargeValues(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // ends only a hung test
 	defer cancel()
 	msgs := largeValues()
-	rec := recordLarge(t, ctx, cfg, "large.src", msgs)
+	rec := recordTopic(t, ctx, cfg, kafkax.TopicSpec{Name: "large.src", Partitions: 1}, "", msgs)
 	st, err := producers.Replay(ctx, producers.ReplayConfig{Kafka: cfg, Topic: "large.dst", Log: zerolog.Nop()}, bytes.NewReader(rec))
 	if err != nil {
 		t.Fatalf("replay: %v", err)
@@ -100,7 +74,7 @@ func TestReplayRefusedRecords(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	msgs := largeValues()
-	rec := recordLarge(t, ctx, cfg, "refused.src", msgs)
+	rec := recordTopic(t, ctx, cfg, kafkax.TopicSpec{Name: "refused.src", Partitions: 1}, "", msgs)
 	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: "refused.dst", Partitions: 1,
 		Configs: map[string]string{"max.message.bytes": "300000"}}); err != nil {
 		t.Fatal(err)

@@ -50,15 +50,38 @@ func perKey(msgs []kafka.Message) map[string][]string {
 	return out
 }
 
+// recordTopic writes msgs to a new topic and returns their recording,
+// made with the block codec codec ("": the default).
+func recordTopic(t *testing.T, ctx context.Context, cfg kafkax.Config, topic kafkax.TopicSpec, codec string, msgs []kafka.Message) []byte {
+	t.Helper()
+	if err := kafkax.EnsureTopics(ctx, cfg, topic); err != nil {
+		t.Fatal(err)
+	}
+	w, err := kafkax.NewWriter(cfg, topic.Name, kafkax.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kafkax.WriteAll(ctx, cfg, w, zerolog.Nop(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	var file bytes.Buffer
+	st, err := consumers.Record(ctx, consumers.RecordConfig{Kafka: cfg, Topic: topic.Name, Codec: codec, Log: zerolog.Nop()}, &file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Records != int64(len(msgs)) {
+		t.Fatalf("recorded %d records, want %d", st.Records, len(msgs))
+	}
+	return file.Bytes()
+}
+
 func TestRecordReplayRoundTrip(t *testing.T) {
 	c := kafkatest.Start(t, kafkatest.Options{})
 	cfg := c.Config()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const src, n = "replay.src", 1000
-	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: src, Partitions: 4}); err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
 	msgs := make([]kafka.Message, n)
 	for i := range msgs {
@@ -71,24 +94,7 @@ func TestRecordReplayRoundTrip(t *testing.T) {
 			msgs[i].Key = nil
 		}
 	}
-	w, err := kafkax.NewWriter(cfg, src, kafkax.WriterOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kafkax.WriteAll(ctx, cfg, w, zerolog.Nop(), msgs); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-
-	var file bytes.Buffer
-	rst, err := consumers.Record(ctx, consumers.RecordConfig{Kafka: cfg, Topic: src, Codec: "snappy", Log: zerolog.Nop()}, &file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rst.Records != n {
-		t.Fatalf("recorded %d, want %d", rst.Records, n)
-	}
-	recorded := file.Bytes()
+	recorded := recordTopic(t, ctx, cfg, kafkax.TopicSpec{Name: src, Partitions: 4}, "snappy", msgs)
 	want := kafkatest.ReadAll(t, cfg, src)
 
 	check := func(t *testing.T, topic string, wantParts int) {
