@@ -49,25 +49,17 @@ func BenchmarkSimulate(b *testing.B) {
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
-		var total bench.Measure
-		for range b.N {
+		measureRuns(b, func(int) (bench.Measure, error) {
 			b.StopTimer()
 			topic := freshTopic(b, kcfg, "bench.rawwriter")
 			b.StartTimer()
-			m, err := bench.Produce(ctx, kcfg, topic, msgs, workers, 512)
-			if err != nil {
-				b.Fatal(err)
-			}
-			total.Records += m.Records
-			total.Elapsed += m.Elapsed
-		}
-		b.ReportMetric(total.Rate(), "records/s")
+			return bench.Produce(ctx, kcfg, topic, msgs, workers, 512)
+		})
 		b.ReportMetric(bench.MeanSize(msgs), "B/record")
 	})
 	b.Run("simulate-role", func(b *testing.B) {
 		b.ReportAllocs()
-		var total bench.Measure
-		for range b.N {
+		measureRuns(b, func(int) (bench.Measure, error) {
 			b.StopTimer()
 			topic := freshTopic(b, kcfg, "bench.simulate")
 			if err := kafkax.EnsureTopics(ctx, kcfg, kafkax.TopicSpec{Name: topic + ".policy", Partitions: 1, Compact: true}); err != nil {
@@ -82,12 +74,7 @@ func BenchmarkSimulate(b *testing.B) {
 			}
 			b.StartTimer()
 			rep, err := s.Run(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			total.Records += rep.Experiences
-			total.Elapsed += rep.Elapsed
-		}
-		b.ReportMetric(total.Rate(), "records/s")
+			return bench.Measure{Records: rep.Experiences, Elapsed: rep.Elapsed}, err
+		})
 	})
 }
