@@ -28,20 +28,14 @@ func benchSetup() (*flagSet, action) {
 	fs.BoolVar(&cfg.SkipLatency, "skip-latency", cfg.SkipLatency, "skip the latency phase")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed")
 	return fs, func(ctx context.Context) error {
-		sh.quiet() // the progress lines and the table say what info would
-		log, err := sh.logger("bench")
+		log, kcfg, err := sh.benchConnect("bench")
 		if err != nil {
 			return err
 		}
 		if err := checkSim(cfg.Sim); err != nil {
 			return err
 		}
-		cfg.Progress, cfg.Log = os.Stderr, log
-		if len(sh.kafka.Brokers) > 0 {
-			if cfg.Kafka, err = sh.kafkaConfig(); err != nil {
-				return err
-			}
-		}
+		cfg.Progress, cfg.Log, cfg.Kafka = os.Stderr, log, kcfg
 		if err := cfg.Validate(); err != nil {
 			return usagef("%v", err)
 		}

@@ -27,17 +27,11 @@ func benchServeSetup() (*flagSet, action) {
 	fs.BoolVar(&cfg.InProcess, "in-process", cfg.InProcess, "run the server in the load generator's process (default: a child process, aelp bench-serve --hold, so that they share no Go runtime)")
 	fs.BoolVar(&cfg.Hold, "hold", cfg.Hold, "start the in-process server, print its URL and serve until interrupted instead of loading it (for an outside load generator: scripts/loadtest/serve.sh)")
 	return fs, func(ctx context.Context) error {
-		sh.quiet()
-		log, err := sh.logger("bench-serve")
+		log, kcfg, err := sh.benchConnect("bench-serve")
 		if err != nil {
 			return err
 		}
-		cfg.Progress, cfg.Log = os.Stderr, log
-		if len(sh.kafka.Brokers) > 0 {
-			if cfg.Kafka, err = sh.kafkaConfig(); err != nil {
-				return err
-			}
-		}
+		cfg.Progress, cfg.Log, cfg.Kafka = os.Stderr, log, kcfg
 		if err := cfg.Validate(); err != nil {
 			return usagef("%v", err)
 		}

@@ -332,6 +332,19 @@ func (sh *shared) connect(role string) (zerolog.Logger, kafkax.Config, error) {
 	return log, kcfg, err
 }
 
+// benchConnect is connect for a benchmark command (bench, bench-serve),
+// whose progress display says what info logs would (quiet): the
+// connection settings are --brokers' when given, else the zero Config
+// (the benchmark starts an embedded broker).
+func (sh *shared) benchConnect(role string) (zerolog.Logger, kafkax.Config, error) {
+	sh.quiet()
+	if len(sh.kafka.Brokers) == 0 {
+		log, err := sh.logger(role)
+		return log, kafkax.Config{}, err
+	}
+	return sh.connect(role)
+}
+
 // shutdownTimeout returns --shutdown-timeout (a usage error unless
 // positive: a zero in the configurations means the default).
 func (sh *shared) shutdownTimeout() (time.Duration, error) {
