@@ -2,13 +2,14 @@ package kafkatest
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/aelp/aelp/internal/proctest"
 )
 
 var (
@@ -75,33 +76,18 @@ func cacheDir() (string, error) {
 }
 
 // fetchScript finds scripts/kafka/fetch.sh in the module root above the
-// working directory (go test runs in the package directory).
+// working directory.
 func fetchScript() (string, error) {
-	dir, err := os.Getwd()
+	root, err := proctest.FindModuleRoot()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("kafka fetch script: %w", err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, "scripts", "kafka", "fetch.sh")
-			if _, err := os.Stat(p); err != nil {
-				return "", fmt.Errorf("kafka fetch script: %w", err)
-			}
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("kafka fetch script: no go.mod above the working directory")
-		}
-		dir = parent
+	p := filepath.Join(root, "scripts", "kafka", "fetch.sh")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("kafka fetch script: %w", err)
 	}
+	return p, nil
 }
 
 // lastLines returns the last n lines of s.
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+var lastLines = proctest.LastLines

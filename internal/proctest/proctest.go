@@ -4,11 +4,13 @@
 // captures their output, signals, stops and kills them, and makes sure
 // none outlives its test. It is for the tests of internal/faulttest and
 // internal/systemtest, which know the roles only through the binary (and
-// internal/layers' tests use its ModuleRoot); no role imports it.
+// internal/layers' tests and internal/kafkatest use its module-root
+// search and LastLines); no role imports it.
 package proctest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,24 +22,33 @@ import (
 	"time"
 )
 
-// ModuleRoot returns the directory of go.mod at or above the working
-// directory.
-func ModuleRoot(t testing.TB) string {
-	t.Helper()
+// FindModuleRoot returns the directory of go.mod at or above the working
+// directory (go test runs in the package's directory).
+func FindModuleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
+			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
+			return "", errors.New("no go.mod above the working directory")
 		}
 		dir = parent
 	}
+}
+
+// ModuleRoot is FindModuleRoot for a test, which fails when there is none.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := FindModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 var built struct {
