@@ -25,7 +25,8 @@ import (
 // KgoOptions returns franz-go client options with the connection settings
 // applied: seed brokers, client id, dial timeout, TLS and SASL, the kgo
 // counterpart of Transport and Dialer. kgo's own log lines go to log: its
-// errors as warnings, the rest at debug level.
+// errors as warnings, the rest at debug level. Fetched lz4 batches are
+// decompressed without a 4 MiB buffer each (see decompressor).
 func (c Config) KgoOptions(log zerolog.Logger) ([]kgo.Opt, error) {
 	c, tc, _, err := c.security()
 	if err != nil {
@@ -40,6 +41,7 @@ func (c Config) KgoOptions(log zerolog.Logger) ([]kgo.Opt, error) {
 		kgo.ClientID(c.ClientID),
 		kgo.DialTimeout(c.DialTimeout),
 		kgo.WithLogger(kgoLogger{log}),
+		kgo.WithDecompressor(newDecompressor()),
 	}
 	if tc != nil {
 		opts = append(opts, kgo.DialTLSConfig(tc))

@@ -164,7 +164,7 @@ func NewReader(cfg Config, topic string, opt ReadOptions) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{cfg: cfg, topic: topic, opt: opt, log: opt.Logger, decomp: kgo.DefaultDecompressor()}
+	r := &Reader{cfg: cfg, topic: topic, opt: opt, log: opt.Logger, decomp: newDecompressor()}
 	if cfg.SASL.Mechanism != "" {
 		r.sasl = newSASLWatch(cfg)
 		kopts = append(kopts, kgo.WithHooks(r.sasl))
