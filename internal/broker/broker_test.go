@@ -14,6 +14,7 @@ import (
 
 	"github.com/aelp/aelp/internal/broker"
 	"github.com/aelp/aelp/internal/kafkatest"
+	"github.com/aelp/aelp/internal/kafkax/kafkaxtest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -39,13 +40,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Errorf("Validate() = %v, want nil", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Errorf("Validate() = %v, want an error containing %q", err, tt.wantErr)
-			}
+			kafkaxtest.WantError(t, "Validate()", tt.cfg.Validate(), tt.wantErr)
 		})
 	}
 	if _, err := broker.Start(broker.Config{Listen: "nonsense"}); err == nil {

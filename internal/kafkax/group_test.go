@@ -67,6 +67,24 @@ func drainGroup(ctx context.Context, t *testing.T, cfg kafkax.Config, g *kafkax.
 	}
 }
 
+// writeNumbered writes n records to topic: keys k0, k1, …, values
+// <prefix>-0, <prefix>-1, ….
+func writeNumbered(ctx context.Context, t *testing.T, cfg kafkax.Config, topic, prefix string, n int) {
+	t.Helper()
+	w, err := kafkax.NewWriter(cfg, topic, kafkax.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		msgs[i] = kafka.Message{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "%s-%d", prefix, i)}
+	}
+	if err := kafkax.WriteAll(ctx, cfg, w, zerolog.Nop(), msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestGroupConsumerTransactions consumes a topic holding plain records and
 // committed, aborted and interleaved transactions, the log ending with an
 // aborted one, through a consumer group at both isolation levels:
@@ -79,9 +97,6 @@ func TestGroupConsumerTransactions(t *testing.T) {
 	cfg := c.Config()
 	ctx := testCtx(t, 3*time.Minute)
 	const topic = "kafkax.group.txn"
-	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: topic, Partitions: 2, ReplicationFactor: 1}); err != nil {
-		t.Fatal(err)
-	}
 	log := kafkaxtest.WriteTransactions(t, cfg, topic, false)
 	for _, tc := range []struct {
 		iso  kafkax.Isolation
@@ -196,22 +211,7 @@ func TestGroupConsumerHoldsPartitionsUntilAllowed(t *testing.T) {
 	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: topic, Partitions: partitions, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	w, err := kafkax.NewWriter(cfg, topic, kafkax.WriterOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	write := func(prefix string) {
-		t.Helper()
-		msgs := make([]kafka.Message, 40)
-		for i := range msgs {
-			msgs[i] = kafka.Message{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "%s-%d", prefix, i)}
-		}
-		if err := w.WriteMessages(ctx, msgs...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("first")
+	writeNumbered(ctx, t, cfg, topic, "first", 40)
 	// A short rebalance timeout: the second half of the test waits for it
 	// to expire (its length is configuration, nothing is timed).
 	opt := kafkax.GroupOptions{RebalanceTimeout: 3 * time.Second, SessionTimeout: 10 * time.Second}
@@ -260,7 +260,7 @@ func TestGroupConsumerHoldsPartitionsUntilAllowed(t *testing.T) {
 
 	// a polls new records and holds them past the rebalance timeout while b
 	// rejoins: a is removed, b takes every partition, a's commit is refused.
-	write("second")
+	writeNumbered(ctx, t, cfg, topic, "second", 40)
 	ab.Reset()
 	for ab.Len() == 0 {
 		if err := a.Poll(ctx, &ab, 1000); err != nil {
@@ -407,21 +407,6 @@ func TestGroupConsumerRidesOutBrokerKill(t *testing.T) {
 	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: topic, Partitions: 3, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	write := func(prefix string, n int) {
-		t.Helper()
-		w, err := kafkax.NewWriter(cfg, topic, kafkax.WriterOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-		msgs := make([]kafka.Message, n)
-		for i := range msgs {
-			msgs[i] = kafka.Message{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "%s-%d", prefix, i)}
-		}
-		if err := kafkax.WriteAll(ctx, cfg, w, zerolog.Nop(), msgs); err != nil {
-			t.Fatal(err)
-		}
-	}
 	var logs syncWriter
 	g, err := kafkax.NewGroupConsumer(cfg, group, []string{topic}, kafkax.GroupOptions{MaxWait: 100 * time.Millisecond,
 		Logger: zerolog.New(&logs).Level(zerolog.WarnLevel)})
@@ -488,12 +473,12 @@ func TestGroupConsumerRidesOutBrokerKill(t *testing.T) {
 			}
 		}
 	}
-	write("before", 100)
+	writeNumbered(ctx, t, cfg, topic, "before", 100)
 	waitUntil("the records written before the kill", func() bool { return count("before") == 100 })
 	c.Kill(t)
 	waitUntil("a failed poll to be logged", func() bool { return strings.Contains(logs.String(), `"level":"warn"`) })
 	c.StartAgain(t)
-	write("after", 100)
+	writeNumbered(ctx, t, cfg, topic, "after", 100)
 	waitUntil("the records written after the restart", func() bool { return count("after") == 100 })
 }
 
@@ -511,22 +496,7 @@ func TestGroupConsumerCommitOffsetsRevokePause(t *testing.T) {
 		kafkax.TopicSpec{Name: tb, Partitions: 2, ReplicationFactor: 1}); err != nil {
 		t.Fatal(err)
 	}
-	write := func(topic string, n int) {
-		t.Helper()
-		w, err := kafkax.NewWriter(cfg, topic, kafkax.WriterOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-		msgs := make([]kafka.Message, n)
-		for i := range msgs {
-			msgs[i] = kafka.Message{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "%s-%d", topic, i)}
-		}
-		if err := w.WriteMessages(ctx, msgs...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(ta, 20)
+	writeNumbered(ctx, t, cfg, ta, ta, 20)
 	var mu sync.Mutex
 	revoked := map[string][]int{}
 	opt := kafkax.GroupOptions{RebalanceTimeout: 10 * time.Second, OnRevoked: func(r map[string][]int) {
@@ -575,33 +545,29 @@ func TestGroupConsumerCommitOffsetsRevokePause(t *testing.T) {
 	if p := a.Paused(); !slices.Equal(p, []string{tb}) {
 		t.Fatalf("paused %v, want [%s]", p, tb)
 	}
-	write(tb, 10)
-	write(ta, 10)
+	writeNumbered(ctx, t, cfg, tb, tb, 10)
+	writeNumbered(ctx, t, cfg, ta, ta, 10)
 	seen := map[string]int{}
-	for seen[ta] < 10 {
-		b.Reset()
-		if err := a.Poll(ctx, &b, 1000); err != nil {
-			t.Fatal(err)
-		}
-		a.AllowRebalance()
-		for _, m := range b.Messages {
-			seen[m.Topic]++
+	// pollUntil polls a until it has seen n records of topic in all.
+	pollUntil := func(topic string, n int) {
+		t.Helper()
+		for seen[topic] < n {
+			b.Reset()
+			if err := a.Poll(ctx, &b, 1000); err != nil {
+				t.Fatal(err)
+			}
+			a.AllowRebalance()
+			for _, m := range b.Messages {
+				seen[m.Topic]++
+			}
 		}
 	}
+	pollUntil(ta, 10)
 	if seen[tb] != 0 {
 		t.Fatalf("%d records of the paused topic polled", seen[tb])
 	}
 	a.ResumeTopics(tb)
-	for seen[tb] < 10 {
-		b.Reset()
-		if err := a.Poll(ctx, &b, 1000); err != nil {
-			t.Fatal(err)
-		}
-		a.AllowRebalance()
-		for _, m := range b.Messages {
-			seen[m.Topic]++
-		}
-	}
+	pollUntil(tb, 10)
 
 	// A second member joins: a gives up its partitions (range strategy,
 	// eager: all of them) and OnRevoked hears of it.

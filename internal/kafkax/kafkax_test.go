@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/kafkax/kafkaxtest"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -87,13 +88,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Errorf("Validate() = %v, want nil", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Errorf("Validate() = %v, want an error containing %q", err, tt.wantErr)
-			}
+			kafkaxtest.WantError(t, "Validate()", tt.cfg.Validate(), tt.wantErr)
 		})
 	}
 }

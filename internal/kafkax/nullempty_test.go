@@ -10,6 +10,7 @@ import (
 
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/kafkax/kafkaxtest"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -45,32 +46,6 @@ func kgoSig(r *kgo.Record, n int) string {
 		hs = append(hs, [2][]byte{[]byte(h.Key), h.Value})
 	}
 	return nullSig(r.Key, r.Value, hs)
-}
-
-// kgoRead reads n records of topic from the start with a plain kgo
-// consumer, a client that keeps null and empty apart.
-func kgoRead(t *testing.T, ctx context.Context, cfg kafkax.Config, topic string, n int) []*kgo.Record {
-	t.Helper()
-	opts, err := cfg.KgoOptions(zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(200*time.Millisecond))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %s: %d of %d records: %v", topic, len(out), n, ctx.Err())
-		}
-		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("read %s/%d: %v", topic, p, err) })
-		out = append(out, fs.Records()...)
-	}
-	return out
 }
 
 // TestNullAndEmpty: null and empty keys, values and header values stay
@@ -123,7 +98,7 @@ func TestNullAndEmpty(t *testing.T) {
 	}
 	write(src, msgs)
 	var got []string
-	for _, r := range kgoRead(t, ctx, cfg, src, len(msgs)) {
+	for _, r := range kafkaxtest.ConsumeAll(t, ctx, cfg, src, len(msgs)) {
 		got = append(got, kgoSig(r, 3))
 	}
 	check("kafka-go's writer, read with kgo", got)
@@ -139,7 +114,7 @@ func TestNullAndEmpty(t *testing.T) {
 
 	write(dlq, dead)
 	got = got[:0]
-	for _, r := range kgoRead(t, ctx, cfg, dlq, len(dead)) {
+	for _, r := range kafkaxtest.ConsumeAll(t, ctx, cfg, dlq, len(dead)) {
 		got = append(got, kgoSig(r, 3))
 	}
 	check("dead letters, read with kgo", got)

@@ -99,9 +99,6 @@ func TestReaderTransactions(t *testing.T) {
 		t.Run(fmt.Sprintf("open=%v", open), func(t *testing.T) {
 			ctx := testCtx(t, 2*time.Minute)
 			topic := fmt.Sprintf("kafkax.txn.%v", open)
-			if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: topic, Partitions: 2, ReplicationFactor: 1}); err != nil {
-				t.Fatal(err)
-			}
 			log := kafkaxtest.WriteTransactions(t, cfg, topic, open)
 			defer log.End(t, false)
 			committed := newReader(t, cfg, topic, kafkax.ReadCommitted)
@@ -157,9 +154,6 @@ func TestReaderFollowsTransactions(t *testing.T) {
 	cfg := c.Config()
 	ctx := testCtx(t, 2*time.Minute)
 	const topic = "kafkax.txn.follow"
-	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: topic, Partitions: 2, ReplicationFactor: 1}); err != nil {
-		t.Fatal(err)
-	}
 	log := kafkaxtest.WriteTransactions(t, cfg, topic, true)
 	r := newReader(t, cfg, topic, kafkax.ReadCommitted)
 	offs, err := r.ListOffsets(ctx)

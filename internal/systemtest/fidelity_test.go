@@ -14,6 +14,7 @@ import (
 
 	"github.com/aelp/aelp/internal/kafkatest"
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/kafkax/kafkaxtest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -76,37 +77,6 @@ func fid(hs []kgo.RecordHeader) string {
 	return ""
 }
 
-func kgoClient(t *testing.T, cfg kafkax.Config, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	base, err := cfg.KgoOptions(nopLogger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(append(base, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
-// consumeAll reads n records of topic from the start with kgo.
-func consumeAll(t *testing.T, ctx context.Context, cfg kafkax.Config, topic string, n int) []*kgo.Record {
-	t.Helper()
-	cl := kgoClient(t, cfg, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(200*time.Millisecond))
-	var out []*kgo.Record
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %s: %d of %d records: %v", topic, len(out), n, ctx.Err())
-		}
-		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("read %s/%d: %v", topic, p, err) })
-		out = append(out, fs.Records()...)
-	}
-	return out
-}
-
 // TestRecordReplayFidelity: a topic holding a tombstone, an empty value, a
 // null and an empty key and empty and null header values, written and read
 // back with kgo, goes through `aelp record` and `aelp replay` into a new
@@ -132,7 +102,7 @@ func TestRecordReplayFidelity(t *testing.T) {
 		r.Topic = src
 		want[fid(r.Headers)] = recordSig(r.Key, r.Value, r.Headers, r.Timestamp)
 	}
-	prod := kgoClient(t, cfg, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	prod := kafkaxtest.Client(t, cfg, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -155,13 +125,13 @@ func TestRecordReplayFidelity(t *testing.T) {
 		return m
 	}
 	// The broker keeps null and empty apart: the test's premise.
-	check(t, "source read back with kgo", sigs(consumeAll(t, ctx, cfg, src, len(recs))))
+	check(t, "source read back with kgo", sigs(kafkaxtest.ConsumeAll(t, ctx, cfg, src, len(recs))))
 
 	file := filepath.Join(t.TempDir(), "fidelity.avro")
 	brokers := "--brokers=" + strings.Join(cfg.Brokers, ",")
 	runAelp(t, 2*time.Minute, "record", brokers, "--topic="+src, "--out="+file)
 	runAelp(t, 2*time.Minute, "replay", brokers, "--in="+file, "--topic="+dst)
-	copied := consumeAll(t, ctx, cfg, dst, len(recs))
+	copied := kafkaxtest.ConsumeAll(t, ctx, cfg, dst, len(recs))
 	check(t, "copy read back with kgo", sigs(copied))
 
 	emptyKeyParts := map[int32]bool{}

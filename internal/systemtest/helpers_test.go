@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aelp/aelp/internal/proctest"
-	"github.com/rs/zerolog"
 )
 
 // envTools, set to "require", makes a test whose outside tool (prometheus,
@@ -97,6 +96,3 @@ func logField(stderr, msg, key string) string {
 	}
 	return ""
 }
-
-// nopLogger discards the kgo clients' log lines.
-var nopLogger = zerolog.Nop()

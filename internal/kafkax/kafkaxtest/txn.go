@@ -122,10 +122,14 @@ func (w *writer) end(cl *kgo.Client, commit bool) {
 // marker lies above it (a second producer's transaction began in between
 // and stays open): the LSO lags the high-water mark until TxnLog.End.
 // Every record has the header case=<name>; values are <name>-p<partition>.
+// A topic that does not exist yet is created with the Partitions.
 func WriteTransactions(t testing.TB, cfg kafkax.Config, topic string, open bool) *TxnLog {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: topic, Partitions: len(Partitions)}); err != nil {
+		t.Fatal(err)
+	}
 	opts, err := cfg.KgoOptions(zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
