@@ -152,7 +152,7 @@ func TestGateOnEmbeddedBroker(t *testing.T) {
 	defer cancel()
 
 	// A simulator acting with whatever the policy topic serves.
-	simr, err := producers.NewSimulator(producers.SimulateConfig{Kafka: cfg, ExperimentID: exp, Rate: 200, Workers: 1, Seed: 5,
+	simr, err := producers.NewSimulator(producers.SimulateConfig{Kafka: cfg, ExperimentID: exp, Rate: 500, Workers: 1, Seed: 5,
 		FollowPolicy: true, BatchRecords: 64, ProgressEvery: -1, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
