@@ -31,12 +31,19 @@ func records(n, size int, seed uint64) []byte {
 	return b
 }
 
-// kafkaGoLZ4 compresses data as kafka-go's writers compress a record
-// batch (their lz4 codec: 4 MiB blocks).
+// kafkaGoLZ4 compresses data as kafka-go's own lz4 codec compresses a
+// record batch (4 MiB blocks): what aelp's writers wrote before lz4Codec,
+// and what other producers on pierrec/lz4's defaults write.
 func kafkaGoLZ4(t testing.TB, data []byte) []byte {
 	t.Helper()
+	return codecLZ4(t, &compress.Lz4Codec, data)
+}
+
+// codecLZ4 compresses data with codec.
+func codecLZ4(t testing.TB, codec compress.Codec, data []byte) []byte {
+	t.Helper()
 	var buf bytes.Buffer
-	w := compress.Lz4.Codec().NewWriter(&buf)
+	w := codec.NewWriter(&buf)
 	if _, err := w.Write(data); err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +90,8 @@ func TestDecompressorLZ4(t *testing.T) {
 		{"kafka-go batch", kafkaGoLZ4(t, small), small},
 		{"kafka-go large", kafkaGoLZ4(t, large), large},
 		{"kafka-go empty", kafkaGoLZ4(t, nil), nil},
+		{"kafkax writers' batch", codecLZ4(t, compress.Lz4.Codec(), small), small},
+		{"kafkax writers' large", codecLZ4(t, compress.Lz4.Codec(), large), large},
 		{"64 KiB blocks", pierrecLZ4(t, large, lz4.BlockSizeOption(lz4.Block64Kb)), large},
 		{"256 KiB blocks", pierrecLZ4(t, large, lz4.BlockSizeOption(lz4.Block256Kb)), large},
 		{"1 MiB blocks", pierrecLZ4(t, large, lz4.BlockSizeOption(lz4.Block1Mb)), large},
@@ -254,6 +263,53 @@ func BenchmarkDecompressLZ4(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
 				if _, err := d.d.Decompress(frame, kgo.CodecLz4); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+// TestWritersLZ4Blocks: kafka-go's writers compress lz4 through lz4Codec,
+// whose frames declare 64 KiB blocks (the BD byte's block size 4), and a
+// writer taken from its pool again writes the same.
+func TestWritersLZ4Blocks(t *testing.T) {
+	if _, ok := compress.Lz4.Codec().(lz4Codec); !ok {
+		t.Fatalf("kafka-go's lz4 codec is %T, want kafkax's lz4Codec", compress.Lz4.Codec())
+	}
+	for i := range 3 {
+		frame := codecLZ4(t, compress.Lz4.Codec(), records(10, 300, uint64(i)))
+		if got := frame[5] >> 4 & 7; got != 4 {
+			t.Fatalf("frame %d declares block size %d, want 4 (64 KiB)", i, got)
+		}
+	}
+	if got := kafkaGoLZ4(t, records(10, 300, 9))[5] >> 4 & 7; got != 7 {
+		t.Fatalf("kafka-go's own codec declares block size %d, want 7 (4 MiB): the baseline changed", got)
+	}
+}
+
+// BenchmarkCompressLZ4 compresses a record batch of 64 records of 330
+// bytes with kafkax's writers' codec (64 KiB blocks) and, its baseline,
+// kafka-go's own (4 MiB); run it under -race too (see
+// BenchmarkDecompressLZ4).
+func BenchmarkCompressLZ4(b *testing.B) {
+	data := records(64, 330, 8)
+	for _, c := range []struct {
+		name  string
+		codec compress.Codec
+	}{{"kafkax", compress.Lz4.Codec()}, {"kafka-go", &compress.Lz4Codec}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			var buf bytes.Buffer
+			for b.Loop() {
+				buf.Reset()
+				w := c.codec.NewWriter(&buf)
+				if _, err := w.Write(data); err != nil {
+					b.Fatal(err)
+				}
+				if err := w.Close(); err != nil {
 					b.Fatal(err)
 				}
 			}
