@@ -414,7 +414,7 @@ func tailValues(t *testing.T, ctx context.Context, cfg TailConfig) map[int][]str
 }
 
 // txnTopic starts a broker and writes kafkaxtest.WriteTransactions (no
-// transaction left open) to a new topic of two partitions on it; it
+// transaction left open) to a new topic on it (WriteTransactions creates it); it
 // returns the broker's configuration, a context bounding the test and
 // what was written.
 func txnTopic(t *testing.T, topic string) (kafkax.Config, context.Context, *kafkaxtest.TxnLog) {
@@ -422,9 +422,6 @@ func txnTopic(t *testing.T, topic string) (kafkax.Config, context.Context, *kafk
 	cfg := kafkatest.Start(t, kafkatest.Options{}).Config()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	if err := kafkax.EnsureTopics(ctx, cfg, kafkax.TopicSpec{Name: topic, Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
 	return cfg, ctx, kafkaxtest.WriteTransactions(t, cfg, topic, false)
 }
 
