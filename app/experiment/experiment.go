@@ -295,9 +295,8 @@ type Result struct {
 // its seed, whatever the scheduling. Cancelling ctx stops the runs at the
 // next update and returns ctx's error.
 func Execute(ctx context.Context, cfg Config) (Result, error) {
-	cfg.setDefaults()
-	if err := cfg.Validate(); err != nil {
-		return Result{}, fmt.Errorf("experiment: %w", err)
+	if err := prepare(&cfg, "experiment"); err != nil {
+		return Result{}, err
 	}
 	start := time.Now()
 	res := Result{
@@ -326,23 +325,17 @@ func Execute(ctx context.Context, cfg Config) (Result, error) {
 		}{ArmAdaptive, cfg.adaptiveArm(), false, res.Adaptive})
 	}
 	prog := newProgress(cfg.Progress, len(arms)*cfg.Seeds, start)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(cfg.Workers)
-	for i := range cfg.Seeds {
-		seed := cfg.FirstSeed + uint64(i)
-		for _, a := range arms {
-			g.Go(func() error {
-				r, err := runArm(gctx, a.cfg, seed, a.uniform)
-				if err != nil {
-					return err
-				}
-				a.runs[i] = r
-				prog.finish(fmt.Sprintf("seed %d %-22s", seed, a.name), r)
-				return nil
-			})
+	err = forSeeds(ctx, cfg.Workers, cfg.FirstSeed, cfg.Seeds, len(arms), func(ctx context.Context, i int, seed uint64, k int) error {
+		a := arms[k]
+		r, err := runArm(ctx, a.cfg, seed, a.uniform)
+		if err != nil {
+			return err
 		}
-	}
-	if err := g.Wait(); err != nil {
+		a.runs[i] = r
+		prog.finish(fmt.Sprintf("seed %d %-22s", seed, a.name), r)
+		return nil
+	})
+	if err != nil {
 		return res, err
 	}
 	for i := range cfg.Seeds {
@@ -355,6 +348,38 @@ func Execute(ctx context.Context, cfg Config) (Result, error) {
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// prepare fills in cfg's defaults and validates it, naming what in the
+// error.
+func prepare[C any, P interface {
+	*C
+	setDefaults()
+	Validate() error
+}](cfg P, what string) error {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// forSeeds calls job(ctx, i, seed, k) for every seed i = 0 … seeds−1
+// (seed first+i) and every k < perSeed, seed-major (every job of a seed
+// before the next seed's, so an experiment stopped early has whole seeds),
+// workers at a time. The first error cancels the context the other jobs
+// see and is returned; a job must write only its own results.
+func forSeeds(ctx context.Context, workers int, first uint64, seeds, perSeed int,
+	job func(ctx context.Context, i int, seed uint64, k int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for i := range seeds {
+		seed := first + uint64(i)
+		for k := range perSeed {
+			g.Go(func() error { return job(gctx, i, seed, k) })
+		}
+	}
+	return g.Wait()
 }
 
 // progress writes one line per finished run to w.

@@ -18,7 +18,6 @@ import (
 	"github.com/aelp/aelp/producers"
 	"github.com/aelp/aelp/producers/sim"
 	"github.com/aelp/aelp/schemas"
-	"golang.org/x/sync/errgroup"
 )
 
 // Segments of an OPE cell: every user, and the simulator's true segments.
@@ -215,34 +214,28 @@ type OPEResult struct {
 // is deterministic whatever the scheduling. Cancelling ctx stops the
 // training at the next update and returns ctx's error.
 func ExecuteOPE(ctx context.Context, cfg OPEConfig) (OPEResult, error) {
-	cfg.setDefaults()
-	if err := cfg.Validate(); err != nil {
-		return OPEResult{}, fmt.Errorf("experiment ope: %w", err)
+	if err := prepare(&cfg, "experiment ope"); err != nil {
+		return OPEResult{}, err
 	}
 	start := time.Now()
 	res := OPEResult{Config: cfg, Seeds: make([]OPESeed, cfg.Seeds)}
 	cells := make([][]OPECell, cfg.Seeds)
 	var mu sync.Mutex
 	done := 0
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(cfg.Workers)
-	for i := range cfg.Seeds {
-		seed := cfg.FirstSeed + uint64(i)
-		g.Go(func() error {
-			s, c, err := runOPESeed(gctx, cfg, seed)
-			if err != nil {
-				return err
-			}
-			res.Seeds[i], cells[i] = s, c
-			mu.Lock()
-			done++
-			fmt.Fprintf(cfg.Progress, "[%3.0fs] %d/%d seed %d: %d targets on %d logged journeys in %.1fs\n",
-				time.Since(start).Seconds(), done, cfg.Seeds, seed, len(s.Reports), s.Counts.Journeys, s.Elapsed.Seconds())
-			mu.Unlock()
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	err := forSeeds(ctx, cfg.Workers, cfg.FirstSeed, cfg.Seeds, 1, func(ctx context.Context, i int, seed uint64, _ int) error {
+		s, c, err := runOPESeed(ctx, cfg, seed)
+		if err != nil {
+			return err
+		}
+		res.Seeds[i], cells[i] = s, c
+		mu.Lock()
+		done++
+		fmt.Fprintf(cfg.Progress, "[%3.0fs] %d/%d seed %d: %d targets on %d logged journeys in %.1fs\n",
+			time.Since(start).Seconds(), done, cfg.Seeds, seed, len(s.Reports), s.Counts.Journeys, s.Elapsed.Seconds())
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
 		return res, err
 	}
 	for _, c := range cells {

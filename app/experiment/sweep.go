@@ -7,8 +7,6 @@ import (
 	"math"
 	"slices"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 )
 
 // Defaults of the sweep (SweepConfig), chosen so that the default grid
@@ -202,9 +200,8 @@ func (r SweepResult) FloorBinds() bool {
 // scheduling. Progress gets a line per finished run. Cancelling ctx stops
 // the runs at the next update and returns ctx's error.
 func ExecuteSweep(ctx context.Context, cfg SweepConfig) (SweepResult, error) {
-	cfg.setDefaults()
-	if err := cfg.Validate(); err != nil {
-		return SweepResult{}, fmt.Errorf("sweep: %w", err)
+	if err := prepare(&cfg, "sweep"); err != nil {
+		return SweepResult{}, err
 	}
 	start := time.Now()
 	b := cfg.Base
@@ -227,25 +224,17 @@ func ExecuteSweep(ctx context.Context, cfg SweepConfig) (SweepResult, error) {
 	}
 	res.Runs = len(jobs) * b.Seeds
 	prog := newProgress(b.Progress, res.Runs, start)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(b.Workers)
-	// Seed-major order: every cell of a seed before the next seed, so a
-	// sweep stopped early has whole seeds.
-	for i := range b.Seeds {
-		seed := b.FirstSeed + uint64(i)
-		for _, j := range jobs {
-			g.Go(func() error {
-				r, err := runArm(gctx, j.cfg, seed, j.uni)
-				if err != nil {
-					return err
-				}
-				j.dst[i] = r
-				prog.finish(fmt.Sprintf("seed %d %-20s", seed, j.name), r)
-				return nil
-			})
+	err := forSeeds(ctx, b.Workers, b.FirstSeed, b.Seeds, len(jobs), func(ctx context.Context, i int, seed uint64, k int) error {
+		j := jobs[k]
+		r, err := runArm(ctx, j.cfg, seed, j.uni)
+		if err != nil {
+			return err
 		}
-	}
-	if err := g.Wait(); err != nil {
+		j.dst[i] = r
+		prog.finish(fmt.Sprintf("seed %d %-20s", seed, j.name), r)
+		return nil
+	})
+	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
 			return res, ctxErr
 		}

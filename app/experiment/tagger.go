@@ -58,9 +58,8 @@ type TaggerResult struct {
 // only the tags, and with Soft the priorities, differ. cfg.TagWithTruth
 // and cfg.SoftPriority must be false (the arms set the tagging).
 func ExecuteTagger(ctx context.Context, cfg Config) (TaggerResult, error) {
-	cfg.setDefaults()
-	if err := cfg.Validate(); err != nil {
-		return TaggerResult{}, fmt.Errorf("experiment: %w", err)
+	if err := prepare(&cfg, "experiment"); err != nil {
+		return TaggerResult{}, err
 	}
 	if cfg.TagWithTruth || cfg.SoftPriority {
 		return TaggerResult{}, errors.New("experiment: the tagger factor sets the tagging: TagWithTruth and SoftPriority must be false")
