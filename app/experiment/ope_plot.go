@@ -24,6 +24,7 @@ var estimatorStyles = []struct {
 	{ope.DR, color.NRGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, draw.TriangleGlyph{}},
 	{ope.DRValue, color.NRGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, draw.PyramidGlyph{}},
 	{ope.WDR, color.NRGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, draw.RingGlyph{}},
+	{ope.DRCV, color.NRGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff}, draw.CrossGlyph{}},
 }
 
 // estimatePoints are one estimator's cells of a segment: x the truth, y

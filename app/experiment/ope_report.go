@@ -12,7 +12,7 @@ import (
 )
 
 // opeEstimators are the estimators of the OPE tables, in column order.
-var opeEstimators = []string{ope.PDIS, ope.WPDIS, ope.DR, ope.DRValue, ope.WDR}
+var opeEstimators = []string{ope.PDIS, ope.WPDIS, ope.DR, ope.DRValue, ope.WDR, ope.DRCV}
 
 // OPESummary is one estimator's accuracy over a group of cells.
 type OPESummary struct {

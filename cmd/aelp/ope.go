@@ -23,7 +23,7 @@ func opeFlags(fs *flagSet, c *ope.Config) {
 	fs.IntVar(&c.Resamples, "resamples", c.Resamples, "bootstrap resamples of the journeys behind each interval")
 	fs.Float64Var(&c.Confidence, "confidence", c.Confidence, "level of the bootstrap percentile intervals")
 	fs.Float64Var(&c.Clip, "clip", c.Clip, "cap on every cumulative importance weight (0: no clipping; the report states the share capped)")
-	fs.StringVar(&c.Model, "ope-model", c.Model, "doubly robust's Q model: fqe (cross-fitted linear fitted-Q) or none (Q = 0, DR = PDIS)")
+	fs.StringVar(&c.Model, "ope-model", c.Model, "doubly robust's Q model: fqe (cross-fitted fitted-Q on the history: state, mean state so far, random ReLU features), fqe-linear (linear in the state) or none (Q = 0, DR = PDIS)")
 	fs.IntVar(&c.Folds, "ope-folds", c.Folds, "cross-fitting folds of the fitted-Q model")
 	fs.Float64Var(&c.Gamma, "gamma", c.Gamma, "discount of the value estimated (1: the journey return)")
 }

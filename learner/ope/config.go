@@ -8,10 +8,15 @@ import (
 
 // Q models of the DR estimator, accepted by Config.Model.
 const (
-	// ModelFQE is a linear fitted-Q evaluation of the target policy,
-	// cross-fitted: each journey's Q̂ is fitted on the other folds only
-	// (see fitFQE). The default.
+	// ModelFQE is fitted-Q evaluation of the target policy (see fitFQE)
+	// on features of the history: the state, the mean of the journey's
+	// states so far and random ReLU features of both (see
+	// historyFeatures); cross-fitted: each journey's Q̂ is fitted on the
+	// other folds only. The default.
 	ModelFQE = "fqe"
+	// ModelLinear is the same fitted-Q evaluation, linear in the current
+	// state alone.
+	ModelLinear = "fqe-linear"
 	// ModelNone is Q̂ = 0, with which DR is PDIS exactly.
 	ModelNone = "none"
 )
@@ -33,6 +38,11 @@ const (
 	// WPDIS normalises PDIS; with the Config.Model Q̂ (absent with
 	// ModelNone, where it is WPDIS).
 	WDR = "WDR"
+	// DRCV is DR with its model correction scaled by a control-variate
+	// coefficient: PDIS + β̂·(DR − PDIS), β̂ ∈ [0, 1] the coefficient of
+	// least variance fitted on the segment's journeys (refitted in every
+	// bootstrap resample); absent with ModelNone.
+	DRCV = "DR-CV"
 )
 
 // Policy is a target policy: log π(·|s) over NumActions actions.
@@ -101,7 +111,7 @@ type Config struct {
 	// states it and the share of weights it capped. 0 (the default) does
 	// not clip.
 	Clip float64
-	// Model is DR's Q model: ModelFQE (default) or ModelNone.
+	// Model is DR's Q model: ModelFQE (default), ModelLinear or ModelNone.
 	Model string
 	// Ridge is the fitted-Q ridge penalty λ (per row of an action's
 	// regression, on standardised features). Default 1e-3.
@@ -119,7 +129,7 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults: γ = 1, 1,000 resamples, 95%
-// intervals, seed 0, no clipping, the cross-fitted linear fitted-Q model
+// intervals, seed 0, no clipping, the cross-fitted fitted-Q model on the history
 // (λ = 1e-3, 2 folds, iterations up to the longest journey), 1 worker.
 func DefaultConfig() Config {
 	var c Config
@@ -169,8 +179,8 @@ func (c Config) Validate() error {
 		return bad("confidence %v not in (0, 1)", c.Confidence)
 	case !(c.Clip >= 0) || math.IsInf(c.Clip, 1):
 		return bad("clip %v: want 0 (off) or a finite positive cap", c.Clip)
-	case c.Model != ModelFQE && c.Model != ModelNone:
-		return bad("model %q: want %s or %s", c.Model, ModelFQE, ModelNone)
+	case c.Model != ModelFQE && c.Model != ModelLinear && c.Model != ModelNone:
+		return bad("model %q: want %s, %s or %s", c.Model, ModelFQE, ModelLinear, ModelNone)
 	case !(c.Ridge > 0) || math.IsInf(c.Ridge, 1):
 		return bad("ridge %v: must be positive and finite", c.Ridge)
 	case c.Iterations < 0 || c.Iterations > 10_000:

@@ -30,7 +30,13 @@
 // biased but consistent and of far lower variance; DR is Jiang & Li's
 // (2016) doubly robust recursion V_DR^{H−t} = V̂(s_t) + ρ_t (r_t +
 // γ V_DR^{H−t−1} − Q̂(s_t, a_t)) unrolled, unbiased when the weights are
-// exact whatever Q̂ is, and of low variance when Q̂ is good.
+// exact whatever Q̂ is, and of low variance when Q̂ is good. WDR (the
+// WDR constant) normalises DR's two terms per step as WPDIS does. DR-CV
+// (DRCV) is PDIS + β̂·(DR − PDIS): DR's correction C_i = DR_i − PDIS_i,
+// of expectation 0, used as a control variate with the coefficient of
+// least variance β̂ = clamp(−cov(PDIS_i, C_i)/var(C_i), 0, 1) fitted on
+// the segment's journeys (and refitted in every bootstrap resample): DR
+// where the model's correction removes noise, PDIS where it adds noise.
 //
 // When π = μ every ρ_t is exactly 1 and PDIS and WPDIS equal the logged
 // mean. DR then equals the logged mean plus (1/n) Σ_i Σ_t γ^t (V̂(s_t) −
@@ -41,15 +47,21 @@
 //
 // DR uses the model of Config.Model:
 //   - ModelFQE (default): fitted-Q evaluation of the target policy,
-//     Q̂(s, a) = clamp(θ_aᵀ x(s), lo, hi), linear in the standardised state
-//     features x(s) = ((s − m)/σ, 1), one weight vector per action, fitted
-//     by ridge regression on the Bellman targets r + γ V̂(s′) iterated from
-//     θ = 0 (see fitFQE), and cross-fitted: the journeys are split into
+//     Q̂(h_t, a) = clamp(θ_aᵀ x(h_t), lo, hi), linear in features of the
+//     journey's history up to the state s_t (see historyFeatures): the
+//     standardised state, the mean of the journey's states so far and 64
+//     fixed random ReLU features of both; one weight vector per action,
+//     fitted by ridge regression on the Bellman targets r + γ V̂(h′)
+//     iterated from θ = 0 (see fitFQE). DR stays unbiased with any Q̂ of
+//     the history before the action. It is cross-fitted: the journeys are split into
 //     Config.Folds folds by a hash of their id and each journey's Q̂ is
 //     fitted on the other folds only, so that no journey's correction term
 //     uses a model fitted on itself. Predictions are clamped to the range
 //     [lo, hi] of the logged returns-to-go, the guard against the model
 //     blow-ups of weighted DR (ReAgent issue #89).
+//   - ModelLinear: the same, with x(s) = ((s − m)/σ, 1) linear in the
+//     standardised current state alone (the default before ModelFQE's
+//     history features; kept for comparison).
 //   - ModelNone: Q̂ = 0, with which DR is PDIS.
 //
 // A Target with a value head (Target.Value, e.g. the PPO agent's value

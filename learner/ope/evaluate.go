@@ -379,7 +379,13 @@ func (d *data) fitModel(cfg Config) (ModelFit, []float64, []float64, error) {
 		}
 		iters = min(iters, 100)
 	}
-	in := &fqeInput{f: newFeatures(d.obs, d.rows, d.dim), nA: d.nA, act: d.act, rew: d.rew, last: d.last, pi: d.pi,
+	var f features
+	if cfg.Model == ModelLinear {
+		f = stateFeatures(d.obs, d.rows, d.dim)
+	} else {
+		f = historyFeatures(d.obs, d.off, d.dim)
+	}
+	in := &fqeInput{f: f, nA: d.nA, act: d.act, rew: d.rew, last: d.last, pi: d.pi,
 		gamma: d.gamma, ridge: cfg.Ridge, iters: iters, lo: lo, hi: hi}
 	folds := make([]int, d.n)
 	for i := range d.n {

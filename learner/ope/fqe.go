@@ -5,58 +5,144 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"math/rand/v2"
 
 	"gonum.org/v1/gonum/mat"
 )
 
-// features holds the Q model's inputs, one row of d = dim + 1 values per
-// step: x(s) = ((s − m)/σ, 1), with m and σ the mean and standard
-// deviation of each state feature over the evaluation set (a feature of
-// σ = 0 is 0 throughout). Standardising uses the states only, never an
-// outcome, so it does not leak across the cross-fitting folds.
+// features holds the Q model's inputs, one row of d values per step, the
+// last a constant 1: ModelLinear's x(s) = ((s − m)/σ, 1), with m and σ the
+// mean and standard deviation of each state feature over the evaluation
+// set (a feature of σ = 0 is 0 throughout), or ModelFQE's (see
+// historyFeatures). They are computed from the states only, never an
+// outcome, so they do not leak across the cross-fitting folds.
 type features struct {
 	d int
 	x []float64
 }
 
-func newFeatures(obs []float32, steps, dim int) features {
-	d := dim + 1
-	mean := make([]float64, dim)
-	m2 := make([]float64, dim)
+// stateFeatures returns ModelLinear's features of the rows × dim states.
+func stateFeatures(obs []float32, steps, dim int) features {
+	f := features{d: dim + 1, x: make([]float64, steps*(dim+1))}
 	for r := range steps {
-		row := obs[r*dim : (r+1)*dim]
-		for j, v := range row {
-			// Welford's update, per column.
-			delta := float64(v) - mean[j]
-			mean[j] += delta / float64(r+1)
-			m2[j] += delta * (float64(v) - mean[j])
-		}
-	}
-	inv := make([]float64, dim)
-	for j := range dim {
-		if sd := math.Sqrt(m2[j] / float64(max(steps, 1))); sd > 1e-12 {
-			inv[j] = 1 / sd
-		}
-	}
-	f := features{d: d, x: make([]float64, steps*d)}
-	for r := range steps {
-		row, dst := obs[r*dim:(r+1)*dim], f.x[r*d:(r+1)*d]
-		for j, v := range row {
-			dst[j] = (float64(v) - mean[j]) * inv[j]
+		dst := f.x[r*f.d : (r+1)*f.d]
+		for j, v := range obs[r*dim : (r+1)*dim] {
+			dst[j] = float64(v)
 		}
 		dst[dim] = 1
 	}
+	standardise(f.x, steps, f.d, 0, dim)
 	return f
+}
+
+// randomFeatures is the number K of random ReLU features of ModelFQE.
+const randomFeatures = 64
+
+// historyFeatures returns ModelFQE's inputs, per row r = step t of journey
+// i (the rows off[i] … off[i+1]−1 in step order): z_t = (s_t, s̄_t)
+// standardised, with s̄_t = (1/(t+1)) Σ_{k≤t} s_k the mean of the
+// journey's states so far, then K random ReLU features max(0, u_kᵀ(z_t, 1))
+// with u_k ~ N(0, I/(2·dim)) drawn from PCG(1, 2) — fixed, never fitted to
+// the data — standardised too, and a constant 1:
+//
+//	x(h_t) = (z_t, standardise(max(0, U (z_t, 1))), 1).
+//
+// A function of the history up to s_t, before the action a_t, so DR
+// stays unbiased with it. The mean of the states averages out the noise of
+// the features redrawn at every step (a user's latent traits show through
+// it, where one step's state shows them blurred); the random features
+// (Rahimi & Recht 2007) let a linear regression on x bend where the value
+// of an action depends on a product of features — a user likely to be of
+// one segment, and the action's value to that segment — which θ_aᵀ s
+// cannot represent.
+func historyFeatures(obs []float32, off []int, dim int) features {
+	const K = randomFeatures
+	w, rows := 2*dim, off[len(off)-1]
+	f := features{d: w + K + 1, x: make([]float64, rows*(w+K+1))}
+	historyRaw(obs, off, dim, f.x, f.d)
+	standardise(f.x, rows, f.d, 0, w)
+	rng := rand.New(rand.NewPCG(1, 2))
+	U := make([]float64, K*(w+1))
+	for k := range U {
+		U[k] = rng.NormFloat64() / math.Sqrt(float64(w))
+	}
+	for r := range rows {
+		x := f.row(r)
+		x[w] = 1 // the constant, moved to the end below
+		for k := range K {
+			u := U[k*(w+1) : (k+1)*(w+1)]
+			h := 0.0
+			for j, v := range x[:w+1] { // z_t and the constant 1
+				h += u[j] * v
+			}
+			x[w+1+k] = max(h, 0)
+		}
+	}
+	// (z_t, 1, h) → (z_t, h, 1)
+	for r := range rows {
+		x := f.row(r)
+		copy(x[w:], x[w+1:])
+		x[f.d-1] = 1
+	}
+	standardise(f.x, rows, f.d, w, w+K)
+	return f
+}
+
+// historyRaw writes per row r, unstandardised, (s_t, s̄_t) — the state
+// and the mean of its journey's states up to it — into dst[r·stride:].
+func historyRaw(obs []float32, off []int, dim int, dst []float64, stride int) {
+	sum := make([]float64, dim)
+	for i := range len(off) - 1 {
+		clear(sum)
+		for r := off[i]; r < off[i+1]; r++ {
+			row := dst[r*stride : r*stride+2*dim]
+			n := float64(r - off[i] + 1)
+			for j, v := range obs[r*dim : (r+1)*dim] {
+				sum[j] += float64(v)
+				row[j] = float64(v)
+				row[dim+j] = sum[j] / n
+			}
+		}
+	}
+}
+
+// standardise replaces, in the rows × stride values x, each column j of
+// [lo, hi) by (v − m_j)/σ_j, with m_j and σ_j its mean and standard
+// deviation (0 throughout for a column of σ = 0).
+func standardise(x []float64, rows, stride, lo, hi int) {
+	mean := make([]float64, hi-lo)
+	m2 := make([]float64, hi-lo)
+	for r := range rows {
+		for j, v := range x[r*stride+lo : r*stride+hi] {
+			// Welford's update, per column.
+			delta := v - mean[j]
+			mean[j] += delta / float64(r+1)
+			m2[j] += delta * (v - mean[j])
+		}
+	}
+	inv := make([]float64, hi-lo)
+	for j := range inv {
+		if sd := math.Sqrt(m2[j] / float64(max(rows, 1))); sd > 1e-12 {
+			inv[j] = 1 / sd
+		}
+	}
+	for r := range rows {
+		row := x[r*stride+lo : r*stride+hi]
+		for j, v := range row {
+			row[j] = (v - mean[j]) * inv[j]
+		}
+	}
 }
 
 func (f features) row(r int) []float64 { return f.x[r*f.d : (r+1)*f.d] }
 
 // linearQ is the fitted-Q model
 //
-//	Q̂(s, a) = clamp(θ_aᵀ x(s), lo, hi)
+//	Q̂(h, a) = clamp(θ_aᵀ x(h), lo, hi)
 //
-// linear in the features of the state, one weight vector per action (the
-// features of the state × a one-hot of the action), clamped to the range
+// linear in the features x of the history h (ModelFQE) or of the state
+// alone (ModelLinear), one weight vector per action (the features × a
+// one-hot of the action), clamped to the range
 // [lo, hi] of the logged returns-to-go so that no prediction leaves the
 // values the data can show (the guard against model blow-ups).
 type linearQ struct {

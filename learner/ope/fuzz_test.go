@@ -65,7 +65,7 @@ func FuzzEvaluate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, which uint8, clip, gamma float64) {
 		js := fuzzJourneys(data)
 		tg := []Target{{Policy: uniform{3}}, {Policy: constant{a: 1, n: 3}}, {Policy: uniform{3}, Value: func(o []float64) float64 { return o[0] * 1e300 }}}[which%3]
-		model := []string{ModelFQE, ModelNone}[which/3%2]
+		model := []string{ModelFQE, ModelNone, ModelLinear}[which/3%3]
 		rep, err := Evaluate(tg, js, Config{Clip: clip, Gamma: gamma, Model: model, Resamples: 20})
 		if err != nil {
 			return

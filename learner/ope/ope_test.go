@@ -69,6 +69,7 @@ func TestTargetIsBehaviour(t *testing.T) {
 		cfg  Config
 	}{
 		{"fqe", Config{}},
+		{"linear", Config{Model: ModelLinear}},
 		{"none", Config{Model: ModelNone}},
 		{"clip", Config{Clip: 5}},
 		{"gamma", Config{Gamma: 0.9}},
@@ -102,6 +103,11 @@ func TestTargetIsBehaviour(t *testing.T) {
 				if math.Abs(dr.Value-s.Logged.Value) > 0.1 {
 					t.Errorf("%s: DR %v, logged %v: beyond 0.1", s.Name, dr.Value, s.Logged.Value)
 				}
+				// DR-CV lies between PDIS and DR (β̂ ∈ [0, 1]).
+				if cv, ok := s.Estimate(DRCV); ok == (tc.cfg.Model == ModelNone) ||
+					ok && (cv.Value < min(p.Value, dr.Value)-1e-12 || cv.Value > max(p.Value, dr.Value)+1e-12) {
+					t.Errorf("%s: DR-CV %+v (reported %v), PDIS %v, DR %v: want it between them, reported unless the model is none", s.Name, cv, ok, p.Value, dr.Value)
+				}
 				// Every weight 1: each step's normaliser is n, so WDR is DR.
 				if w, ok := s.Estimate(WDR); ok == (tc.cfg.Model == ModelNone) || ok && math.Abs(w.Value-dr.Value) > 1e-12*(1+math.Abs(dr.Value)) {
 					t.Errorf("%s: WDR %+v (reported %v), DR %v: want WDR = DR, reported unless the model is none", s.Name, w, ok, dr.Value)
@@ -125,7 +131,7 @@ func TestKnownValues(t *testing.T) {
 	m := newToyMDP(1, 3, 4)
 	mu := m.randomPolicy(2, 0.1)
 	js := m.journeys(mu, 20000, 5)
-	tol := map[string]float64{PDIS: 0.15, WPDIS: 0.10, DR: 0.10, WDR: 0.10}
+	tol := map[string]float64{PDIS: 0.15, WPDIS: 0.10, DR: 0.10, WDR: 0.10, DRCV: 0.10}
 	for _, tc := range []struct {
 		name string
 		p    *tablePolicy
@@ -183,7 +189,7 @@ func TestCoverage(t *testing.T) {
 				}
 			}
 			t.Logf("coverage of %d trials: %v", trials, cover)
-			for _, est := range []string{WPDIS, DR, WDR} {
+			for _, est := range []string{WPDIS, DR, WDR, DRCV} {
 				if share := float64(cover[est]) / trials; share < 0.90 {
 					t.Errorf("%s covers the true value %.4f in %.1f%% of trials, want ≥ 90%%", est, truth, 100*share)
 				}
@@ -444,5 +450,78 @@ func TestSupport(t *testing.T) {
 	rep := mustEvaluate(t, Target{Policy: uniform{3}}, js, Config{Resamples: 20})
 	if rep.SupportSteps != 50 || math.Abs(rep.UnsupportedMass-1.0/3) > 1e-12 {
 		t.Errorf("support steps %d, unsupported mass %v; want 50 and 1/3", rep.SupportSteps, rep.UnsupportedMass)
+	}
+}
+
+// TestHistoryFeatures: ModelFQE's raw inputs at step t are the state s_t
+// and the mean of the journey's states s_0 … s_t — nothing of a later
+// step (the action a_t and what follows it), nothing of another journey —
+// so DR stays unbiased with them.
+func TestHistoryFeatures(t *testing.T) {
+	const dim = 2
+	obs := []float32{1, 10, 3, 20, 5, 60 /* journey 0 */, 7, -1, 9, -3 /* journey 1 */}
+	off := []int{0, 3, 5}
+	raw := make([]float64, 5*2*dim)
+	historyRaw(obs, off, dim, raw, 2*dim)
+	want := []float64{
+		1, 10, 1, 10,
+		3, 20, 2, 15,
+		5, 60, 3, 30,
+		7, -1, 7, -1,
+		9, -3, 8, -2,
+	}
+	if !reflect.DeepEqual(raw, want) {
+		t.Fatalf("history features %v, want %v", raw, want)
+	}
+	// Changing a journey's last state changes no earlier row.
+	obs[4], obs[5] = 100, 100
+	changed := make([]float64, 5*2*dim)
+	historyRaw(obs, off, dim, changed, 2*dim)
+	for r := range 5 {
+		if r == 2 {
+			continue
+		}
+		if !reflect.DeepEqual(changed[r*2*dim:(r+1)*2*dim], want[r*2*dim:(r+1)*2*dim]) {
+			t.Errorf("row %d changed with a later state: %v", r, changed[r*2*dim:(r+1)*2*dim])
+		}
+	}
+	f := historyFeatures(obs, off, dim)
+	if f.d != 2*dim+randomFeatures+1 || len(f.x) != 5*f.d {
+		t.Fatalf("features %d wide, %d values: want %d wide", f.d, len(f.x), 2*dim+randomFeatures+1)
+	}
+	for r := range 5 {
+		if x := f.row(r); x[f.d-1] != 1 {
+			t.Errorf("row %d: last feature %v, want the constant 1", r, x[f.d-1])
+		}
+	}
+}
+
+// TestCVBeta: DR-CV's coefficient is 1 when the correction cancels PDIS's
+// deviations exactly, 0 when it moves with them or does not vary, and
+// −cov/var in between.
+func TestCVBeta(t *testing.T) {
+	beta := func(p, c []float64) float64 {
+		var sp, pc, cc, sc float64
+		for i := range p {
+			sp, pc, cc, sc = sp+p[i], pc+p[i]*c[i], cc+c[i]*c[i], sc+c[i]
+		}
+		n := float64(len(p))
+		return cvBeta(n, sp/n, pc, cc, sc)
+	}
+	p := []float64{1, 3, 2, 6}
+	for _, tc := range []struct {
+		name string
+		c    []float64
+		want float64
+	}{
+		{"cancels", []float64{2, 0, 1, -3}, 1},         // c = 3 − p
+		{"half", []float64{2, -2, 0, -8}, 0.5},         // c = 2·(2 − p): −cov/var = 1/2
+		{"moves with", []float64{1, 3, 2, 6}, 0},       // −cov/var = −1, clamped
+		{"constant", []float64{0.5, 0.5, 0.5, 0.5}, 0}, // no variance
+	} {
+		got := beta(p, tc.c)
+		if math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("%s: β̂ %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -58,7 +58,8 @@ type Segment struct {
 	// ClippedShare is the share of the segment's step weights that the
 	// clip capped (0 without clipping).
 	ClippedShare float64 `json:"clipped_share"`
-	// Estimates are PDIS, WPDIS, DR and, with a value head, DR-V.
+	// Estimates are PDIS, WPDIS, DR, DR-V (with a value head), WDR and
+	// DR-CV (both with a fitted-Q model), in that order.
 	Estimates []Estimate `json:"estimates"`
 }
 
@@ -74,7 +75,7 @@ func (s *Segment) Estimate(name string) (Estimate, bool) {
 
 // ModelFit describes the DR model.
 type ModelFit struct {
-	// Model is ModelFQE or ModelNone.
+	// Model is ModelFQE, ModelLinear or ModelNone.
 	Model string `json:"model"`
 	// Iterations is the largest number of fitted-Q iterations run by a
 	// fold; Folds the cross-fitting folds.

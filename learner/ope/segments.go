@@ -17,10 +17,11 @@ const (
 	colDR
 	colDRV
 	colWDR
+	colDRCV
 	numCols
 )
 
-var colNames = [numCols]string{colPDIS: PDIS, colWPDIS: WPDIS, colDR: DR, colDRV: DRValue, colWDR: WDR}
+var colNames = [numCols]string{colPDIS: PDIS, colWPDIS: WPDIS, colDR: DR, colDRV: DRValue, colWDR: WDR, colDRCV: DRCV}
 
 // segDef is one reported segment: the leaves (distinct (tag, truth) pairs)
 // whose journeys it holds.
@@ -37,8 +38,11 @@ type segDef struct {
 // every later step); and WDR's numerators Σ γ^t w_t (r_t − Q̂_t) and
 // Σ γ^t w_{t−1} V̂_t.
 type leafSums struct {
-	cnt                    float64
-	col                    [numCols]float64
+	cnt float64
+	col [numCols]float64
+	// DR-CV's sums over the journeys of PDIS_i·C_i, C_i² and C_i, with
+	// C_i = DR_i − PDIS_i DR's model correction.
+	pc, cc, c              float64
 	num, den, ends, nq, nv []float64
 }
 
@@ -50,6 +54,7 @@ func newLeafSums(T int) leafSums {
 func (s *leafSums) reset() {
 	s.cnt = 0
 	s.col = [numCols]float64{}
+	s.pc, s.cc, s.c = 0, 0, 0
 	clear(s.num)
 	clear(s.den)
 	clear(s.ends)
@@ -64,6 +69,10 @@ func (s *leafSums) add(b *bootData, i int, c float64) {
 	for k := range numCols {
 		s.col[k] += c * j.col[k]
 	}
+	p, cv := j.col[colPDIS], j.col[colDR]-j.col[colPDIS]
+	s.pc += c * p * cv
+	s.cc += c * cv * cv
+	s.c += c * cv
 	steps := b.steps[stepVals*j.off : stepVals*j.end]
 	H := len(steps) / stepVals
 	num, den, nq, nv := s.num[:H], s.den[:H], s.nq[:H], s.nv[:H]
@@ -130,14 +139,20 @@ func (d *data) bootData(leaf []int) *bootData {
 //	Σ_t [ Σ_i γ^t w_{i,t} (r_{i,t} − Q̂_{i,t}) / Σ_i w_{i,t} + Σ_i γ^t w_{i,t−1} V̂_{i,t} / Σ_i w_{i,t−1} ]
 //
 // with Σ_i w_{i,−1} = n.
+//
+// DR-CV is PDIS + β̂·(DR − PDIS) with the control-variate coefficient
+// β̂ = clamp(−cov(PDIS_i, C_i)/var(C_i), 0, 1) of the segment's
+// journeys, C_i = DR_i − PDIS_i (β̂ = 0 when var(C_i) = 0).
 func values(sums []leafSums, leaves []int, out *[numCols]float64) {
 	cnt := 0.0
 	var col [numCols]float64
+	var pc, cc, cv float64
 	for _, l := range leaves {
 		cnt += sums[l].cnt
 		for c := range numCols {
 			col[c] += sums[l].col[c]
 		}
+		pc, cc, cv = pc+sums[l].pc, cc+sums[l].cc, cv+sums[l].c
 	}
 	if cnt == 0 {
 		for c := range out {
@@ -148,6 +163,7 @@ func values(sums []leafSums, leaves []int, out *[numCols]float64) {
 	for c := range numCols {
 		out[c] = col[c] / cnt
 	}
+	out[colDRCV] = out[colPDIS] + cvBeta(cnt, out[colPDIS], pc, cc, cv)*(out[colDR]-out[colPDIS])
 	T := len(sums[0].num)
 	wp, wdr, ended, prev := 0.0, 0.0, 0.0, cnt
 	for t := range T {
@@ -169,6 +185,18 @@ func values(sums []leafSums, leaves []int, out *[numCols]float64) {
 		prev = den
 	}
 	out[colWPDIS], out[colWDR] = wp, wdr
+}
+
+// cvBeta returns DR-CV's coefficient clamp(−cov(P, C)/var(C), 0, 1)
+// from n journeys' mean PDIS mp and sums Σ P·C, Σ C², Σ C (0 when C does
+// not vary).
+func cvBeta(n, mp, pc, cc, c float64) float64 {
+	mc := c / n
+	v := cc/n - mc*mc
+	if !(v > 1e-12*(cc/n)) || v <= 0 {
+		return 0
+	}
+	return min(max(-(pc/n-mp*mc)/v, 0), 1)
 }
 
 // labels returns the sorted distinct non-empty values of xs.
@@ -331,7 +359,7 @@ func (d *data) segments(cfg Config) []Segment {
 			if c == colDRV && d.drv == nil {
 				continue
 			}
-			if c == colWDR && d.wq == nil {
+			if (c == colWDR || c == colDRCV) && d.wq == nil {
 				continue // Q̂ = 0: WDR is WPDIS
 			}
 			e := Estimate{Estimator: colNames[c], Interval: interval(point[c], boot[s][c], cfg.Confidence)}

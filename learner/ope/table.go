@@ -14,8 +14,12 @@ func (r *Report) Describe() string {
 		clip = fmt.Sprintf("weights clipped at %g", r.Clip)
 	}
 	model := "DR model: none (Q̂ = 0)"
-	if r.Model.Model == ModelFQE {
-		model = fmt.Sprintf("DR model: linear fitted-Q, %d folds, %d iterations, out-of-fold R² %.3f",
+	switch r.Model.Model {
+	case ModelFQE:
+		model = fmt.Sprintf("DR model: fitted-Q on the history (state, mean state so far, %d random ReLU features), %d folds, %d iterations, out-of-fold R² %.3f",
+			randomFeatures, r.Model.Folds, r.Model.Iterations, r.Model.R2)
+	case ModelLinear:
+		model = fmt.Sprintf("DR model: linear fitted-Q on the state, %d folds, %d iterations, out-of-fold R² %.3f",
 			r.Model.Folds, r.Model.Iterations, r.Model.R2)
 	}
 	return fmt.Sprintf("%d journeys (%d steps); γ %g; %.0f%% percentile bootstrap over journeys, %d resamples (seed %d); %s; %s",
