@@ -309,33 +309,13 @@ func Execute(ctx context.Context, cfg Config) (Result, error) {
 	if res.Oracle, err = sim.Oracle(cfg.Sim); err != nil {
 		return res, fmt.Errorf("experiment: oracle: %w", err)
 	}
-	arms := []struct {
-		name    string
-		cfg     Config
-		uniform bool
-		runs    []Run
-	}{{ArmIS, cfg.fixedArm(), false, res.IS}, {ArmUniform, cfg.fixedArm(), true, res.Uniform}}
+	arms := []armJob{{ArmIS, cfg.fixedArm(), false, res.IS}, {ArmUniform, cfg.fixedArm(), true, res.Uniform}}
 	if cfg.AdaptiveArm {
 		res.Adaptive = make([]Run, cfg.Seeds)
-		arms = append(arms, struct {
-			name    string
-			cfg     Config
-			uniform bool
-			runs    []Run
-		}{ArmAdaptive, cfg.adaptiveArm(), false, res.Adaptive})
+		arms = append(arms, armJob{ArmAdaptive, cfg.adaptiveArm(), false, res.Adaptive})
 	}
 	prog := newProgress(cfg.Progress, len(arms)*cfg.Seeds, start)
-	err = forSeeds(ctx, cfg.Workers, cfg.FirstSeed, cfg.Seeds, len(arms), func(ctx context.Context, i int, seed uint64, k int) error {
-		a := arms[k]
-		r, err := runArm(ctx, a.cfg, seed, a.uniform)
-		if err != nil {
-			return err
-		}
-		a.runs[i] = r
-		prog.finish(fmt.Sprintf("seed %d %-22s", seed, a.name), r)
-		return nil
-	})
-	if err != nil {
+	if err := runArms(ctx, cfg.Workers, cfg.FirstSeed, cfg.Seeds, arms, prog, 22); err != nil {
 		return res, err
 	}
 	for i := range cfg.Seeds {
@@ -380,6 +360,30 @@ func forSeeds(ctx context.Context, workers int, first uint64, seeds, perSeed int
 		}
 	}
 	return g.Wait()
+}
+
+// armJob is one arm of an experiment: its name, configuration, logging
+// (uniform or not) and its runs, one per seed.
+type armJob struct {
+	name    string
+	cfg     Config
+	uniform bool
+	runs    []Run
+}
+
+// runArms runs every arm on every seed (forSeeds), each finished run
+// reported to prog with its name padded to width.
+func runArms(ctx context.Context, workers int, first uint64, seeds int, arms []armJob, prog *progress, width int) error {
+	return forSeeds(ctx, workers, first, seeds, len(arms), func(ctx context.Context, i int, seed uint64, k int) error {
+		a := arms[k]
+		r, err := runArm(ctx, a.cfg, seed, a.uniform)
+		if err != nil {
+			return err
+		}
+		a.runs[i] = r
+		prog.finish(fmt.Sprintf("seed %d %-*s", seed, width, a.name), r)
+		return nil
+	})
 }
 
 // progress writes one line per finished run to w.

@@ -206,13 +206,7 @@ func ExecuteSweep(ctx context.Context, cfg SweepConfig) (SweepResult, error) {
 	start := time.Now()
 	b := cfg.Base
 	res := SweepResult{Config: cfg, Baseline: make([]Run, b.Seeds), Cells: cfg.cells()}
-	type job struct {
-		name string
-		cfg  Config
-		dst  []Run
-		uni  bool
-	}
-	jobs := []job{{name: ArmUniform, cfg: b.fixedArm(), dst: res.Baseline, uni: true}}
+	jobs := []armJob{{name: ArmUniform, cfg: b.fixedArm(), runs: res.Baseline, uniform: true}}
 	for k := range res.Cells {
 		c := &res.Cells[k]
 		if c.Uniform {
@@ -220,21 +214,11 @@ func ExecuteSweep(ctx context.Context, cfg SweepConfig) (SweepResult, error) {
 			continue
 		}
 		c.Runs = make([]Run, b.Seeds)
-		jobs = append(jobs, job{name: fmt.Sprintf("w %g α %g β0 %g", c.Weight, c.Alpha, c.Beta0), cfg: c.cfg, dst: c.Runs})
+		jobs = append(jobs, armJob{name: fmt.Sprintf("w %g α %g β0 %g", c.Weight, c.Alpha, c.Beta0), cfg: c.cfg, runs: c.Runs})
 	}
 	res.Runs = len(jobs) * b.Seeds
 	prog := newProgress(b.Progress, res.Runs, start)
-	err := forSeeds(ctx, b.Workers, b.FirstSeed, b.Seeds, len(jobs), func(ctx context.Context, i int, seed uint64, k int) error {
-		j := jobs[k]
-		r, err := runArm(ctx, j.cfg, seed, j.uni)
-		if err != nil {
-			return err
-		}
-		j.dst[i] = r
-		prog.finish(fmt.Sprintf("seed %d %-20s", seed, j.name), r)
-		return nil
-	})
-	if err != nil {
+	if err := runArms(ctx, b.Workers, b.FirstSeed, b.Seeds, jobs, prog, 20); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
 			return res, ctxErr
 		}
