@@ -524,4 +524,10 @@ func TestCVBeta(t *testing.T) {
 			t.Errorf("%s: β̂ %v, want %v", tc.name, got, tc.want)
 		}
 	}
+	// Sums that overflow give 0 (DR-CV = PDIS), never NaN.
+	for _, sums := range [][4]float64{{math.Inf(1), math.Inf(1), 1, 1}, {1, math.Inf(1), math.Inf(1), 1}, {math.Inf(-1), math.Inf(1), 1, 1}} {
+		if b := cvBeta(4, sums[0], sums[1], sums[2], sums[3]); b != 0 && !(b > 0 && b <= 1) {
+			t.Errorf("sums %v: β̂ %v, want a number in [0, 1]", sums, b)
+		}
+	}
 }

@@ -189,14 +189,18 @@ func values(sums []leafSums, leaves []int, out *[numCols]float64) {
 
 // cvBeta returns DR-CV's coefficient clamp(−cov(P, C)/var(C), 0, 1)
 // from n journeys' mean PDIS mp and sums Σ P·C, Σ C², Σ C (0 when C does
-// not vary).
+// not vary, and when the sums overflow: DR-CV is then PDIS).
 func cvBeta(n, mp, pc, cc, c float64) float64 {
 	mc := c / n
 	v := cc/n - mc*mc
 	if !(v > 1e-12*(cc/n)) || v <= 0 {
 		return 0
 	}
-	return min(max(-(pc/n-mp*mc)/v, 0), 1)
+	b := -(pc/n - mp*mc) / v
+	if math.IsNaN(b) {
+		return 0
+	}
+	return min(max(b, 0), 1)
 }
 
 // labels returns the sorted distinct non-empty values of xs.
