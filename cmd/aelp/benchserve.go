@@ -26,6 +26,9 @@ func benchServeSetup() (*flagSet, action) {
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the request states and the policy snapshot")
 	fs.BoolVar(&cfg.InProcess, "in-process", cfg.InProcess, "run the server in the load generator's process (default: a child process, aelp bench-serve --hold, so that they share no Go runtime)")
 	fs.BoolVar(&cfg.Hold, "hold", cfg.Hold, "start the in-process server, print its URL and serve until interrupted instead of loading it (for an outside load generator: scripts/loadtest/serve.sh)")
+	prof := newConfig(fs, defaultProfileConfig)
+	fs.StringVar(&prof.CPUProfile, "cpuprofile", prof.CPUProfile, "write a CPU profile of the server's process to this `file` (go tool pprof; with --in-process the generator's too)")
+	fs.StringVar(&prof.MemProfile, "memprofile", prof.MemProfile, "write a heap profile (allocations included) of the server's process to this `file` at the end")
 	return fs, func(ctx context.Context) error {
 		log, kcfg, err := sh.benchConnect("bench-serve")
 		if err != nil {
@@ -45,6 +48,23 @@ func benchServeSetup() (*flagSet, action) {
 			if b := sh.kafka.Brokers; len(b) > 0 { // only the brokers: for TLS or SASL use --in-process
 				cfg.ServerCommand = append(cfg.ServerCommand, "--brokers", strings.Join(b, ","))
 			}
+		}
+		if len(cfg.ServerCommand) > 0 { // the profiles are the server's, in its process
+			for _, f := range [][2]string{{"--cpuprofile", prof.CPUProfile}, {"--memprofile", prof.MemProfile}} {
+				if f[1] != "" {
+					cfg.ServerCommand = append(cfg.ServerCommand, f[0], f[1])
+				}
+			}
+		} else {
+			stopProfile, err := prof.start()
+			if err != nil {
+				return err
+			}
+			defer func() {
+				if err := stopProfile(); err != nil {
+					fmt.Fprintln(os.Stderr, "aelp bench-serve:", err)
+				}
+			}()
 		}
 		rep, err := bench.RunServe(ctx, *cfg)
 		if cfg.Hold && rep.Server != nil {
