@@ -228,10 +228,28 @@ type limits struct {
 // decodeDecide decodes and checks a decide request: user_id non-empty,
 // step ≥ 0, state of width l.stateDim with finite elements in the float32
 // range, value finite.
+//
+// The body is read whole (at most the MaxBytesReader's limit + 1 bytes)
+// and decoded by parseDecide when it is in the plain form, by
+// encoding/json otherwise (and for every error).
 func decodeDecide(body io.Reader, l limits) (DecideRequest, *RequestError) {
+	bp := bodyPool.Get().(*[]byte)
+	b, rerr := readBody(body, (*bp)[:0])
+	defer func() {
+		if cap(b) <= maxPooledBody {
+			*bp = b[:0]
+			bodyPool.Put(bp)
+		}
+	}()
+	if rerr != nil {
+		return DecideRequest{}, rerr
+	}
 	var r DecideRequest
-	if err := decodeJSON(body, &r); err != nil {
-		return DecideRequest{}, err
+	if !parseDecide(b, &r, l.stateDim) {
+		r = DecideRequest{}
+		if err := decodeJSON(bytes.NewReader(b), &r); err != nil {
+			return DecideRequest{}, err
+		}
 	}
 	switch {
 	case r.UserID == "":

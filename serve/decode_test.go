@@ -258,11 +258,14 @@ func FuzzDecodeDecide(f *testing.F) {
 		`{"user_id":"u","episode_id":"e","step":3,"state":` + stateJSON(4, -1, "") + `,"metadata":{"a":"b"},"value":2.5,"defer":true}`,
 		`{"user_id":"u","state":` + stateJSON(4, 1, "1e39") + `}`,
 		`{"user_id":"u","state":[1,2,3]}`, `{`, `[]`, `null`, `{"user_id":null}`, `{"state":null}`, "",
+		` {"user_id":"u","state":[-0,1e3,2E-2,0.5],"metadata":{},"defer":false} `, `{"user_id":"u","user_id":"v"}`,
+		`{"User_ID":"u"}`, `{"user_id":"\u0041","state":[1,2,3,4]}`, `{"user_id":"u","step":2147483648}`,
 	} {
 		f.Add([]byte(s))
 	}
 	l := limits{stateDim: 4, kinds: defaultKinds}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkParseAgrees(t, b) // the fast decoder takes only what encoding/json decodes the same
 		r, err := decodeDecide(bytes.NewReader(b), l)
 		if err != nil {
 			if err.Status != http.StatusBadRequest || err.Field == "" || err.Msg == "" {

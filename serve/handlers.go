@@ -146,7 +146,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) *RequestError {
 	s.metrics.decisions.Inc()
 	s.stats.decisions.Add(1)
 	bid, creative := s.actions.Decode(int(d.Action))
-	writeJSON(w, http.StatusOK, DecideResponse{DecisionID: d.DecisionID, Action: int(d.Action), Bid: bid, Creative: creative,
+	writeDecide(w, &DecideResponse{DecisionID: d.DecisionID, Action: int(d.Action), Bid: bid, Creative: creative,
 		Probabilities: d.ActionProbs, Propensity: d.ActionProbs[d.Action], PolicyVersion: pol.version, Deferred: req.Defer})
 	return nil
 }
@@ -181,11 +181,22 @@ func (s *Server) act(pol *servedPolicy, req *DecideRequest, now time.Time) *sche
 
 // logDecision encodes d and hands it to the log.
 func (s *Server) logDecision(ctx context.Context, d *schemas.Decision, now time.Time) *RequestError {
-	val, err := schemas.MarshalDecision(nil, d)
+	val, err := schemas.MarshalDecision(make([]byte, 0, decisionSize(d)), d)
 	if err != nil {
 		return &RequestError{Status: http.StatusInternalServerError, Msg: "encode decision: " + err.Error()}
 	}
 	return s.logRecord(ctx, topicDecisions, d.UserID, val, now)
+}
+
+// decisionSize is a little more than d's encoding takes (Avro: the
+// header, each string and its length, 4 bytes a state element, 8 a
+// probability, varints of at most 10): one allocation for the record.
+func decisionSize(d *schemas.Decision) int {
+	n := 64 + len(d.DecisionID) + len(d.ExperimentID) + len(d.UserID) + len(d.EpisodeID) + 4*len(d.State) + 8*len(d.ActionProbs) + 80
+	for k, v := range d.Metadata {
+		n += len(k) + len(v) + 20
+	}
+	return n
 }
 
 // logRecord queues one record; with LogSync it waits for the broker's
