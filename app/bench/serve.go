@@ -23,6 +23,7 @@ import (
 
 	"github.com/aelp/aelp/internal/broker"
 	"github.com/aelp/aelp/internal/kafkax"
+	"github.com/aelp/aelp/internal/obs"
 	"github.com/aelp/aelp/learner/ppo"
 	"github.com/aelp/aelp/learner/train"
 	"github.com/aelp/aelp/producers/sim"
@@ -115,6 +116,29 @@ type PhaseResult struct {
 	P50, P99, P999, Max time.Duration
 	// FirstError is the first failure's text.
 	FirstError string
+	// PacerP50 and PacerP99 are the generator's own delay: from a
+	// request's scheduled time to the pacer handing it to the senders
+	// (the pacer's timer, the pacer getting a core); WaitP50 and WaitP99
+	// from then to its write (a connection to become free — the server
+	// still answering the earlier ones — and a sender to run). Both are
+	// part of the latencies above, not taken off them.
+	PacerP50, PacerP99, WaitP50, WaitP99 time.Duration
+	// Server is what the server's /metrics says of the measured time
+	// (nil when it has no Go and process collectors); GeneratorCPU is the
+	// generator process's CPU time over it (zero when the server runs in
+	// the generator's process: Server then counts both).
+	Server       *ProcessUsage
+	GeneratorCPU time.Duration
+}
+
+// ProcessUsage is a process's use of the machine over a phase's measured
+// time, from its Prometheus Go and process collectors.
+type ProcessUsage struct {
+	// CPU is user + system time (10 ms resolution).
+	CPU time.Duration
+	// Allocated is the bytes allocated on the heap, GCs the garbage
+	// collections completed.
+	Allocated, GCs int64
 }
 
 // Achieved is the answered requests per second.
@@ -189,11 +213,12 @@ func RunServe(ctx context.Context, cfg ServeConfig) (ServeReport, error) {
 			fmt.Fprintf(cfg.Progress, "bench-serve: %s at %.0f/s: %d ok, p50 %s, p99 %s\n", p.Endpoint, cfg.Rate, p.OK, p.P50, p.P99)
 		}
 	}
-	if rep.Trivial, err = openLoop(ctx, addr, cfg, "GET /healthz", trivial); err != nil {
+	here := cfg.URL == "" && (len(cfg.ServerCommand) == 0 || cfg.InProcess)
+	if rep.Trivial, err = openLoop(ctx, addr, cfg, "GET /healthz", trivial, here); err != nil {
 		return rep, err
 	}
 	progress(rep.Trivial)
-	if rep.Decide, err = openLoop(ctx, addr, cfg, "POST /v1/decide", decide); err != nil {
+	if rep.Decide, err = openLoop(ctx, addr, cfg, "POST /v1/decide", decide, here); err != nil {
 		return rep, err
 	}
 	progress(rep.Decide)
@@ -286,35 +311,38 @@ func holdServer(ctx context.Context, cfg ServeConfig, rep ServeReport) (ServeRep
 // whatever the answers — for Warmup (not measured) and Duration, hands
 // each to one of cfg.Connections senders, and measures each answer's
 // latency from its scheduled time.
-func openLoop(ctx context.Context, addr string, cfg ServeConfig, endpoint string, reqs [][]byte) (PhaseResult, error) {
+func openLoop(ctx context.Context, addr string, cfg ServeConfig, endpoint string, reqs [][]byte, here bool) (PhaseResult, error) {
 	res := PhaseResult{Endpoint: endpoint}
 	type shot struct {
-		i        int64
-		at       time.Time
-		measured bool
+		i          int64
+		at, queued time.Time
+		measured   bool
 	}
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	total := int64((cfg.Warmup + cfg.Duration).Seconds() * cfg.Rate)
 	warm := int64(cfg.Warmup.Seconds() * cfg.Rate)
 	shots := make(chan shot, max(1024, int(cfg.Rate)))
 	var mu sync.Mutex
-	var lat []float64
+	var lat, waits []float64
+	pacer := make([]float64, 0, total-warm) // the pacer's own, not grown while it paces
 	var last time.Time
 	var wg sync.WaitGroup
 	for range cfg.Connections {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var mine []float64
+			var mine, myWaits []float64
 			c := &rawConn{addr: addr}
 			defer c.close()
 			for s := range shots {
+				sent := time.Now()
 				code, err := c.do(reqs[s.i%int64(len(reqs))])
 				done := time.Now()
 				if !s.measured {
 					continue
 				}
 				mu.Lock()
+				myWaits = append(myWaits, sent.Sub(s.queued).Seconds())
 				switch {
 				case err == nil && code == http.StatusOK:
 					res.OK++
@@ -333,37 +361,111 @@ func openLoop(ctx context.Context, addr string, cfg ServeConfig, endpoint string
 				mu.Unlock()
 			}
 			mu.Lock()
-			lat = append(lat, mine...)
+			lat, waits = append(lat, mine...), append(waits, myWaits...)
 			mu.Unlock()
 		}()
 	}
+	// The usage at the start of the measured time is read off the pacer
+	// (a scrape takes a connection of its own and a millisecond or so).
+	type usageAt struct {
+		server *ProcessUsage
+		gen    time.Duration
+	}
+	before := make(chan usageAt, 1)
 	start := time.Now()
 	var measuredFrom time.Time
 	for i := int64(0); i < total && ctx.Err() == nil; i++ {
 		at := start.Add(time.Duration(i) * interval)
-		if d := time.Until(at); d > 0 {
-			time.Sleep(d)
-		}
+		sleepUntil(at)
 		if i == warm {
 			measuredFrom = at
+			go func() { u, _ := scrapeUsage(ctx, addr); before <- usageAt{u, selfCPU()} }()
 		}
 		if i >= warm {
 			res.Scheduled++
 		}
-		shots <- shot{i: i, at: at, measured: i >= warm}
+		queued := time.Now()
+		if i >= warm {
+			pacer = append(pacer, queued.Sub(at).Seconds())
+		}
+		shots <- shot{i: i, at: at, queued: queued, measured: i >= warm}
 	}
 	close(shots)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
+	if b := <-before; b.server != nil {
+		if a, err := scrapeUsage(ctx, addr); err == nil && a != nil {
+			res.Server = &ProcessUsage{CPU: a.CPU - b.server.CPU, Allocated: a.Allocated - b.server.Allocated, GCs: a.GCs - b.server.GCs}
+		}
+		if !here {
+			res.GeneratorCPU = selfCPU() - b.gen
+		}
+	}
 	res.Elapsed = last.Sub(measuredFrom)
 	sort.Float64s(lat)
-	q := func(p float64) time.Duration { return time.Duration(Quantile(lat, p) * float64(time.Second)) }
+	sort.Float64s(waits)
+	sort.Float64s(pacer)
+	q := func(xs []float64, p float64) time.Duration {
+		return time.Duration(Quantile(xs, p) * float64(time.Second))
+	}
 	if len(lat) > 0 {
-		res.P50, res.P99, res.P999, res.Max = q(0.5), q(0.99), q(0.999), time.Duration(lat[len(lat)-1]*float64(time.Second))
+		res.P50, res.P99, res.P999, res.Max = q(lat, 0.5), q(lat, 0.99), q(lat, 0.999), time.Duration(lat[len(lat)-1]*float64(time.Second))
+	}
+	if len(waits) > 0 {
+		res.WaitP50, res.WaitP99 = q(waits, 0.5), q(waits, 0.99)
+	}
+	if len(pacer) > 0 {
+		res.PacerP50, res.PacerP99 = q(pacer, 0.5), q(pacer, 0.99)
 	}
 	return res, nil
+}
+
+// scrapeUsage reads the server's CPU seconds, heap bytes allocated and
+// GCs from its /metrics (nil, nil when it has no Go and process
+// collectors).
+func scrapeUsage(ctx context.Context, addr string) (*ProcessUsage, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var u ProcessUsage
+	found := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "process_cpu_seconds_total":
+			u.CPU, found = time.Duration(v*float64(time.Second)), found|1
+		case "go_memstats_alloc_bytes_total":
+			u.Allocated, found = int64(v), found|2
+		case "go_gc_duration_seconds_count":
+			u.GCs, found = int64(v), found|4
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if found != 7 {
+		return nil, nil
+	}
+	return &u, nil
 }
 
 // rawConn is one keep-alive HTTP/1.1 connection of the load generator:
@@ -375,7 +477,13 @@ type rawConn struct {
 	addr string
 	c    net.Conn
 	r    *bufio.Reader
+	// deadline is the connection's; it is pushed back only when less
+	// than half of it is left (a deadline is a runtime timer to reset).
+	deadline time.Time
 }
+
+// connTimeout bounds one exchange.
+const connTimeout = 30 * time.Second
 
 func (c *rawConn) close() {
 	if c.c != nil {
@@ -392,9 +500,12 @@ func (c *rawConn) do(req []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		c.c, c.r = conn, bufio.NewReaderSize(conn, 16<<10)
+		c.c, c.r, c.deadline = conn, bufio.NewReaderSize(conn, 16<<10), time.Time{}
 	}
-	_ = c.c.SetDeadline(time.Now().Add(30 * time.Second))
+	if now := time.Now(); c.deadline.Sub(now) < connTimeout/2 {
+		c.deadline = now.Add(connTimeout)
+		_ = c.c.SetDeadline(c.deadline)
+	}
 	code, keep, err := c.exchange(req)
 	if err != nil || !keep {
 		c.close()
@@ -491,7 +602,7 @@ func startBenchServer(ctx context.Context, cfg ServeConfig) (base string, stop f
 	const exp = "bench-serve"
 	sc := serve.DefaultConfig()
 	sc.Kafka, sc.Addr, sc.ExperimentID, sc.Epsilon, sc.LogSync, sc.Seed = kcfg, "127.0.0.1:0", exp, cfg.Epsilon, cfg.LogSync, cfg.Seed
-	sc.Log = cfg.Log
+	sc.Log, sc.Registry = cfg.Log, obs.NewRegistry() // the Go and process collectors, as aelp serve's
 	if err := publishBenchSnapshot(ctx, kcfg, sc.PolicyTopic, exp, cfg.Seed); err != nil {
 		return fail(err)
 	}
@@ -590,6 +701,25 @@ func (r ServeReport) Print(w io.Writer) {
 			dur(p.P50), dur(p.P99), dur(p.P999), dur(p.Max))
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "\n")
+	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "endpoint\tpacer lag p50\tp99\tconnection wait p50\tp99\tgenerator CPU/req\tserver CPU/req\tserver alloc/req\tserver GCs\t\n")
+	for _, p := range []PhaseResult{r.Trivial, r.Decide} {
+		n := max(1, p.Scheduled)
+		gen, cpu, alloc, gcs := "n/a", "n/a", "n/a", "n/a"
+		if p.GeneratorCPU > 0 {
+			gen = dur(p.GeneratorCPU / time.Duration(n))
+		}
+		if u := p.Server; u != nil {
+			cpu, alloc, gcs = dur(u.CPU/time.Duration(n)), fmt.Sprintf("%d B", u.Allocated/n), fmt.Sprint(u.GCs)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", p.Endpoint, dur(p.PacerP50), dur(p.PacerP99), dur(p.WaitP50), dur(p.WaitP99),
+			gen, cpu, alloc, gcs)
+	}
+	tw.Flush()
+	if r.Embedded && (len(c.ServerCommand) == 0 || c.InProcess) {
+		fmt.Fprintf(w, "(server and generator share this process: its CPU, allocations and GCs are both's)\n")
+	}
 	ratio := func(a, b time.Duration) string {
 		if b <= 0 {
 			return "n/a"

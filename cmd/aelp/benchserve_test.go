@@ -24,7 +24,7 @@ func TestBenchServeProcess(t *testing.T) {
 		t.Fatalf("aelp bench-serve: %v\n%s%s", err, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
-	for _, want := range []string{"in a process of its own", "GET /healthz", "POST /v1/decide",
+	for _, want := range []string{"in a process of its own", "GET /healthz", "POST /v1/decide", "pacer lag", "generator CPU/req",
 		"server after its drain: 240 decisions answered, 240 logged, 0 answered 503, 0 log failures"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output without %q:\n%s", want, out)
