@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/aelp/aelp/internal/obs"
@@ -69,6 +70,7 @@ func (w *statusWriter) WriteHeader(code int) {
 // debug level only.
 func (s *Server) instrument(endpoint string, h handlerFunc) http.HandlerFunc {
 	latency := s.metrics.latency.WithLabelValues(endpoint)
+	ok := s.metrics.requests.WithLabelValues(endpoint, "200") // the common case, looked up once
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -83,7 +85,11 @@ func (s *Server) instrument(endpoint string, h handlerFunc) http.HandlerFunc {
 			writeJSON(sw, err.Status, ErrorResponse{Error: err.Msg, Field: err.Field})
 		}
 		latency.Observe(time.Since(start).Seconds())
-		s.metrics.requests.WithLabelValues(endpoint, statusText(sw.status)).Inc()
+		if sw.status == http.StatusOK {
+			ok.Inc()
+		} else {
+			s.metrics.requests.WithLabelValues(endpoint, statusText(sw.status)).Inc()
+		}
 	}
 }
 
@@ -151,19 +157,25 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) *RequestError {
 	return nil
 }
 
+// obsPool holds the policy's input vectors (the state as float32 values).
+var obsPool = sync.Pool{New: func() any { return new([]float64) }}
+
 // act draws the action for req from pol and returns the decision to log:
 // the state rounded to float32 (as logged, and as the policy sees it),
 // the served distribution (policy ⊕ exploration, Mix) and the log of its
 // probability of the action.
 func (s *Server) act(pol *servedPolicy, req *DecideRequest, now time.Time) *schemas.Decision {
 	state32 := make([]float32, len(req.State))
-	obs := make([]float64, len(req.State))
+	op := obsPool.Get().(*[]float64)
+	obs := append((*op)[:0], req.State...)
 	for i, x := range req.State {
 		state32[i] = float32(x)
 		obs[i] = float64(state32[i])
 	}
 	q := make([]float64, s.cfg.NumActions())
-	pol.policy.ActionProbs(obs, q)
+	pol.policy.ActionProbs(obs, q) // its workspace is pooled too (ppo.Policy)
+	*op = obs
+	obsPool.Put(op)
 	Mix(q, s.cfg.Epsilon, s.cfg.MinPropensity)
 	rng := s.rngs.Get().(*rand.Rand)
 	a := sample(q, rng)
