@@ -35,6 +35,7 @@ if [ -z "$url" ]; then
 		go build -o "$tmp/aelp" ./cmd/aelp
 		aelp=$tmp/aelp
 	fi
+	: >"$tmp/server.err" # there before the loop below reads it (the server's shell may not have opened it yet)
 	# shellcheck disable=SC2086 # BENCH_FLAGS is a list of flags
 	"$aelp" bench-serve --hold ${BENCH_FLAGS:-} >"$tmp/server.out" 2>"$tmp/server.err" &
 	server=$!
