@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/trace"
 	"strconv"
 	"strings"
 
@@ -29,6 +30,7 @@ func benchServeSetup() (*flagSet, action) {
 	prof := newConfig(fs, defaultProfileConfig)
 	fs.StringVar(&prof.CPUProfile, "cpuprofile", prof.CPUProfile, "write a CPU profile of the server's process to this `file` (go tool pprof; with --in-process the generator's too)")
 	fs.StringVar(&prof.MemProfile, "memprofile", prof.MemProfile, "write a heap profile (allocations included) of the server's process to this `file` at the end")
+	traceFile := fs.String("trace", "", "write a runtime/trace execution trace of the server's process to this `file` (go tool trace: scheduler latency, GC)")
 	return fs, func(ctx context.Context) error {
 		log, kcfg, err := sh.benchConnect("bench-serve")
 		if err != nil {
@@ -50,7 +52,7 @@ func benchServeSetup() (*flagSet, action) {
 			}
 		}
 		if len(cfg.ServerCommand) > 0 { // the profiles are the server's, in its process
-			for _, f := range [][2]string{{"--cpuprofile", prof.CPUProfile}, {"--memprofile", prof.MemProfile}} {
+			for _, f := range [][2]string{{"--cpuprofile", prof.CPUProfile}, {"--memprofile", prof.MemProfile}, {"--trace", *traceFile}} {
 				if f[1] != "" {
 					cfg.ServerCommand = append(cfg.ServerCommand, f[0], f[1])
 				}
@@ -65,6 +67,22 @@ func benchServeSetup() (*flagSet, action) {
 					fmt.Fprintln(os.Stderr, "aelp bench-serve:", err)
 				}
 			}()
+			if *traceFile != "" {
+				f, err := os.Create(*traceFile)
+				if err != nil {
+					return fmt.Errorf("trace: %w", err)
+				}
+				if err := trace.Start(f); err != nil {
+					f.Close()
+					return fmt.Errorf("trace: %w", err)
+				}
+				defer func() {
+					trace.Stop()
+					if err := f.Close(); err != nil {
+						fmt.Fprintln(os.Stderr, "aelp bench-serve: trace:", err)
+					}
+				}()
+			}
 		}
 		rep, err := bench.RunServe(ctx, *cfg)
 		if cfg.Hold && rep.Server != nil {
