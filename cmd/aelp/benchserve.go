@@ -25,6 +25,7 @@ func benchServeSetup() (*flagSet, action) {
 	fs.BoolVar(&cfg.LogSync, "log-sync", cfg.LogSync, "run the in-process server with --log-sync (answer after the broker's ack)")
 	fs.Float64Var(&cfg.Epsilon, "epsilon", cfg.Epsilon, "exploration ε of the in-process server")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the request states and the policy snapshot")
+	fs.StringVar(&cfg.Pacer, "pacer", cfg.Pacer, "how the generator waits for each request's time: nanosleep (some 70 µs late at the median) or timer (time.Sleep: woken in whole milliseconds, requests leave in bursts; cheaper in CPU)")
 	fs.BoolVar(&cfg.InProcess, "in-process", cfg.InProcess, "run the server in the load generator's process (default: a child process, aelp bench-serve --hold, so that they share no Go runtime)")
 	fs.BoolVar(&cfg.Hold, "hold", cfg.Hold, "start the in-process server, print its URL and serve until interrupted instead of loading it (for an outside load generator: scripts/loadtest/serve.sh)")
 	prof := newConfig(fs, defaultProfileConfig)
