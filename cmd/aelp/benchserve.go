@@ -11,6 +11,9 @@ import (
 	"github.com/aelp/aelp/app/bench"
 )
 
+// benchServeTrace is bench-serve's --trace: the execution trace's file.
+type benchServeTrace struct{ File string }
+
 // benchServeSetup is `aelp bench-serve`: the decision server's latency at
 // a fixed rate (open loop), POST /v1/decide beside GET /healthz.
 func benchServeSetup() (*flagSet, action) {
@@ -31,7 +34,8 @@ func benchServeSetup() (*flagSet, action) {
 	prof := newConfig(fs, defaultProfileConfig)
 	fs.StringVar(&prof.CPUProfile, "cpuprofile", prof.CPUProfile, "write a CPU profile of the server's process to this `file` (go tool pprof; with --in-process the generator's too)")
 	fs.StringVar(&prof.MemProfile, "memprofile", prof.MemProfile, "write a heap profile (allocations included) of the server's process to this `file` at the end")
-	traceFile := fs.String("trace", "", "write a runtime/trace execution trace of the server's process to this `file` (go tool trace: scheduler latency, GC)")
+	tr := newConfig(fs, func() benchServeTrace { return benchServeTrace{} })
+	fs.StringVar(&tr.File, "trace", tr.File, "write a runtime/trace execution trace of the server's process to this `file` (go tool trace: scheduler latency, GC)")
 	return fs, func(ctx context.Context) error {
 		log, kcfg, err := sh.benchConnect("bench-serve")
 		if err != nil {
@@ -53,7 +57,7 @@ func benchServeSetup() (*flagSet, action) {
 			}
 		}
 		if len(cfg.ServerCommand) > 0 { // the profiles are the server's, in its process
-			for _, f := range [][2]string{{"--cpuprofile", prof.CPUProfile}, {"--memprofile", prof.MemProfile}, {"--trace", *traceFile}} {
+			for _, f := range [][2]string{{"--cpuprofile", prof.CPUProfile}, {"--memprofile", prof.MemProfile}, {"--trace", tr.File}} {
 				if f[1] != "" {
 					cfg.ServerCommand = append(cfg.ServerCommand, f[0], f[1])
 				}
@@ -68,8 +72,8 @@ func benchServeSetup() (*flagSet, action) {
 					fmt.Fprintln(os.Stderr, "aelp bench-serve:", err)
 				}
 			}()
-			if *traceFile != "" {
-				f, err := os.Create(*traceFile)
+			if tr.File != "" {
+				f, err := os.Create(tr.File)
 				if err != nil {
 					return fmt.Errorf("trace: %w", err)
 				}
