@@ -135,12 +135,12 @@ type Config struct {
 
 // PPOWorkers is the number of goroutines a run's learner computes each
 // PPO minibatch on by default (learner.DefaultPPO has 2): in a run the
-// simulators, the aggregator, the broker and the learner's readers share
-// the cores with the update, and a second PPO worker busy-waits (with
-// runtime.Gosched) between its tasks and for 2 ms after each update, which
-// the profile of a whole run (docs/ppo.md, "Profile of aelp run") showed
-// as a quarter of the process's CPU time. The update's results do not
-// depend on the count (ppo.Config.Workers), so a run's policy is the same.
+// simulators, the aggregator, the broker and the learner's readers keep
+// the second core busy, so a second PPO worker finds no free core; on
+// the shared 2-core machine it cost about a fifth more CPU per sample in
+// BenchmarkUpdate and no less CPU per run (docs/ppo.md, "Profile of aelp
+// run"). The update's results do not depend on the count
+// (ppo.Config.Workers), so a run's policy is the same.
 const PPOWorkers = 1
 
 // DefaultConfig returns the defaults of `aelp run`: the data under

@@ -20,9 +20,9 @@ const (
 // other methods (the learner loop owns it); hand a [Policy] from
 // [Agent.Snapshot] to other goroutines. With Config.Workers > 1, Update
 // spreads its work over Workers − 1 goroutines of its own besides the
-// caller's and releases them before it returns (even when it panics);
-// they keep spinning for 2 ms in case another Update follows and then
-// return. [Agent.Close] stops them at once.
+// caller's, which wait blocked between their tasks, and tells them to
+// return before it returns (even when it panics); [Agent.Close] waits
+// until they have.
 type Agent struct {
 	cfg      Config
 	rng      *rand.Rand
@@ -45,7 +45,9 @@ type Agent struct {
 	// workers[0] runs on the caller's goroutine; workers[1:] are created
 	// by the first task that needs them.
 	workers []*worker
-	running int // number of worker goroutines reserved (workers[1:1+running])
+	running int           // number of worker goroutines started (workers[1:1+running])
+	pending int           // tasks of the current dispatch not yet done
+	done    chan struct{} // a worker's goroutine sends when its task is done
 	wg      sync.WaitGroup
 	batch   *Batch // the batch being prepared, nil otherwise
 
@@ -722,21 +724,14 @@ epochs:
 	return st
 }
 
-// Close stops the agent's worker goroutines (Config.Workers > 1) and waits
-// for them to return, instead of letting them spin for their 2 ms after
-// the last Update; it holds nothing else. The learner calls it on
-// shutdown. Close is idempotent, and it does not end the agent: a later
+// Close waits for the agent's worker goroutines (Config.Workers > 1),
+// which every Update tells to return before it returns, to have returned;
+// it holds nothing else. The learner calls it on shutdown. Close is idempotent, and it does not end the agent: a later
 // Update (or any method that needs the workers) starts them again, so
 // Close may be called whenever no other method of the agent is running.
 // It returns no error; the signature matches io.Closer.
 func (a *Agent) Close() error {
 	a.stopWorkers()
-	for _, w := range a.workers[1:] {
-		// Between Updates a worker is idle (spinning) or gone; only its
-		// goroutine changes it from idle to gone, and only Close from
-		// idle to stopping.
-		w.state.CompareAndSwap(workerIdle, workerStopping)
-	}
 	a.wg.Wait()
 	return nil
 }

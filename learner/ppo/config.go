@@ -103,12 +103,11 @@ type Config struct {
 	// the parameters, evaluated in parallel. 0 or 1 (default 0) computes
 	// everything on the calling goroutine. No sum depends on the split
 	// (see the package documentation), so the results are bit-identical
-	// for every Workers value. The extra goroutines busy-wait (yielding
-	// with runtime.Gosched) between tasks, so each keeps a core busy for
-	// the whole Update and for 2 ms after it (so that back-to-back Updates
-	// do not wait for a thread to wake); then they return, or at once on
-	// [Agent.Close]. At most MaxWorkers. It is saved in checkpoints like
-	// every other field; see [Agent.SetWorkers] to change it after
+	// for every Workers value. The extra goroutines are started by each
+	// Update and wait blocked (taking no CPU) between their tasks; Update
+	// tells them to return before it returns, and [Agent.Close] waits
+	// until they have. At most MaxWorkers. It is saved in checkpoints
+	// like every other field; see [Agent.SetWorkers] to change it after
 	// [Restore].
 	Workers int
 }

@@ -243,11 +243,12 @@ func TestCheckpointKeepsWorkers(t *testing.T) {
 }
 
 // TestWorkersManyUpdates runs many small updates with Workers = 3
-// (minibatches smaller than the worker count), some back to back and some
-// after a pause longer than the workers' linger (so their goroutines leave
-// and are started again, racing the reservation), and checks that each
-// returns with finite parameters; a lost hand-off between Update and its
-// workers hangs it. Once the agent is idle its goroutines must leave.
+// (minibatches smaller than the worker count), some back to back (so an
+// Update starts its goroutines while the last one's are still returning)
+// and some after a pause, and checks that each returns with finite
+// parameters; a lost hand-off between Update and its workers hangs it.
+// Every Update tells its goroutines to return: once the agent is idle
+// they must have left.
 func TestWorkersManyUpdates(t *testing.T) {
 	cfg := smallConfig()
 	cfg.Workers = 3
@@ -257,20 +258,66 @@ func TestWorkersManyUpdates(t *testing.T) {
 		b := randomBatch(cfg, 1+u%9, rng)
 		a.Update(b)
 		if u%10 == 0 {
-			time.Sleep(workerLinger + time.Duration(u%3)*time.Millisecond/2 - time.Millisecond/2)
+			time.Sleep(time.Duration(u%3) * time.Millisecond / 2)
 		}
 	}
 	if !allFinite(a.params) {
 		t.Fatal("non-finite parameters")
 	}
-	// Workers linger for workerLinger after the last Update, then leave;
-	// allow them a bounded time. A leaked worker never does.
+	// The goroutines return on their own; allow them a bounded time. A
+	// leaked worker never does.
 	left := make(chan struct{})
 	go func() { a.wg.Wait(); close(left) }()
 	select {
 	case <-left:
 	case <-time.After(5 * time.Second):
 		t.Error("worker goroutines still running 5 s after the last Update")
+	}
+}
+
+// TestDispatchPanicRecovers checks that when the caller's part of a
+// dispatch panics, the workers' goroutines finish their parts and are
+// told to return, the done signals of that dispatch are not taken for a
+// later one's, and the next Update computes bit for bit what an agent
+// that never panicked computes.
+func TestDispatchPanicRecovers(t *testing.T) {
+	cfg := smallConfig()
+	cfg.Workers = 3
+	a, ref := testAgent(t, cfg, 61), testAgent(t, cfg, 61)
+	defer ref.Close()
+	defer a.Close()
+	b := randomBatch(cfg, 48, rand.New(rand.NewPCG(61, 62)))
+	a.ObserveObs(b.Obs)
+	ref.ObserveObs(b.Obs)
+	a.Update(b)
+	ref.Update(b)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("dispatch with a bad task on the caller's worker did not panic")
+			}
+		}()
+		// Worker 0 (the caller's) indexes a nil minibatch; the others
+		// have empty row ranges and return at once.
+		for i, w := range a.workers[:3] {
+			w.task, w.lo, w.hi, w.mb = taskRows, 0, 0, nil
+			if i == 0 {
+				w.hi = 1
+			}
+		}
+		a.dispatch(3)
+	}()
+	if a.running != 0 || a.pending != 0 || len(a.done) != 0 {
+		t.Fatalf("after the panic: %d goroutines started, %d tasks pending, %d stale done signals", a.running, a.pending, len(a.done))
+	}
+	sa, sr := a.Update(b), ref.Update(b)
+	if sa != sr {
+		t.Fatalf("stats after the panic %+v, want %+v", sa, sr)
+	}
+	for i := range a.params {
+		if math.Float64bits(a.params[i]) != math.Float64bits(ref.params[i]) {
+			t.Fatalf("param %d after the panic: %v, want %v", i, a.params[i], ref.params[i])
+		}
 	}
 }
 
@@ -296,10 +343,8 @@ func TestCloseStopsWorkers(t *testing.T) {
 		if err := a.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
-		for i, w := range a.workers[1:] {
-			if s := w.state.Load(); s != workerGone {
-				t.Fatalf("worker %d in state %d after Close, want gone (%d)", i+1, s, workerGone)
-			}
+		if a.running != 0 {
+			t.Fatalf("%d worker goroutines started after Close, want 0", a.running)
 		}
 		// A worker's goroutine is done with the agent when Close returns;
 		// it may still be on its way out of the runtime.

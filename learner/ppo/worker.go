@@ -1,11 +1,6 @@
 package ppo
 
-import (
-	"math"
-	"runtime"
-	"sync/atomic"
-	"time"
-)
+import "math"
 
 // Tasks a worker runs.
 const (
@@ -45,12 +40,11 @@ type worker struct {
 
 	lg *legacyWorker // per-row path state, nil until used
 
-	// Hand-off with the dispatching goroutine: it sets the task fields and
-	// then increments start; the worker runs the task and then stores the
-	// value of start it ran in done. The atomics order the plain fields.
-	start, done atomic.Uint64
-	// state is workerGone, workerIdle, workerHeld or workerStopping.
-	state atomic.Int32
+	// wake hands the worker's goroutine its orders (capacity 1): true
+	// runs the task set in the fields above, after which the goroutine
+	// sends on Agent.done; false makes it return. The channel operations
+	// order the plain fields between the two goroutines.
+	wake chan bool
 
 	// loopFn is w.loop, bound once so that `go w.loopFn()` does not
 	// allocate a closure per Update.
@@ -62,6 +56,7 @@ func (a *Agent) newWorker() *worker {
 		a:     a,
 		logp:  make([]float64, a.cfg.NumActions),
 		probs: make([]float64, a.cfg.NumActions),
+		wake:  make(chan bool, 1),
 	}
 	w.loopFn = w.loop
 	return w
@@ -76,6 +71,9 @@ func (a *Agent) numWorkers(n int) int {
 // ensureWorkers creates the workers Config.Workers asks for that do not
 // exist yet (after this, Update does not allocate).
 func (a *Agent) ensureWorkers() {
+	if a.done == nil {
+		a.done = make(chan struct{}, MaxWorkers)
+	}
 	for len(a.workers) < max(1, a.cfg.Workers) {
 		a.workers = append(a.workers, a.newWorker())
 	}
@@ -84,31 +82,13 @@ func (a *Agent) ensureWorkers() {
 	}
 }
 
-// Worker goroutine states (worker.state).
-const (
-	workerGone     = iota // no goroutine: the next startWorkers starts one
-	workerIdle            // running, between Updates; leaves after workerLinger
-	workerHeld            // running, reserved by an Update: does not leave
-	workerStopping        // running, told by Close to leave at once
-)
-
-// workerLinger is how long a worker goroutine keeps spinning after an
-// Update before it leaves. Starting (or waking) a goroutine on an idle
-// processor costs 50–100 µs on a virtual machine, about a tenth of a
-// minibatch update, while a learner calls Update back to back with a
-// fraction of a millisecond of ingest in between: lingering keeps the
-// goroutines ready for the next call, and leaving bounds the CPU an idle
-// agent burns.
-const workerLinger = 2 * time.Millisecond
-
-// startWorkers reserves the goroutines of workers[1:Workers] for the
-// caller, starting those that have left (or never ran). Until stopWorkers
-// they busy-wait (yielding the processor with runtime.Gosched on every
-// check) for their next task: waking a parked thread costs as much as a
-// quarter of a minibatch of 64, while the gap between two tasks (the
-// serial part of an optimizer step) is a few microseconds. [Agent.Update]
-// reserves them once and releases them before it returns; a dispatch
-// outside Update (tests) does both itself.
+// startWorkers starts the goroutines of workers[1:Workers] for the caller.
+// Until stopWorkers each waits, blocked on its wake channel, for its next
+// task; it takes no CPU between tasks. [Agent.Update] starts them once
+// (before its serial preparation, so that the threads wake while it runs)
+// and stops them before it returns, so no goroutine outlives an Update
+// for longer than it takes to return; a dispatch outside Update (tests)
+// does both itself.
 func (a *Agent) startWorkers() {
 	if a.running > 0 || a.cfg.Workers <= 1 {
 		return
@@ -117,27 +97,23 @@ func (a *Agent) startWorkers() {
 	ws := a.workers[1:a.cfg.Workers]
 	a.running = len(ws)
 	for _, w := range ws {
-		if w.state.CompareAndSwap(workerIdle, workerHeld) {
-			continue // still spinning from the last call
-		}
-		// Gone: its goroutine has returned or is returning, and touches
-		// no field of w but the wait group any more.
-		w.state.Store(workerHeld)
 		a.wg.Add(1)
 		go w.loopFn()
 	}
 }
 
-// stopWorkers waits for the reserved workers to finish their tasks and
-// releases them: each goroutine returns after workerLinger without a new
-// reservation.
+// stopWorkers tells the started goroutines to return, after the tasks of
+// a dispatch that did not finish (the caller's part panicked) are done;
+// it does not wait for them to return ([Agent.Close] does).
 func (a *Agent) stopWorkers() {
 	if a.running == 0 {
 		return
 	}
+	for ; a.pending > 0; a.pending-- {
+		<-a.done
+	}
 	for _, w := range a.workers[1 : 1+a.running] {
-		w.wait()
-		w.state.Store(workerIdle)
+		w.wake <- false
 	}
 	a.running = 0
 }
@@ -154,53 +130,22 @@ func (a *Agent) dispatch(nw int) {
 		defer a.stopWorkers()
 	}
 	ws := a.workers[1:nw]
+	a.pending = len(ws)
 	for _, w := range ws {
-		w.start.Add(1)
+		w.wake <- true
 	}
 	a.workers[0].run()
-	for _, w := range ws {
-		w.wait()
+	for ; a.pending > 0; a.pending-- {
+		<-a.done
 	}
 }
 
-// wait returns when the worker has run its last task.
-func (w *worker) wait() {
-	for w.done.Load() != w.start.Load() {
-		runtime.Gosched()
-	}
-}
-
-// loop runs the worker's tasks until it has been idle (released by
-// stopWorkers) for workerLinger and wins the race to leave against
-// startWorkers' reservation.
+// loop runs the worker's tasks until it is told to return.
 func (w *worker) loop() {
 	defer w.a.wg.Done()
-	// Only this goroutine writes done, and a worker is released only with
-	// done == start: tasks of earlier Updates are not run again.
-	seen := w.done.Load()
-	var idleSince time.Time
-	for spins := 0; ; spins++ {
-		if s := w.start.Load(); s != seen {
-			seen = s
-			w.run()
-			w.done.Store(seen)
-			continue
-		}
-		// The clock is read every 64th check only: the check itself is a
-		// few nanoseconds, a clock read tens.
-		switch st := w.state.Load(); {
-		case st == workerStopping:
-			w.state.Store(workerGone)
-			return
-		case st != workerIdle:
-			idleSince = time.Time{}
-		case spins%64 != 0:
-		case idleSince.IsZero():
-			idleSince = time.Now()
-		case time.Since(idleSince) > workerLinger && w.state.CompareAndSwap(workerIdle, workerGone):
-			return
-		}
-		runtime.Gosched()
+	for <-w.wake {
+		w.run()
+		w.a.done <- struct{}{}
 	}
 }
 
