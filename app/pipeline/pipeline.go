@@ -134,13 +134,14 @@ type Config struct {
 }
 
 // PPOWorkers is the number of goroutines a run's learner computes each
-// PPO minibatch on by default (learner.DefaultPPO has 2): in a run the
-// simulators, the aggregator, the broker and the learner's readers keep
-// the second core busy, so a second PPO worker finds no free core; on
-// the shared 2-core machine it cost about a fifth more CPU per sample in
-// BenchmarkUpdate and no less CPU per run (docs/ppo.md, "Profile of aelp
-// run"). The update's results do not depend on the count
-// (ppo.Config.Workers), so a run's policy is the same.
+// PPO minibatch on by default (learner.DefaultPPO has 2). In a run the
+// simulators, the aggregator, the broker and the learner's readers are
+// runnable beside the update, and every one of an update's 25 barriers
+// waits for the second worker's goroutine to get a processor: on the
+// shared 2-core machine runs streamed slower and took more CPU with two
+// workers than with one (docs/ppo.md, "The blocking worker pool"). The
+// update's results do not depend on the count (ppo.Config.Workers), so
+// a run's policy is the same.
 const PPOWorkers = 1
 
 // DefaultConfig returns the defaults of `aelp run`: the data under
