@@ -72,6 +72,12 @@ type Stats struct {
 	// Lag is the number of records behind the end of the tagged topic, as
 	// of the last fetched record of each partition.
 	Lag int64
+	// UpdateTime is the wall time the training loop spent in PPO updates
+	// (train.Trainer.Update: sampling, the batch and the update), and
+	// WaitTime the time it waited for a record with none at hand and the
+	// rate limiter holding training back. The loop is one goroutine: the
+	// rest of its time is ingest, publication and checkpoints.
+	UpdateTime, WaitTime time.Duration
 }
 
 // Learner is the learn role.
@@ -463,18 +469,29 @@ func (l *Learner) loop(ctx, finishCtx context.Context, recs <-chan *record, w *w
 				return err
 			}
 		default:
+			t0 := time.Now()
 			select {
 			case <-ctx.Done():
 				return nil
 			case r := <-recs:
+				l.waited(t0)
 				l.ingest(r)
 			case <-finishCh:
+				l.waited(t0)
 				if err := onFinish(); err != nil {
 					return err
 				}
 			}
 		}
 	}
+}
+
+// waited adds the time since t0 to Stats.WaitTime.
+func (l *Learner) waited(t0 time.Time) {
+	d := time.Since(t0)
+	l.mu.Lock()
+	l.stats.WaitTime += d
+	l.mu.Unlock()
 }
 
 func (l *Learner) endOffsets(ctx context.Context) (map[int]int64, error) {
@@ -544,7 +561,8 @@ func (l *Learner) update(ctx context.Context, w *writers) error {
 	if err != nil {
 		return fmt.Errorf("learn: %w", err)
 	}
-	l.metrics.updateSeconds.Observe(time.Since(now).Seconds())
+	took := time.Since(now)
+	l.metrics.updateSeconds.Observe(took.Seconds())
 	for _, produced := range res.FirstUse {
 		l.metrics.firstUse.Observe(float64(now.UnixNano()-produced) / 1e9)
 	}
@@ -562,6 +580,7 @@ func (l *Learner) update(ctx context.Context, w *writers) error {
 		lag += max(0, h-l.offsets[p])
 	}
 	l.stats.Lag = lag
+	l.stats.UpdateTime += took
 	updates := l.stats.Updates
 	l.mu.Unlock()
 	l.metrics.observeUpdate(res.PPO, res.Buffer)

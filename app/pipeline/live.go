@@ -35,6 +35,7 @@ func (r *roles) newLiveRoles(cfg Config, kcfg kafkax.Config) error {
 		return err
 	}
 	pace := func(ctx context.Context) error {
+		defer r.heldBack(time.Now())
 		for r.jn.Stats().Written-r.lrn.Stats().Consumed() > cfg.MaxAhead {
 			select {
 			case <-ctx.Done():

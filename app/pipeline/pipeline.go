@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aelp/aelp/app/tagger"
@@ -291,6 +292,11 @@ type Summary struct {
 	// exact reference.
 	Learned, Logging sim.EvalReport
 	Oracle           sim.OracleReport
+	// HeldBack is the time the simulators waited for the learner to come
+	// within MaxAhead (live: the join's output), summed over their
+	// goroutines. With the learner's Stats.UpdateTime and WaitTime it
+	// tells which stage held the stream up.
+	HeldBack time.Duration
 	// Served, with the promotion gate on (Learner.OPE.Promote lcb), is
 	// the evaluation of the policy serving at the end — the newest
 	// snapshot on the policy topic, the one the simulators act with, or
@@ -350,6 +356,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	runErr := stream(ctx, cfg, kcfg, start)
 	sum.Elapsed = time.Since(start)
 	sum.Sim, sum.Agg, sum.Learn = r.sim.Stats(), r.agg.Stats(), r.lrn.Stats()
+	sum.HeldBack = time.Duration(r.held.Load())
 	if r.jn != nil {
 		st := r.jn.Stats()
 		sum.Join, sum.JoinWindows = &st, r.jn.Config().Join.Windows
@@ -415,7 +422,13 @@ type roles struct {
 	live *producers.LiveSimulator
 	jn   *consumers.Joiner
 	srv  *serve.Server // with Serve
+	// held is the time the simulator goroutines waited in their pace
+	// function (MaxAhead), summed over them, in nanoseconds.
+	held atomic.Int64
 }
+
+// heldBack adds the time since t0 to the simulators' waits.
+func (r *roles) heldBack(t0 time.Time) { r.held.Add(int64(time.Since(t0))) }
 
 // newRoles configures the learner, the aggregator and the simulator, the
 // simulators paced to stay within MaxAhead experiences of the learner.
@@ -443,6 +456,7 @@ func newRoles(cfg Config, kcfg kafkax.Config) (*roles, error) {
 		return r, r.newLiveRoles(cfg, kcfg)
 	}
 	pace := func(ctx context.Context) error {
+		defer r.heldBack(time.Now())
 		for r.sim.Stats().Experiences-r.lrn.Stats().Consumed() > cfg.MaxAhead {
 			select {
 			case <-ctx.Done():

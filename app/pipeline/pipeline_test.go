@@ -105,6 +105,14 @@ func TestRunEndToEnd(t *testing.T) {
 	if sum.Sim.PolicyVersion < 0 {
 		t.Errorf("no policy snapshot reached the simulator")
 	}
+	// The learner's loop is one goroutine inside the stream: its time in
+	// updates and waiting for records fits in the streaming time.
+	if l := sum.Learn; l.UpdateTime <= 0 || l.WaitTime < 0 || l.UpdateTime+l.WaitTime > sum.Elapsed || sum.HeldBack < 0 {
+		t.Errorf("learner updating %v and waiting %v, simulators held back %v, of %v streaming", l.UpdateTime, l.WaitTime, sum.HeldBack, sum.Elapsed)
+	}
+	if !strings.Contains(table.String(), "learner's loop: updating / waiting for records") {
+		t.Error("the summary has no line of the learner's loop")
+	}
 	if acted == 0 {
 		t.Errorf("no experience carries a learned policy's version")
 	}

@@ -42,6 +42,9 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(tw, "  dead-lettered\t%d\n", s.Agg.DeadLettered+l.DeadLettered)
 	fmt.Fprintf(tw, "  experiences ingested by the learner\t%d\n", l.Ingested)
 	fmt.Fprintf(tw, "  PPO updates (samples drawn)\t%d (%d)\n", l.Updates, l.Sampled)
+	fmt.Fprintf(tw, "  learner's loop: updating / waiting for records\t%.1fs / %.1fs of %.1fs streaming\n",
+		l.UpdateTime.Seconds(), l.WaitTime.Seconds(), s.Elapsed.Seconds())
+	fmt.Fprintf(tw, "  simulators held back by the learner (summed over goroutines)\t%.1fs\n", s.HeldBack.Seconds())
 	fmt.Fprintf(tw, "  policy snapshots acted on (last version)\t%d\n", s.Sim.PolicyVersion)
 	if l.HeldOut > 0 {
 		fmt.Fprintf(tw, "  experiences of held-out users (journeys in the evaluation set)\t%d (%d)\n", l.HeldOut, l.EvalJourneys)
