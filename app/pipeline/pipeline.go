@@ -135,14 +135,14 @@ type Config struct {
 }
 
 // PPOWorkers is the number of goroutines a run's learner computes each
-// PPO minibatch on by default (learner.DefaultPPO has 2). In a run the
-// simulators, the aggregator, the broker and the learner's readers are
-// runnable beside the update, and every one of an update's 25 barriers
-// waits for the second worker's goroutine to get a processor: on the
-// shared 2-core machine runs streamed slower and took more CPU with two
-// workers than with one (docs/ppo.md, "The blocking worker pool"). The
-// update's results do not depend on the count (ppo.Config.Workers), so
-// a run's policy is the same.
+// PPO minibatch on by default, learner.DefaultPPO's count. A run keeps it
+// at 1 whatever that default becomes: the simulators, the aggregator, the
+// broker and the learner's readers are runnable beside the update, and
+// every one of an update's 25 hand-offs waits for the second worker's
+// goroutine to get a processor; on the shared 2-core machine runs
+// streamed slower and took more CPU with two workers than with one
+// (docs/ppo.md, "The blocking worker pool"). The update's results do not
+// depend on the count (ppo.Config.Workers), so a run's policy is the same.
 const PPOWorkers = 1
 
 // DefaultConfig returns the defaults of `aelp run`: the data under

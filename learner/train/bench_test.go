@@ -8,7 +8,7 @@ import (
 // BenchmarkInsertUpdate measures the training core at the learn role's
 // default schedule (DefaultConfig: buffer 50,000, min buffer 1,000, batch
 // 256, one sample per insert with a tolerance of 2,560 samples, PPO 2
-// epochs × 4 minibatches on 2 workers): a stream of simulated experiences
+// epochs × 4 minibatches on 1 worker): a stream of simulated experiences
 // (4,000 users, cycled) inserted one at a time, with an update whenever
 // Due, as the learn role trains on a backlog. One op is one experience
 // inserted; the updates it paces are included, so experiences/s is the

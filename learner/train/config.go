@@ -79,14 +79,17 @@ func DefaultReplay() replay.Config {
 }
 
 // DefaultPPO is the agent configuration of the learn role by default: the
-// ppo package defaults with 2 epochs × 4 minibatches per update, each
-// minibatch's gradient computed on 2 goroutines (a fixed count, not the
-// machine's core count, so that a seeded run does not depend on it).
+// ppo package defaults with 2 epochs × 4 minibatches per update, computed
+// on the calling goroutine (Workers 1). On the 2-core machine a second
+// worker, which waits blocked between its tasks, made BenchmarkUpdate
+// slower, idle or loaded (learner/ppo/README.md): the 25 hand-offs of an
+// update cost more than the second worker gains. The results do not
+// depend on the count (ppo.Config.Workers).
 func DefaultPPO(stateDim, numActions int) ppo.Config {
 	c := ppo.DefaultConfig(stateDim, numActions)
 	c.Epochs = 2
 	c.Minibatches = 4
-	c.Workers = 2
+	c.Workers = 1
 	return c
 }
 

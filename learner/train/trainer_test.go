@@ -61,8 +61,8 @@ func TestDefaultConfig(t *testing.T) {
 	if r := DefaultReplay(); r.AnnealSteps != 2000 || r.Uniform {
 		t.Errorf("DefaultReplay() = %+v, want β annealed over 2000 updates, prioritised", r)
 	}
-	if p := DefaultPPO(16, 12); p.Epochs != 2 || p.Minibatches != 4 || p.Workers != 2 {
-		t.Errorf("DefaultPPO = %d epochs × %d minibatches on %d workers, want 2 × 4 on 2", p.Epochs, p.Minibatches, p.Workers)
+	if p := DefaultPPO(16, 12); p.Epochs != 2 || p.Minibatches != 4 || p.Workers != 1 {
+		t.Errorf("DefaultPPO = %d epochs × %d minibatches on %d workers, want 2 × 4 on 1", p.Epochs, p.Minibatches, p.Workers)
 	}
 }
 
