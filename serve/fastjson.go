@@ -196,101 +196,9 @@ func parseDecide(b []byte, r *DecideRequest, stateDim int) bool {
 			if !ok || !p.take(':') {
 				return false
 			}
-			var bit int
-			switch string(key) {
-			case "user_id":
-				bit = seenUser
-				s, ok := p.str()
-				if !ok {
-					return false
-				}
-				r.UserID = string(s)
-			case "episode_id":
-				bit = seenEpisode
-				s, ok := p.str()
-				if !ok {
-					return false
-				}
-				r.EpisodeID = string(s)
-			case "step":
-				bit = seenStep
-				t, integer, ok := p.number()
-				if !ok || !integer {
-					return false
-				}
-				n, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(t), len(t)), 10, 32)
-				if err != nil {
-					return false
-				}
-				r.Step = int32(n)
-			case "state":
-				bit = seenState
-				if !p.take('[') {
-					return false
-				}
-				r.State = make([]float64, 0, stateDim)
-				if !p.take(']') {
-					for {
-						x, ok := p.float()
-						if !ok {
-							return false
-						}
-						r.State = append(r.State, x)
-						if p.take(']') {
-							break
-						}
-						if !p.take(',') {
-							return false
-						}
-					}
-				}
-			case "metadata":
-				bit = seenMetadata
-				if !p.take('{') {
-					return false
-				}
-				r.Metadata = map[string]string{}
-				if !p.take('}') {
-					for {
-						k, ok := p.str()
-						if !ok || !p.take(':') {
-							return false
-						}
-						v, ok := p.str()
-						if !ok {
-							return false
-						}
-						r.Metadata[string(k)] = string(v)
-						if p.take('}') {
-							break
-						}
-						if !p.take(',') {
-							return false
-						}
-					}
-				}
-			case "value":
-				bit = seenValue
-				x, ok := p.float()
-				if !ok {
-					return false
-				}
-				r.Value = x
-			case "defer":
-				bit = seenDefer
-				switch {
-				case p.word("true"):
-					r.Defer = true
-				case p.word("false"):
-					r.Defer = false
-				default:
-					return false
-				}
-			default: // timestamp, an unknown field, another spelling: encoding/json's
+			bit, ok := p.field(key, r, stateDim)
+			if !ok || seen&bit != 0 { // a bad value, or a field given twice
 				return false
-			}
-			if seen&bit != 0 {
-				return false // a field given twice
 			}
 			seen |= bit
 			if p.take('}') {
@@ -303,6 +211,101 @@ func parseDecide(b []byte, r *DecideRequest, stateDim int) bool {
 	}
 	p.space()
 	return p.i == len(p.b)
+}
+
+// field parses the value of the field named key into r and returns the
+// field's bit; ok is false for a field it leaves to encoding/json
+// (timestamp, an unknown field, another spelling) or a value it cannot take.
+func (p *decideParser) field(key []byte, r *DecideRequest, stateDim int) (bit int, ok bool) {
+	switch string(key) {
+	case "user_id":
+		s, ok := p.str()
+		r.UserID = string(s)
+		return seenUser, ok
+	case "episode_id":
+		s, ok := p.str()
+		r.EpisodeID = string(s)
+		return seenEpisode, ok
+	case "step":
+		t, integer, ok := p.number()
+		if !ok || !integer {
+			return seenStep, false
+		}
+		n, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(t), len(t)), 10, 32)
+		r.Step = int32(n)
+		return seenStep, err == nil
+	case "state":
+		r.State = make([]float64, 0, stateDim)
+		return seenState, p.floats(&r.State)
+	case "metadata":
+		r.Metadata = map[string]string{}
+		return seenMetadata, p.stringMap(r.Metadata)
+	case "value":
+		x, ok := p.float()
+		r.Value = x
+		return seenValue, ok
+	case "defer":
+		switch {
+		case p.word("true"):
+			r.Defer = true
+		case p.word("false"):
+			r.Defer = false
+		default:
+			return seenDefer, false
+		}
+		return seenDefer, true
+	}
+	return 0, false
+}
+
+// floats parses a JSON array of numbers, appending them to *xs.
+func (p *decideParser) floats(xs *[]float64) bool {
+	if !p.take('[') {
+		return false
+	}
+	if p.take(']') {
+		return true
+	}
+	for {
+		x, ok := p.float()
+		if !ok {
+			return false
+		}
+		*xs = append(*xs, x)
+		if p.take(']') {
+			return true
+		}
+		if !p.take(',') {
+			return false
+		}
+	}
+}
+
+// stringMap parses a JSON object of string values into m.
+func (p *decideParser) stringMap(m map[string]string) bool {
+	if !p.take('{') {
+		return false
+	}
+	if p.take('}') {
+		return true
+	}
+	for {
+		k, ok := p.str()
+		if !ok || !p.take(':') {
+			return false
+		}
+		v, ok := p.str()
+		if !ok {
+			return false
+		}
+		m[string(k)] = string(v)
+		if p.take('}') {
+			return true
+		}
+		if !p.take(',') {
+			return false
+		}
+	}
 }
 
 // appendDecideResponse appends r as json.Encoder.Encode writes it (a

@@ -328,65 +328,106 @@ func holdServer(ctx context.Context, cfg ServeConfig, rep ServeReport) (ServeRep
 // each to one of cfg.Connections senders, and measures each answer's
 // latency from its scheduled time.
 func openLoop(ctx context.Context, addr string, cfg ServeConfig, endpoint string, reqs [][]byte, here bool) (PhaseResult, error) {
-	res := PhaseResult{Endpoint: endpoint}
-	type shot struct {
-		i          int64
-		at, queued time.Time
-		measured   bool
-	}
-	interval := time.Duration(float64(time.Second) / cfg.Rate)
+	t := &tally{res: PhaseResult{Endpoint: endpoint}}
 	total := int64((cfg.Warmup + cfg.Duration).Seconds() * cfg.Rate)
 	warm := int64(cfg.Warmup.Seconds() * cfg.Rate)
 	shots := make(chan shot, max(1024, int(cfg.Rate)))
-	var mu sync.Mutex
-	var lat, waits []float64
-	pacer := make([]float64, 0, total-warm) // the pacer's own, not grown while it paces
-	var last time.Time
 	var wg sync.WaitGroup
 	for range cfg.Connections {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var mine, myWaits []float64
-			c := &rawConn{addr: addr}
-			defer c.close()
-			for s := range shots {
-				sent := time.Now()
-				code, err := c.do(reqs[s.i%int64(len(reqs))])
-				done := time.Now()
-				if !s.measured {
-					continue
-				}
-				mu.Lock()
-				myWaits = append(myWaits, sent.Sub(s.queued).Seconds())
-				switch {
-				case err == nil && code == http.StatusOK:
-					res.OK++
-					mine = append(mine, done.Sub(s.at).Seconds())
-				case err == nil && code == http.StatusServiceUnavailable:
-					res.Refused++
-				default:
-					res.Failed++
-					if res.FirstError == "" {
-						res.FirstError = fmt.Sprintf("status %d: %v", code, err)
-					}
-				}
-				if done.After(last) {
-					last = done
-				}
-				mu.Unlock()
-			}
-			mu.Lock()
-			lat, waits = append(lat, mine...), append(waits, myWaits...)
-			mu.Unlock()
+			t.send(addr, reqs, shots)
 		}()
 	}
-	// The usage at the start of the measured time is read off the pacer
-	// (a scrape takes a connection of its own and a millisecond or so).
-	type usageAt struct {
-		server *ProcessUsage
-		gen    time.Duration
+	measuredFrom, pacer, before := t.pace(ctx, cfg, addr, shots, warm, total)
+	close(shots)
+	wg.Wait()
+	res := &t.res
+	if err := ctx.Err(); err != nil {
+		return *res, err
 	}
+	if b := <-before; b.server != nil {
+		if a, err := scrapeUsage(ctx, addr); err == nil && a != nil {
+			res.Server = &ProcessUsage{CPU: a.CPU - b.server.CPU, Allocated: a.Allocated - b.server.Allocated, GCs: a.GCs - b.server.GCs}
+		}
+		if !here {
+			res.GeneratorCPU = selfCPU() - b.gen
+		}
+	}
+	res.Elapsed = t.last.Sub(measuredFrom)
+	res.quantiles(t.lat, t.waits, pacer)
+	return *res, nil
+}
+
+// shot is one scheduled request: its index, when it was due, when the
+// pacer handed it over, and whether it falls in the measured time.
+type shot struct {
+	i          int64
+	at, queued time.Time
+	measured   bool
+}
+
+// usageAt is the server's usage and the generator's CPU at the start of
+// the measured time.
+type usageAt struct {
+	server *ProcessUsage
+	gen    time.Duration
+}
+
+// tally collects the senders' answers of one open-loop phase.
+type tally struct {
+	mu         sync.Mutex
+	res        PhaseResult
+	lat, waits []float64
+	last       time.Time
+}
+
+// send is one connection's sender: it sends each shot it takes and
+// counts the measured ones' answers.
+func (t *tally) send(addr string, reqs [][]byte, shots <-chan shot) {
+	var mine, myWaits []float64
+	c := &rawConn{addr: addr}
+	defer c.close()
+	for s := range shots {
+		sent := time.Now()
+		code, err := c.do(reqs[s.i%int64(len(reqs))])
+		done := time.Now()
+		if !s.measured {
+			continue
+		}
+		t.mu.Lock()
+		myWaits = append(myWaits, sent.Sub(s.queued).Seconds())
+		switch {
+		case err == nil && code == http.StatusOK:
+			t.res.OK++
+			mine = append(mine, done.Sub(s.at).Seconds())
+		case err == nil && code == http.StatusServiceUnavailable:
+			t.res.Refused++
+		default:
+			t.res.Failed++
+			if t.res.FirstError == "" {
+				t.res.FirstError = fmt.Sprintf("status %d: %v", code, err)
+			}
+		}
+		if done.After(t.last) {
+			t.last = done
+		}
+		t.mu.Unlock()
+	}
+	t.mu.Lock()
+	t.lat, t.waits = append(t.lat, mine...), append(t.waits, myWaits...)
+	t.mu.Unlock()
+}
+
+// pace hands shots over at their scheduled times until total or ctx's
+// end; it returns the start of the measured time, the pacer's own lag per
+// measured shot and where the usage at that start arrives. The usage is
+// read off the pacer (a scrape takes a connection of its own and a
+// millisecond or so).
+func (t *tally) pace(ctx context.Context, cfg ServeConfig, addr string, shots chan<- shot, warm, total int64) (time.Time, []float64, <-chan usageAt) {
+	interval := time.Duration(float64(time.Second) / cfg.Rate)
+	pacer := make([]float64, 0, total-warm) // the pacer's own, not grown while it paces
 	before := make(chan usageAt, 1)
 	start := time.Now()
 	var measuredFrom time.Time
@@ -401,29 +442,20 @@ func openLoop(ctx context.Context, addr string, cfg ServeConfig, endpoint string
 			measuredFrom = at
 			go func() { u, _ := scrapeUsage(ctx, addr); before <- usageAt{u, selfCPU()} }()
 		}
-		if i >= warm {
-			res.Scheduled++
-		}
 		queued := time.Now()
 		if i >= warm {
 			pacer = append(pacer, queued.Sub(at).Seconds())
 		}
 		shots <- shot{i: i, at: at, queued: queued, measured: i >= warm}
 	}
-	close(shots)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return res, err
-	}
-	if b := <-before; b.server != nil {
-		if a, err := scrapeUsage(ctx, addr); err == nil && a != nil {
-			res.Server = &ProcessUsage{CPU: a.CPU - b.server.CPU, Allocated: a.Allocated - b.server.Allocated, GCs: a.GCs - b.server.GCs}
-		}
-		if !here {
-			res.GeneratorCPU = selfCPU() - b.gen
-		}
-	}
-	res.Elapsed = last.Sub(measuredFrom)
+	t.mu.Lock()
+	t.res.Scheduled = int64(len(pacer))
+	t.mu.Unlock()
+	return measuredFrom, pacer, before
+}
+
+// quantiles sets res's latency, connection-wait and pacer-lag quantiles.
+func (res *PhaseResult) quantiles(lat, waits, pacer []float64) {
 	sort.Float64s(lat)
 	sort.Float64s(waits)
 	sort.Float64s(pacer)
@@ -439,7 +471,6 @@ func openLoop(ctx context.Context, addr string, cfg ServeConfig, endpoint string
 	if len(pacer) > 0 {
 		res.PacerP50, res.PacerP99 = q(pacer, 0.5), q(pacer, 0.99)
 	}
-	return res, nil
 }
 
 // scrapeUsage reads the server's CPU seconds, heap bytes allocated and

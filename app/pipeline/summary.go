@@ -67,8 +67,19 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(tw, "  learning rate\t%.3g\n", l.Last.LearningRate)
 	tw.Flush()
 
+	s.printEvaluation(w)
+	if len(s.Curve) > 0 {
+		fmt.Fprintf(w, "\nlearning curve (each policy snapshot on %d held-out journeys)\n\n", s.Curve[0].Eval.Episodes)
+		policy.WriteCurve(w, s.Curve)
+	}
+	fmt.Fprintf(w, "\ncheckpoint: %s\n", s.Checkpoint)
+}
+
+// printEvaluation writes the held-out evaluation: the learned, served and
+// logging policies and the exact oracle.
+func (s Summary) printEvaluation(w io.Writer) {
 	fmt.Fprintf(w, "\nheld-out evaluation (%d journeys per policy; ± is the 95%% CI half-width)\n\n", s.Learned.Episodes)
-	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "policy\tcrisis return\tcrisis conversion\tregular return\tregular conversion\tvalue per user\n")
 	row := func(name string, r sim.EvalReport) {
 		fmt.Fprintf(tw, "%s\t%.3f ± %.3f\t%.3f\t%.3f ± %.3f\t%.3f\t%.3f ± %.3f\n", name,
@@ -88,9 +99,4 @@ func (s Summary) Print(w io.Writer) {
 	fmt.Fprintf(tw, "oracle (exact)\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\n", o.Crisis.AdaptiveReturn, o.Crisis.AdaptiveConversion,
 		o.Regular.AdaptiveReturn, o.Regular.AdaptiveConversion, o.AdaptiveValuePerUser)
 	tw.Flush()
-	if len(s.Curve) > 0 {
-		fmt.Fprintf(w, "\nlearning curve (each policy snapshot on %d held-out journeys)\n\n", s.Curve[0].Eval.Episodes)
-		policy.WriteCurve(w, s.Curve)
-	}
-	fmt.Fprintf(w, "\ncheckpoint: %s\n", s.Checkpoint)
 }

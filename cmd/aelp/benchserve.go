@@ -46,14 +46,8 @@ func benchServeSetup() (*flagSet, action) {
 			return usagef("%v", err)
 		}
 		if cfg.URL == "" && !cfg.Hold && !cfg.InProcess {
-			exe, err := os.Executable()
-			if err != nil {
+			if cfg.ServerCommand, err = serverCommand(cfg, sh.kafka.Brokers); err != nil {
 				return err
-			}
-			cfg.ServerCommand = []string{exe, "bench-serve", "--hold", "--log-sync=" + strconv.FormatBool(cfg.LogSync),
-				"--epsilon", strconv.FormatFloat(cfg.Epsilon, 'g', -1, 64), "--seed", strconv.FormatUint(cfg.Seed, 10)}
-			if b := sh.kafka.Brokers; len(b) > 0 { // only the brokers: for TLS or SASL use --in-process
-				cfg.ServerCommand = append(cfg.ServerCommand, "--brokers", strings.Join(b, ","))
 			}
 		}
 		if len(cfg.ServerCommand) > 0 { // the profiles are the server's, in its process
@@ -63,31 +57,11 @@ func benchServeSetup() (*flagSet, action) {
 				}
 			}
 		} else {
-			stopProfile, err := prof.start()
+			stop, err := profileHere(prof, tr.File)
 			if err != nil {
 				return err
 			}
-			defer func() {
-				if err := stopProfile(); err != nil {
-					fmt.Fprintln(os.Stderr, "aelp bench-serve:", err)
-				}
-			}()
-			if tr.File != "" {
-				f, err := os.Create(tr.File)
-				if err != nil {
-					return fmt.Errorf("trace: %w", err)
-				}
-				if err := trace.Start(f); err != nil {
-					f.Close()
-					return fmt.Errorf("trace: %w", err)
-				}
-				defer func() {
-					trace.Stop()
-					if err := f.Close(); err != nil {
-						fmt.Fprintln(os.Stderr, "aelp bench-serve: trace:", err)
-					}
-				}()
-			}
+			defer stop()
 		}
 		rep, err := bench.RunServe(ctx, *cfg)
 		if cfg.Hold && rep.Server != nil {
@@ -106,4 +80,55 @@ func benchServeSetup() (*flagSet, action) {
 		}
 		return nil
 	}
+}
+
+// serverCommand is the child process bench-serve loads by default: this
+// binary's bench-serve --hold with cfg's server settings and brokers (only
+// the brokers: for TLS or SASL use --in-process).
+func serverCommand(cfg *bench.ServeConfig, brokers []string) ([]string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := []string{exe, "bench-serve", "--hold", "--log-sync=" + strconv.FormatBool(cfg.LogSync),
+		"--epsilon", strconv.FormatFloat(cfg.Epsilon, 'g', -1, 64), "--seed", strconv.FormatUint(cfg.Seed, 10)}
+	if len(brokers) > 0 {
+		cmd = append(cmd, "--brokers", strings.Join(brokers, ","))
+	}
+	return cmd, nil
+}
+
+// profileHere starts the CPU and heap profiles and the execution trace of
+// this process (the server runs in it); stop ends them, saying on stderr
+// what failed.
+func profileHere(prof *profileConfig, traceFile string) (stop func(), err error) {
+	stopProfile, err := prof.start()
+	if err != nil {
+		return nil, err
+	}
+	stopTrace := func() {}
+	if traceFile != "" {
+		f, err := os.Create(traceFile)
+		if err == nil {
+			if err = trace.Start(f); err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			_ = stopProfile()
+			return nil, fmt.Errorf("trace: %w", err)
+		}
+		stopTrace = func() {
+			trace.Stop()
+			if err := f.Close(); err != nil {
+				fmt.Fprintln(os.Stderr, "aelp bench-serve: trace:", err)
+			}
+		}
+	}
+	return func() {
+		stopTrace()
+		if err := stopProfile(); err != nil {
+			fmt.Fprintln(os.Stderr, "aelp bench-serve:", err)
+		}
+	}, nil
 }
