@@ -423,28 +423,54 @@ func (m EpsilonMix) ActionProbs(obs, dst []float64) {
 // μ's full distribution, and returns the complete journeys assembled by an
 // ope.Collector.
 func LogJourneys(sc sim.Config, cc classify.Config, mu sim.Policy, n int, seed uint64) ([]ope.Journey, ope.Counts, error) {
+	l, err := NewJourneyLogger(sc, cc, mu, seed)
+	if err != nil {
+		return nil, ope.Counts{}, err
+	}
+	js, counts := l.Next(n)
+	return js, counts, nil
+}
+
+// JourneyLogger logs journeys of a policy as LogJourneys does, its stream
+// going on from one Next to the next (the first Next's journeys are
+// LogJourneys's).
+type JourneyLogger struct {
+	stream *sim.Sim
+	cls    *classify.Classifier
+	mu     sim.Policy
+	nA     int
+	dim    int
+}
+
+// NewJourneyLogger logs journeys of mu on stream 1 of seed.
+func NewJourneyLogger(sc sim.Config, cc classify.Config, mu sim.Policy, seed uint64) (*JourneyLogger, error) {
 	stream, err := sim.New(sc, seed, 1)
 	if err != nil {
-		return nil, ope.Counts{}, fmt.Errorf("experiment ope: %w", err)
+		return nil, fmt.Errorf("experiment ope: %w", err)
 	}
 	cls, err := classify.New(cc)
 	if err != nil {
-		return nil, ope.Counts{}, fmt.Errorf("experiment ope: %w", err)
+		return nil, fmt.Errorf("experiment ope: %w", err)
 	}
-	nA := sc.NumActions()
+	return &JourneyLogger{stream: stream, cls: cls, mu: mu, nA: sc.NumActions(), dim: sc.StateDim}, nil
+}
+
+// Next logs the next n journeys and returns the complete ones with the
+// collector's counts.
+func (l *JourneyLogger) Next(n int) ([]ope.Journey, ope.Counts) {
 	dst := ope.NewJourneys(n)
-	col := ope.NewCollector(ope.CollectorConfig{NumActions: nA, StateDim: sc.StateDim}, dst)
+	col := ope.NewCollector(ope.CollectorConfig{NumActions: l.nA, StateDim: l.dim}, dst)
 	var te schemas.TaggedExperience
-	probs := make([]float64, nA)
+	probs := make([]float64, l.nA)
 	for range n {
-		stream.RunEpisode(mu, func(tr *sim.Transition) {
+		l.stream.RunEpisode(l.mu, func(tr *sim.Transition) {
 			producers.FillExperience(&te.Experience, tr, "", -1, time.Time{})
-			consumers.ApplyDecision(&te, cls.Classify(tr.Metadata, tr.Value), time.Time{})
+			consumers.ApplyDecision(&te, l.cls.Classify(tr.Metadata, tr.Value), time.Time{})
 			rec := ope.RecordOf(&te)
-			mu.ActionProbs(tr.State, probs)
+			l.mu.ActionProbs(tr.State, probs)
 			rec.Probs = probs
 			col.Add(&rec)
 		})
 	}
-	return dst.Snapshot(), col.Counts(), nil
+	return dst.Snapshot(), col.Counts()
 }

@@ -10,15 +10,27 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/aelp/aelp/consumers"
-	"github.com/aelp/aelp/consumers/classify"
 	"github.com/aelp/aelp/learner/ope"
-	"github.com/aelp/aelp/producers"
 	"github.com/aelp/aelp/producers/sim"
-	"github.com/aelp/aelp/schemas"
 )
+
+// envSeeds is OPE_SEEDS's comma-separated seeds, or def when it is unset.
+func envSeeds(t *testing.T, def ...uint64) []uint64 {
+	s := os.Getenv("OPE_SEEDS")
+	if s == "" {
+		return def
+	}
+	var seeds []uint64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = append(seeds, v)
+	}
+	return seeds
+}
 
 func envInt(t *testing.T, key string, def int) int {
 	s := os.Getenv(key)
@@ -45,17 +57,7 @@ func envInt(t *testing.T, key string, def int) int {
 //	OPE_SEEDS=11 OPE_CHUNKS=5 go test -tags opetuning -run TestOPECorrection -v -timeout 0 ./app/experiment/
 func TestOPECorrection(t *testing.T) {
 	cfg := DefaultOPEConfig()
-	seeds := []uint64{11}
-	if s := os.Getenv("OPE_SEEDS"); s != "" {
-		seeds = nil
-		for _, f := range strings.Split(s, ",") {
-			v, err := strconv.ParseUint(f, 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			seeds = append(seeds, v)
-		}
-	}
+	seeds := envSeeds(t, 11)
 	nFit, nEval, block, chunks := envInt(t, "OPE_FIT", 10_000), envInt(t, "OPE_EVAL", 200_000), envInt(t, "OPE_BLOCK", 20_000), envInt(t, "OPE_CHUNKS", 1)
 	for _, seed := range seeds {
 		snaps, err := trainSnapshots(context.Background(), cfg, seed)
@@ -141,34 +143,16 @@ func TestOPECorrection(t *testing.T) {
 // on stream 1 of seed as LogJourneys does, the stream going on from one
 // call to the next (the first call's journeys are LogJourneys's).
 func journeyLogger(t *testing.T, cfg OPEConfig, mu sim.Policy, seed uint64) func(n int) []ope.Journey {
-	stream, err := sim.New(cfg.Sim, seed, 1)
+	l, err := NewJourneyLogger(cfg.Sim, cfg.Classifier, mu, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cls, err := classify.New(cfg.Classifier)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nA := cfg.Sim.NumActions()
 	return func(n int) []ope.Journey {
-		dst := ope.NewJourneys(n)
-		col := ope.NewCollector(ope.CollectorConfig{NumActions: nA, StateDim: cfg.Sim.StateDim}, dst)
-		var te schemas.TaggedExperience
-		probs := make([]float64, nA)
-		for range n {
-			stream.RunEpisode(mu, func(tr *sim.Transition) {
-				producers.FillExperience(&te.Experience, tr, "", -1, time.Time{})
-				consumers.ApplyDecision(&te, cls.Classify(tr.Metadata, tr.Value), time.Time{})
-				rec := ope.RecordOf(&te)
-				mu.ActionProbs(tr.State, probs)
-				rec.Probs = probs
-				col.Add(&rec)
-			})
+		js, _ := l.Next(n)
+		if len(js) != n {
+			t.Fatalf("logged %d complete journeys of %d", len(js), n)
 		}
-		if got := dst.Len(); got != n {
-			t.Fatalf("logged %d complete journeys of %d", got, n)
-		}
-		return dst.Snapshot()
+		return js
 	}
 }
 

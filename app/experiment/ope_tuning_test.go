@@ -28,17 +28,7 @@ import (
 //	go test -tags opetuning -run TestOPETuning -v -timeout 0 ./app/experiment/
 func TestOPETuning(t *testing.T) {
 	cfg := DefaultOPEConfig()
-	seeds := []uint64{11, 12, 13, 14, 15}
-	if s := os.Getenv("OPE_SEEDS"); s != "" {
-		seeds = nil
-		for _, f := range strings.Split(s, ",") {
-			v, err := strconv.ParseUint(f, 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			seeds = append(seeds, v)
-		}
-	}
+	seeds := envSeeds(t, 11, 12, 13, 14, 15)
 	reps := 2
 	if s := os.Getenv("OPE_REPS"); s != "" {
 		var err error

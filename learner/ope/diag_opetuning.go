@@ -174,17 +174,7 @@ func (d *data) bellmanR2(qa, v []float64, evalLo int) float64 {
 		}
 		ys, res = append(ys, y), append(res, y-qa[r])
 	}
-	m := 0.0
-	for _, y := range ys {
-		m += y
-	}
-	m /= float64(len(ys))
-	var ss, sr float64
-	for k, y := range ys {
-		ss += (y - m) * (y - m)
-		sr += res[k] * res[k]
-	}
-	return 1 - sr/ss
+	return rSquared(ys, res)
 }
 
 // stepSums are one step's sums over the journeys that reach it.

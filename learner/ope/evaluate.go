@@ -438,6 +438,11 @@ func (d *data) predict(in *fqeInput, models []*linearQ, folds []int, qa, v []flo
 			ys, res = append(ys, y), append(res, y-qa[r])
 		}
 	}
+	return rSquared(ys, res)
+}
+
+// rSquared is 1 − Σ res² / Σ (y − ȳ)² (0 when the ys do not vary).
+func rSquared(ys, res []float64) float64 {
 	mean := 0.0
 	for _, y := range ys {
 		mean += y
