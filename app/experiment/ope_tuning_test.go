@@ -20,7 +20,8 @@ import (
 // experiment's own training and logging with OPE_REPS (2) × 20,000
 // journeys logged under μ, each 20,000 an independent replicate of the
 // far snapshot's cells (the last of the experiment's snapshots),
-// evaluated with every model of OPE_MODELS (fqe,fqe-linear) and 200
+// evaluated with every model of OPE_MODELS (fqe,fqe-linear; model@w sets
+// Config.ModelMaxWeight to w, fqe@inf never gates) and 200
 // resamples against 50,000 held-out journeys; one line per (seed,
 // replicate, model) with each segment's error and interval of PDIS, DR
 // and DR-CV (✓: covered). Run it with
@@ -67,6 +68,12 @@ func TestOPETuning(t *testing.T) {
 			for _, m := range models {
 				oc := cfg.OPE
 				oc.Seed, oc.Resamples, oc.Model = seed, 200, m
+				if k := strings.Index(m, "@"); k >= 0 {
+					oc.Model = m[:k]
+					if oc.ModelMaxWeight, err = strconv.ParseFloat(m[k+1:], 64); err != nil {
+						t.Fatalf("OPE_MODELS %q: %v", m, err)
+					}
+				}
 				start := time.Now()
 				rep, err := ope.Evaluate(ope.Target{Name: fmt.Sprintf("snapshot %d", s.updates), Policy: s.pol}, part, oc)
 				if err != nil {

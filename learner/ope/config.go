@@ -122,6 +122,18 @@ type Config struct {
 	Iterations int
 	// Folds is the number of cross-fitting folds of the Q model. Default 2.
 	Folds int
+	// ModelMaxWeight gates the model of DR (and of DR-V, WDR, DR-CV): Q̂
+	// and V̂ serve step t only while the journey's cumulative weight
+	// before it, w_{t−1} (w_{−1} = 1), is at most ModelMaxWeight; at a
+	// step past it both are 0 and the step's term is PDIS's, w_t r_t.
+	// The gate is a function of the history before a_t, so the model
+	// correction keeps its zero mean and DR its unbiasedness; it bounds
+	// each step's correction by ModelMaxWeight·(|V̂| + ρ_t|Q̂|), where
+	// the rare journeys that follow the target for many steps would
+	// otherwise carry corrections so large and so skewed that a sample
+	// rarely holds its share of them (docs/off-policy-evaluation.md).
+	// Default 100; +Inf never gates (the model at every step).
+	ModelMaxWeight float64
 	// Workers is the number of goroutines for the target's log-probs, the
 	// Q model's folds and the bootstrap. Default 1. With more than one,
 	// Target.Policy must be safe for concurrent use (ppo.Policy is).
@@ -130,7 +142,8 @@ type Config struct {
 
 // DefaultConfig returns the defaults: γ = 1, 1,000 resamples, 95%
 // intervals, seed 0, no clipping, the cross-fitted fitted-Q model on the history
-// (λ = 1e-3, 2 folds, iterations up to the longest journey), 1 worker.
+// (λ = 1e-3, 2 folds, iterations up to the longest journey) gated at
+// weight 100, 1 worker.
 func DefaultConfig() Config {
 	var c Config
 	c.setDefaults()
@@ -156,10 +169,17 @@ func (c *Config) setDefaults() {
 	if c.Folds == 0 {
 		c.Folds = 2
 	}
+	if c.ModelMaxWeight == 0 {
+		c.ModelMaxWeight = DefaultModelMaxWeight
+	}
 	if c.Workers == 0 {
 		c.Workers = 1
 	}
 }
+
+// DefaultModelMaxWeight is Config.ModelMaxWeight's default, chosen on
+// the tuning seeds of docs/off-policy-evaluation.md.
+const DefaultModelMaxWeight = 100
 
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.
 var ErrInvalidConfig = errors.New("invalid off-policy evaluation config")
@@ -187,6 +207,8 @@ func (c Config) Validate() error {
 		return bad("iterations %d not in [0, 10000]", c.Iterations)
 	case c.Folds < 2 || c.Folds > 100:
 		return bad("folds %d not in [2, 100]", c.Folds)
+	case !(c.ModelMaxWeight > 0):
+		return bad("model max weight %v: want a positive weight or +Inf (never gate)", c.ModelMaxWeight)
 	case c.Workers < 1 || c.Workers > 256:
 		return bad("workers %d not in [1, 256]", c.Workers)
 	}

@@ -1,6 +1,7 @@
 package ope
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -72,7 +73,8 @@ func corrections(d *data, qa, v []float64) (c []float64, step [][2]float64) {
 // 20,000 toy journeys of a target far from μ (weights up to 52),
 // with Q̂ the cross-fitted fitted-Q of Evaluate (both feature sets, as
 // fitModel fits and predicts it) and with a fixed random table Q̂, the
-// mean correction, and each step's, are within 4 standard errors of 0.
+// mean correction, and each step's, are within 4 standard errors of 0;
+// and so with the fitted models gated at weight 5 (Config.ModelMaxWeight).
 // It fails for the mistakes that would break the identity: V̂ taken with
 // μ's probabilities instead of π's, or logged propensities that are not
 // the ones the actions were drawn from (both checked to be more than 4
@@ -117,6 +119,14 @@ func TestDRCorrectionZeroMean(t *testing.T) {
 		}
 		t.Logf("%s: out-of-fold R² %.3f", model, fit.R2)
 		zeroMean(model+" cross-fitted", qa, v)
+		// Gated at weight 5 (Config.ModelMaxWeight): the gate is a
+		// function of the history, so the correction stays zero-mean.
+		gq, gv := append([]float64(nil), qa...), append([]float64(nil), v...)
+		share := d.gateModel(gq, gv, 5)
+		if share < 0.01 {
+			t.Fatalf("gate at 5 set %.4f of the steps: the check would not test it", share)
+		}
+		zeroMean(fmt.Sprintf("%s gated at 5 (%.1f%% of steps)", model, 100*share), gq, gv)
 	}
 	// A fixed random table Q̂(g, t, s, a) in [0, 10].
 	rng := rand.New(rand.NewPCG(8, 9))

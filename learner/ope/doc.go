@@ -68,6 +68,15 @@
 // network) also gets DR-V: DR with Q̂(s, a) = V̂(s) = clamp(Value(s)) for
 // every action, the candidate's own estimate of its value.
 //
+// Every model is gated by the journey's weight (Config.ModelMaxWeight,
+// default 100): at a step whose history weight w_{t−1} exceeds the gate,
+// Q̂ = V̂ = 0 and the step's term is PDIS's. The gate depends only on the
+// history before a_t, so it is itself a Q̂ of the history and DR stays
+// unbiased; it keeps the correction's terms bounded where the rare
+// journeys that follow the target for many steps would otherwise give
+// it a tail too long and too skewed for a sample of tens of thousands
+// to hold its share of.
+//
 // # Intervals, ESS, segments, normalisation
 //
 // Every interval is a seeded percentile bootstrap over journeys: Config.

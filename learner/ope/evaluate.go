@@ -279,6 +279,24 @@ func (d *data) weightedTerms(qa, v []float64) (wq, wv []float64) {
 	return wq, wv
 }
 
+// gateModel sets Q̂ and V̂ of every row whose journey's weight before it,
+// w_{t−1} (w_{−1} = 1), exceeds max to 0 (see Config.ModelMaxWeight) and
+// returns the share of rows it set.
+func (d *data) gateModel(qa, v []float64, max float64) float64 {
+	gated := 0
+	for i := range d.n {
+		prev := 1.0
+		for r := d.off[i]; r < d.off[i+1]; r++ {
+			if prev > max {
+				qa[r], v[r] = 0, 0
+				gated++
+			}
+			prev = d.w[r]
+		}
+	}
+	return float64(gated) / float64(d.rows)
+}
+
 // Evaluate estimates the value of target t from the logged journeys js
 // (see the package documentation for the estimators, the model and the
 // intervals). Journeys that cannot be used are left out and counted in
@@ -319,6 +337,9 @@ func Evaluate(t Target, js []Journey, cfg Config) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
+	if qa != nil {
+		fit.GatedShare = d.gateModel(qa, v, cfg.ModelMaxWeight)
+	}
 	d.ret, d.pdis, d.dr = d.estimates(qa, v)
 	if qa != nil {
 		d.wq, d.wv = d.weightedTerms(qa, v)
@@ -328,7 +349,9 @@ func Evaluate(t Target, js []Journey, cfg Config) (Report, error) {
 		if err != nil {
 			return Report{}, err
 		}
-		_, _, d.drv = d.estimates(vh, vh)
+		vq := append([]float64(nil), vh...)
+		d.gateModel(vq, vh, cfg.ModelMaxWeight)
+		_, _, d.drv = d.estimates(vq, vh)
 	}
 	rep := Report{Target: t.Name, Journeys: d.n, Steps: d.rows, Skipped: sk, Gamma: cfg.Gamma,
 		Confidence: cfg.Confidence, Resamples: cfg.Resamples, Seed: cfg.Seed, Clip: cfg.Clip, Model: fit}
@@ -371,6 +394,9 @@ func (d *data) fitModel(cfg Config) (ModelFit, []float64, []float64, error) {
 	fit := ModelFit{Model: cfg.Model, Lo: lo, Hi: hi}
 	if cfg.Model == ModelNone {
 		return fit, nil, nil, nil
+	}
+	if !math.IsInf(cfg.ModelMaxWeight, 1) {
+		fit.MaxWeight = cfg.ModelMaxWeight
 	}
 	iters := cfg.Iterations
 	if iters == 0 {

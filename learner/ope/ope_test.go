@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -297,6 +298,49 @@ func TestDRWithoutModelIsPDIS(t *testing.T) {
 	}
 }
 
+// TestModelGate: the model's gate (Config.ModelMaxWeight) sets Q̂ and V̂
+// to 0 at exactly the steps whose weight before them, w_{t−1}, exceeds
+// the gate (w_{−1} = 1, fresh for every journey); gated below every
+// weight DR, WDR and DR-CV are PDIS and WPDIS exactly; never gated
+// (+Inf) no step is set and the report says so.
+func TestModelGate(t *testing.T) {
+	d := &data{n: 2, rows: 7, off: []int{0, 4, 7}, w: []float64{2, 60, 300, 50, 150, 0.5, 2}}
+	qa, v := []float64{1, 1, 1, 1, 1, 1, 1}, []float64{2, 2, 2, 2, 2, 2, 2}
+	share := d.gateModel(qa, v, 100)
+	// Journey 0: w_{t−1} = 1, 2, 60, 300 → only its last step; journey 1:
+	// 1, 150, 0.5 → its middle step.
+	wantQ, wantV := []float64{1, 1, 1, 0, 1, 0, 1}, []float64{2, 2, 2, 0, 2, 0, 2}
+	if !slices.Equal(qa, wantQ) || !slices.Equal(v, wantV) || share != 2.0/7 {
+		t.Fatalf("gated Q̂ %v V̂ %v share %v, want %v %v %v", qa, v, share, wantQ, wantV, 2.0/7)
+	}
+
+	m := newToyMDP(1, 3, 4)
+	js := m.journeys(m.randomPolicy(2, 0.1), 1000, 5)
+	target := Target{Policy: m.randomPolicy(3, 0.05)}
+	rep := mustEvaluate(t, target, js, Config{ModelMaxWeight: 1e-9})
+	if rep.Model.GatedShare != 1 {
+		t.Fatalf("gate 1e-9: gated share %v, want 1", rep.Model.GatedShare)
+	}
+	for _, s := range rep.Segments {
+		for est, want := range map[string]string{DR: PDIS, WDR: WPDIS, DRCV: PDIS} {
+			e, _ := s.Estimate(est)
+			w, _ := s.Estimate(want)
+			if math.Abs(e.Value-w.Value) > 1e-9*(1+math.Abs(w.Value)) ||
+				math.Abs(e.Lo-w.Lo) > 1e-9*(1+math.Abs(w.Lo)) || math.Abs(e.Hi-w.Hi) > 1e-9*(1+math.Abs(w.Hi)) {
+				t.Errorf("%s gated everywhere: %s %+v, %s %+v", s.Name, est, e.Interval, want, w.Interval)
+			}
+		}
+	}
+	rep = mustEvaluate(t, target, js, Config{ModelMaxWeight: math.Inf(1)})
+	if rep.Model.GatedShare != 0 || rep.Model.MaxWeight != 0 || !strings.Contains(rep.Describe(), "never gated") {
+		t.Errorf("never gated: share %v max weight %v, %q", rep.Model.GatedShare, rep.Model.MaxWeight, rep.Describe())
+	}
+	rep = mustEvaluate(t, target, js, Config{})
+	if rep.Model.MaxWeight != DefaultModelMaxWeight || !strings.Contains(rep.Describe(), "gated off past weight 100") {
+		t.Errorf("default: max weight %v, %q", rep.Model.MaxWeight, rep.Describe())
+	}
+}
+
 // TestSkipped: journeys with a gap, without a behaviour log-prob, with
 // log-prob −Inf, unfinished or invalid are left out and counted; the rest
 // are evaluated; with none left the error says why.
@@ -429,6 +473,10 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Model: "mlp"}, false},
 		{Config{Ridge: -1}, false},
 		{Config{Folds: 1}, false},
+		{Config{ModelMaxWeight: -1}, false},
+		{Config{ModelMaxWeight: math.NaN()}, false},
+		{Config{ModelMaxWeight: math.Inf(1)}, true},
+		{Config{ModelMaxWeight: 0.5}, true},
 		{Config{Workers: -1}, false},
 		{Config{Iterations: -1}, false},
 	} {

@@ -87,6 +87,11 @@ type ModelFit struct {
 	// (fitted without it): 1 is a perfect model, 0 no better than a
 	// constant. 0 for ModelNone.
 	R2 float64 `json:"r2"`
+	// MaxWeight is the gate of the model (Config.ModelMaxWeight), 0 when
+	// it never gates; GatedShare the share of steps where the gate set
+	// Q̂ and V̂ to 0.
+	MaxWeight  float64 `json:"max_weight,omitempty"`
+	GatedShare float64 `json:"gated_share"`
 	// Lo and Hi are the clamp of every prediction, the range of the
 	// logged returns-to-go.
 	Lo float64 `json:"lo"`
@@ -154,7 +159,7 @@ func (r *Report) checkFinite() error {
 	check := func(what string, iv Interval) error {
 		return errors.Join(bad(what, iv.Value), bad(what+" lo", iv.Lo), bad(what+" hi", iv.Hi))
 	}
-	errs := []error{bad("unsupported mass", r.UnsupportedMass), bad("model r2", r.Model.R2),
+	errs := []error{bad("unsupported mass", r.UnsupportedMass), bad("model r2", r.Model.R2), bad("model gated share", r.Model.GatedShare),
 		bad("model lo", r.Model.Lo), bad("model hi", r.Model.Hi)}
 	for _, s := range r.Segments {
 		errs = append(errs, check(s.Name+" logged", s.Logged), bad(s.Name+" ess", s.ESS), bad(s.Name+" clipped share", s.ClippedShare))

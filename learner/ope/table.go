@@ -22,6 +22,13 @@ func (r *Report) Describe() string {
 		model = fmt.Sprintf("DR model: linear fitted-Q on the state, %d folds, %d iterations, out-of-fold R² %.3f",
 			r.Model.Folds, r.Model.Iterations, r.Model.R2)
 	}
+	if r.Model.Model != ModelNone {
+		if r.Model.MaxWeight > 0 {
+			model += fmt.Sprintf(", gated off past weight %g (%.2f%% of steps)", r.Model.MaxWeight, 100*r.Model.GatedShare)
+		} else {
+			model += ", never gated"
+		}
+	}
 	return fmt.Sprintf("%d journeys (%d steps); γ %g; %.0f%% percentile bootstrap over journeys, %d resamples (seed %d); %s; %s",
 		r.Journeys, r.Steps, r.Gamma, 100*r.Confidence, r.Resamples, r.Seed, clip, model)
 }
