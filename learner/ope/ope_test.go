@@ -3,10 +3,14 @@ package ope
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -177,16 +181,39 @@ func TestCoverage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, truth := m.trueValue(tc.p)
-			cover := map[string]int{}
 			const trials = 200
-			for trial := range trials {
-				js := m.journeys(mu, tc.n, uint64(1000+trial))
-				rep := mustEvaluate(t, Target{Policy: tc.p}, js, Config{Resamples: 500, Seed: uint64(trial)})
-				all, _ := rep.Segment(KindAll)
-				for _, e := range all.Estimates {
-					if e.Lo <= truth && truth <= e.Hi {
-						cover[e.Estimator]++
+			// The trials are independent: one goroutine per CPU takes the
+			// next; each trial's figures depend only on its number.
+			hits := make([][]string, trials)
+			errs := make([]error, trials)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for range runtime.GOMAXPROCS(0) {
+				wg.Go(func() {
+					for trial := int(next.Add(1)) - 1; trial < trials; trial = int(next.Add(1)) - 1 {
+						js := m.journeys(mu, tc.n, uint64(1000+trial))
+						rep, err := Evaluate(Target{Policy: tc.p}, js, Config{Resamples: 500, Seed: uint64(trial)})
+						if err != nil {
+							errs[trial] = fmt.Errorf("trial %d: %w", trial, err)
+							continue
+						}
+						all, _ := rep.Segment(KindAll)
+						for _, e := range all.Estimates {
+							if e.Lo <= truth && truth <= e.Hi {
+								hits[trial] = append(hits[trial], e.Estimator)
+							}
+						}
 					}
+				})
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				t.Fatal(err)
+			}
+			cover := map[string]int{}
+			for _, h := range hits {
+				for _, est := range h {
+					cover[est]++
 				}
 			}
 			t.Logf("coverage of %d trials: %v", trials, cover)
