@@ -1,0 +1,295 @@
+//go:build opetuning
+
+package experiment
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/aelp/aelp/producers/sim"
+	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat/distuv"
+)
+
+// calibAcc sums, per action, Σ (1{a_t = a} − μ(a|s_t)) and its variance
+// Σ μ(a|s_t)(1 − μ(a|s_t)) over rows, overall and in bins of μ(a|s_t).
+type calibAcc struct {
+	nA      int
+	n, v, e []float64 // Σ (1{a_t = a} − μ), Σ μ(1 − μ), Σ μ
+	cov     []float64 // upper triangle of Σ (diag(μ) − μ μᵀ), nA × nA
+	bn, bv  []float64 // nA × len(calibBins)
+	rows    int
+}
+
+// calibBins are the upper edges of the μ(a|s_t) bins.
+var calibBins = []float64{0.03, 0.06, 0.12, 0.25, 1.01}
+
+func newCalibAcc(nA int) *calibAcc {
+	nb := nA * len(calibBins)
+	return &calibAcc{nA: nA, n: make([]float64, nA), v: make([]float64, nA), e: make([]float64, nA), cov: make([]float64, nA*nA), bn: make([]float64, nb), bv: make([]float64, nb)}
+}
+
+func (c *calibAcc) add(probs []float64, act int) {
+	c.rows++
+	for a, q := range probs {
+		x := -q
+		if a == act {
+			x++
+		}
+		c.n[a] += x
+		c.v[a] += q * (1 - q)
+		c.e[a] += q
+		row := c.cov[a*c.nA : (a+1)*c.nA]
+		for b, qb := range probs[a:] {
+			row[a+b] -= q * qb
+		}
+		row[a] += q
+		b := 0
+		for q >= calibBins[b] {
+			b++
+		}
+		c.bn[a*len(calibBins)+b] += x
+		c.bv[a*len(calibBins)+b] += q * (1 - q)
+	}
+}
+
+// ratioSums estimate R = E[Σ x²] / E[Σ v] for terms x of variance v:
+// Σ x², Σ v and, for R's standard error, Σ x⁴, Σ x²v, Σ v².
+type ratioSums struct{ x2, v, x4, x2v, vv float64 }
+
+func (r *ratioSums) add(x, v float64) {
+	r.x2 += x * x
+	r.v += v
+	r.x4 += x * x * x * x
+	r.x2v += x * x * v
+	r.vv += v * v
+}
+
+// ratio is R = Σ x² / Σ v and its standard error.
+func (r *ratioSums) ratio() (float64, float64) {
+	R := r.x2 / r.v
+	return R, math.Sqrt(max(r.x4-2*R*r.x2v+R*R*r.vv, 0)) / r.v
+}
+
+// dispersion compares, per action, the squared deviations with their
+// variance under calibration, per row (x = 1{a_t = a} − μ, v = μ(1 − μ):
+// R = 1 exactly for every row) and per journey (x = Σ_t of the row's x,
+// v = Σ_t of its v: R = 1 for a martingale), over journeys assumed
+// independent.
+type dispersion struct {
+	nA        int
+	row, jour []ratioSums
+	jx, jv    []float64
+}
+
+func newDispersion(nA int) *dispersion {
+	return &dispersion{nA: nA, row: make([]ratioSums, nA), jour: make([]ratioSums, nA), jx: make([]float64, nA), jv: make([]float64, nA)}
+}
+
+func (d *dispersion) add(probs []float64, act int) {
+	for a, q := range probs {
+		x := -q
+		if a == act {
+			x++
+		}
+		d.row[a].add(x, q*(1-q))
+		d.jx[a] += x
+		d.jv[a] += q * (1 - q)
+	}
+}
+
+func (d *dispersion) endJourney() {
+	for a := range d.nA {
+		d.jour[a].add(d.jx[a], d.jv[a])
+		d.jx[a], d.jv[a] = 0, 0
+	}
+}
+
+func fmtRatios(rs []ratioSums) string {
+	var b strings.Builder
+	for i := range rs {
+		R, se := rs[i].ratio()
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%.3f±%.3f", R, se)
+	}
+	return b.String()
+}
+
+// chi2 is X² = dᵀ Σ⁻¹ d over the first nA − 1 actions (d sums to 0),
+// χ²(nA − 1) when μ is the sampled distribution.
+func (c *calibAcc) chi2() float64 {
+	k := c.nA - 1
+	s := mat.NewSymDense(k, nil)
+	d := mat.NewVecDense(k, c.n[:k:k])
+	for a := range k {
+		for b := a; b < k; b++ {
+			s.SetSym(a, b, c.cov[a*c.nA+b])
+		}
+	}
+	var ch mat.Cholesky
+	if !ch.Factorize(s) {
+		return math.NaN()
+	}
+	var y mat.VecDense
+	if err := ch.SolveVecTo(&y, d); err != nil {
+		return math.NaN()
+	}
+	return mat.Dot(d, &y)
+}
+
+// binZs is the z of every (action, bin) cell with Σ μ(1 − μ) ≥ 100.
+func (c *calibAcc) binZs() []float64 {
+	var out []float64
+	for k, v := range c.bv {
+		if v >= 100 {
+			out = append(out, c.bn[k]/math.Sqrt(v))
+		}
+	}
+	return out
+}
+
+func zs(n, v []float64) []float64 {
+	out := make([]float64, len(n))
+	for i := range n {
+		if v[i] > 0 {
+			out[i] = n[i] / math.Sqrt(v[i])
+		}
+	}
+	return out
+}
+
+// TestOPECalibration is the calibration row of TestOPECorrection without
+// the Q̂ fit: on each seed of OPE_SEEDS (default 11), the experiment's μ,
+// OPE_FIT (10,000) journeys skipped (TestOPECorrection's fit journeys),
+// then OPE_CHUNKS (5) chunks of OPE_EVAL (200,000) journeys; per chunk and
+// per action the z of Σ_rows (1{a_t = a} − μ(a|s_t)) over the regular
+// users' steps, computed here from the journeys (not by
+// ope.DiagnoseCorrection), with μ from the logged Probs and recomputed
+// from the logged float32 state; the chunk's X² = dᵀΣ⁻¹d with the
+// covariance Σ_rows (diag(μ) − μμᵀ) (χ²(nA − 1) when calibrated), and the
+// z in bins of μ(a|s_t); pooled over the chunks, the z and X², and the
+// dispersion Σ x² / Σ v per row and per journey (see dispersion). It
+// measures and asserts nothing (docs/off-policy-evaluation.md,
+// "Propensity calibration").
+//
+//	OPE_SEEDS=11 OPE_CHUNKS=5 go test -tags opetuning -run TestOPECalibration -v -timeout 0 ./app/experiment/
+func TestOPECalibration(t *testing.T) {
+	cfg := DefaultOPEConfig()
+	nFit, nEval, chunks := envInt(t, "OPE_FIT", 10_000), envInt(t, "OPE_EVAL", 200_000), envInt(t, "OPE_CHUNKS", 5)
+	for _, seed := range envSeeds(t, 11) {
+		snaps, err := trainSnapshots(t.Context(), cfg, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nA := cfg.Sim.NumActions()
+		mu := EpsilonMix{Base: snaps[0].pol, Epsilon: cfg.Epsilon, N: nA}
+		log := journeyLogger(t, cfg, mu, seed)
+		log(nFit)
+		var all, allBin []float64
+		sumX2 := 0.0
+		disp := newDispersion(nA)
+		pooled := newCalibAcc(nA)
+		recomputed := make([]float64, nA)
+		state := make([]float64, cfg.Sim.StateDim)
+		for ch := range chunks {
+			acc := newCalibAcc(nA)
+			shift := 0.0
+			for _, j := range log(nEval) {
+				if j.Truth != sim.SegmentRegular {
+					continue
+				}
+				for _, s := range j.Steps {
+					acc.add(s.Probs, s.Action)
+					pooled.add(s.Probs, s.Action)
+					disp.add(s.Probs, s.Action)
+					for i, x := range s.State {
+						state[i] = float64(x)
+					}
+					mu.ActionProbs(state, recomputed)
+					for a := range nA {
+						shift = max(shift, math.Abs(recomputed[a]-s.Probs[a]))
+					}
+				}
+				disp.endJourney()
+			}
+			z, bz, x2 := zs(acc.n, acc.v), acc.binZs(), acc.chi2()
+			all, allBin, sumX2 = append(all, z...), append(allBin, bz...), sumX2+x2
+			t.Logf("seed %d chunk %d: %d regular rows, max |logged μ − μ(float32 state)| %.2g; z per action %s; X² %.1f (df %d, p %.3f); binned z largest %+.2f",
+				seed, ch, acc.rows, shift, fmtZs(z), x2, nA-1, distuv.ChiSquared{K: float64(nA - 1)}.Survival(x2), maxAbs(bz))
+			if ch == 0 {
+				t.Logf("  draws expected per action (Σ μ) %s", fmtCounts(acc.e))
+			}
+		}
+		t.Logf("seed %d pooled over %d chunks (%d rows): z per action %s", seed, chunks, pooled.rows, fmtZs(zs(pooled.n, pooled.v)))
+		df := float64(chunks * (nA - 1))
+		t.Logf("seed %d pooled: X² %.1f (df %d, p %.3f); Σ of the chunks' X² %.1f (df %.0f, mean %.3f per df, p %.3f)", seed,
+			pooled.chi2(), nA-1, distuv.ChiSquared{K: float64(nA - 1)}.Survival(pooled.chi2()),
+			sumX2, df, sumX2/df, distuv.ChiSquared{K: df}.Survival(sumX2))
+		t.Logf("seed %d per chunk and action: %s", seed, tails(all))
+		t.Logf("seed %d dispersion Σx²/Σv per action, rows (1 exactly when calibrated): %s", seed, fmtRatios(disp.row))
+		t.Logf("seed %d dispersion per action, journeys (1 for independent journeys): %s", seed, fmtRatios(disp.jour))
+		t.Logf("seed %d per chunk, action and bin of μ: %s", seed, tails(allBin))
+		for _, sn := range snaps {
+			sn.agent.Close()
+		}
+	}
+}
+
+func maxAbs(xs []float64) float64 {
+	m := 0.0
+	for _, x := range xs {
+		if math.Abs(x) > math.Abs(m) {
+			m = x
+		}
+	}
+	return m
+}
+
+func fmtZs(xs []float64) string {
+	var b strings.Builder
+	for i, x := range xs {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%+.2f", x)
+	}
+	return b.String()
+}
+
+// fmtCounts prints counts rounded to units.
+func fmtCounts(xs []float64) string {
+	var b strings.Builder
+	for i, x := range xs {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%.0f", x)
+	}
+	return b.String()
+}
+
+// tails compares the z's with N(0, 1): Σz², and the counts beyond ±2,
+// ±3 and ±3.5 with their expectations.
+func tails(zs []float64) string {
+	var b strings.Builder
+	n := float64(len(zs))
+	x2 := 0.0
+	for _, z := range zs {
+		x2 += z * z
+	}
+	fmt.Fprintf(&b, "%d z, mean z² %.3f (± %.3f), largest %+.2f", len(zs), x2/n, math.Sqrt(2/n), maxAbs(zs))
+	for _, c := range []float64{2, 3, 3.5} {
+		k := 0
+		for _, z := range zs {
+			if math.Abs(z) > c {
+				k++
+			}
+		}
+		fmt.Fprintf(&b, "; beyond ±%g: %d (expected %.2f)", c, k, n*math.Erfc(c/math.Sqrt2))
+	}
+	return b.String()
+}
