@@ -144,6 +144,27 @@ func (v intsValue) Set(s string) error {
 }
 func (v intsValue) target() any { return v.p }
 
+// positiveValue is a number that must be above 0 (inf allowed), for a
+// field whose zero would silently take its default.
+type positiveValue struct{ p *float64 }
+
+func (v positiveValue) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return strconv.FormatFloat(*v.p, 'g', -1, 64)
+}
+
+func (v positiveValue) Set(s string) error {
+	x, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(x > 0) {
+		return fmt.Errorf("%q is not a number above 0 (inf: no limit)", s)
+	}
+	*v.p = x
+	return nil
+}
+func (v positiveValue) target() any { return v.p }
+
 // notValue is a boolean flag that sets the negation of its field
 // (--enable-importance-sampling sets Replay.Uniform to false).
 type notValue struct{ p *bool }

@@ -25,7 +25,7 @@ func opeFlags(fs *flagSet, c *ope.Config) {
 	fs.Float64Var(&c.Clip, "clip", c.Clip, "cap on every cumulative importance weight (0: no clipping; the report states the share capped)")
 	fs.StringVar(&c.Model, "ope-model", c.Model, "doubly robust's Q model: fqe (cross-fitted fitted-Q on the history: state, mean state so far, random ReLU features), fqe-linear (linear in the state) or none (Q = 0, DR = PDIS)")
 	fs.IntVar(&c.Folds, "ope-folds", c.Folds, "cross-fitting folds of the fitted-Q model")
-	fs.Float64Var(&c.ModelMaxWeight, "ope-model-max-weight", c.ModelMaxWeight, "the Q model serves a step only while the journey's weight before it is at most this (past it the step is PDIS's; inf: never gate)")
+	fs.Var(positiveValue{&c.ModelMaxWeight}, "ope-model-max-weight", "the Q model serves a step only while the journey's weight before it is at most this `number` above 0 (past it the step is PDIS's; inf: never gate)")
 	fs.Float64Var(&c.Gamma, "gamma", c.Gamma, "discount of the value estimated (1: the journey return)")
 }
 
