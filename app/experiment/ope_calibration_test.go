@@ -8,52 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aelp/aelp/internal/stats"
 	"github.com/aelp/aelp/producers/sim"
-	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
-// calibAcc sums, per action, Σ (1{a_t = a} − μ(a|s_t)) and its variance
-// Σ μ(a|s_t)(1 − μ(a|s_t)) over rows, overall and in bins of μ(a|s_t).
-type calibAcc struct {
-	nA      int
-	n, v, e []float64 // Σ (1{a_t = a} − μ), Σ μ(1 − μ), Σ μ
-	cov     []float64 // upper triangle of Σ (diag(μ) − μ μᵀ), nA × nA
-	bn, bv  []float64 // nA × len(calibBins)
-	rows    int
-}
-
-// calibBins are the upper edges of the μ(a|s_t) bins.
+// calibBins are the upper edges of the μ(a|s_t) bins of
+// stats.Calibration.BinZ.
 var calibBins = []float64{0.03, 0.06, 0.12, 0.25, 1.01}
-
-func newCalibAcc(nA int) *calibAcc {
-	nb := nA * len(calibBins)
-	return &calibAcc{nA: nA, n: make([]float64, nA), v: make([]float64, nA), e: make([]float64, nA), cov: make([]float64, nA*nA), bn: make([]float64, nb), bv: make([]float64, nb)}
-}
-
-func (c *calibAcc) add(probs []float64, act int) {
-	c.rows++
-	for a, q := range probs {
-		x := -q
-		if a == act {
-			x++
-		}
-		c.n[a] += x
-		c.v[a] += q * (1 - q)
-		c.e[a] += q
-		row := c.cov[a*c.nA : (a+1)*c.nA]
-		for b, qb := range probs[a:] {
-			row[a+b] -= q * qb
-		}
-		row[a] += q
-		b := 0
-		for q >= calibBins[b] {
-			b++
-		}
-		c.bn[a*len(calibBins)+b] += x
-		c.bv[a*len(calibBins)+b] += q * (1 - q)
-	}
-}
 
 // ratioSums estimate R = E[Σ x²] / E[Σ v] for terms x of variance v:
 // Σ x², Σ v and, for R's standard error, Σ x⁴, Σ x²v, Σ v².
@@ -119,47 +81,15 @@ func fmtRatios(rs []ratioSums) string {
 	return b.String()
 }
 
-// chi2 is X² = dᵀ Σ⁻¹ d over the first nA − 1 actions (d sums to 0),
-// χ²(nA − 1) when μ is the sampled distribution.
-func (c *calibAcc) chi2() float64 {
-	k := c.nA - 1
-	s := mat.NewSymDense(k, nil)
-	d := mat.NewVecDense(k, c.n[:k:k])
-	for a := range k {
-		for b := a; b < k; b++ {
-			s.SetSym(a, b, c.cov[a*c.nA+b])
-		}
+// chi2 is c's X² = dᵀΣ⁻¹d (χ²(nA − 1) when μ is the sampled
+// distribution, every action given probability), NaN when the covariance
+// is not positive definite, with its degrees of freedom and p-value.
+func chi2(c *stats.Calibration) (x2 float64, df int, p float64) {
+	x2, df, p, err := c.Chi2()
+	if err != nil {
+		return math.NaN(), df, math.NaN()
 	}
-	var ch mat.Cholesky
-	if !ch.Factorize(s) {
-		return math.NaN()
-	}
-	var y mat.VecDense
-	if err := ch.SolveVecTo(&y, d); err != nil {
-		return math.NaN()
-	}
-	return mat.Dot(d, &y)
-}
-
-// binZs is the z of every (action, bin) cell with Σ μ(1 − μ) ≥ 100.
-func (c *calibAcc) binZs() []float64 {
-	var out []float64
-	for k, v := range c.bv {
-		if v >= 100 {
-			out = append(out, c.bn[k]/math.Sqrt(v))
-		}
-	}
-	return out
-}
-
-func zs(n, v []float64) []float64 {
-	out := make([]float64, len(n))
-	for i := range n {
-		if v[i] > 0 {
-			out[i] = n[i] / math.Sqrt(v[i])
-		}
-	}
-	return out
+	return x2, df, p
 }
 
 // TestOPECalibration is the calibration row of TestOPECorrection without
@@ -192,19 +122,19 @@ func TestOPECalibration(t *testing.T) {
 		var all, allBin []float64
 		sumX2 := 0.0
 		disp := newDispersion(nA)
-		pooled := newCalibAcc(nA)
+		pooled := stats.NewCalibration(nA, calibBins)
 		recomputed := make([]float64, nA)
 		state := make([]float64, cfg.Sim.StateDim)
 		for ch := range chunks {
-			acc := newCalibAcc(nA)
+			acc := stats.NewCalibration(nA, calibBins)
 			shift := 0.0
 			for _, j := range log(nEval) {
 				if j.Truth != sim.SegmentRegular {
 					continue
 				}
 				for _, s := range j.Steps {
-					acc.add(s.Probs, s.Action)
-					pooled.add(s.Probs, s.Action)
+					acc.Add(s.Probs, s.Action)
+					pooled.Add(s.Probs, s.Action)
 					disp.add(s.Probs, s.Action)
 					for i, x := range s.State {
 						state[i] = float64(x)
@@ -216,19 +146,20 @@ func TestOPECalibration(t *testing.T) {
 				}
 				disp.endJourney()
 			}
-			z, bz, x2 := zs(acc.n, acc.v), acc.binZs(), acc.chi2()
+			z, bz := acc.Z(), acc.BinZ(100)
+			x2, k, p := chi2(acc)
 			all, allBin, sumX2 = append(all, z...), append(allBin, bz...), sumX2+x2
 			t.Logf("seed %d chunk %d: %d regular rows, max |logged μ − μ(float32 state)| %.2g; z per action %s; X² %.1f (df %d, p %.3f); binned z largest %+.2f",
-				seed, ch, acc.rows, shift, fmtZs(z), x2, nA-1, distuv.ChiSquared{K: float64(nA - 1)}.Survival(x2), maxAbs(bz))
+				seed, ch, acc.Rows(), shift, stats.FormatZ(z), x2, k, p, stats.MaxAbs(bz))
 			if ch == 0 {
-				t.Logf("  draws expected per action (Σ μ) %s", fmtCounts(acc.e))
+				t.Logf("  draws expected per action (Σ μ) %s", fmtCounts(acc.Expected()))
 			}
 		}
-		t.Logf("seed %d pooled over %d chunks (%d rows): z per action %s", seed, chunks, pooled.rows, fmtZs(zs(pooled.n, pooled.v)))
-		df := float64(chunks * (nA - 1))
+		t.Logf("seed %d pooled over %d chunks (%d rows): z per action %s", seed, chunks, pooled.Rows(), stats.FormatZ(pooled.Z()))
+		x2, k, p := chi2(pooled)
+		df := float64(chunks * k)
 		t.Logf("seed %d pooled: X² %.1f (df %d, p %.3f); Σ of the chunks' X² %.1f (df %.0f, mean %.3f per df, p %.3f)", seed,
-			pooled.chi2(), nA-1, distuv.ChiSquared{K: float64(nA - 1)}.Survival(pooled.chi2()),
-			sumX2, df, sumX2/df, distuv.ChiSquared{K: df}.Survival(sumX2))
+			x2, k, p, sumX2, df, sumX2/df, distuv.ChiSquared{K: df}.Survival(sumX2))
 		t.Logf("seed %d per chunk and action: %s", seed, tails(all))
 		t.Logf("seed %d dispersion Σx²/Σv per action, rows (1 exactly when calibrated): %s", seed, fmtRatios(disp.row))
 		t.Logf("seed %d dispersion per action, journeys (1 for independent journeys): %s", seed, fmtRatios(disp.jour))
@@ -237,27 +168,6 @@ func TestOPECalibration(t *testing.T) {
 			sn.agent.Close()
 		}
 	}
-}
-
-func maxAbs(xs []float64) float64 {
-	m := 0.0
-	for _, x := range xs {
-		if math.Abs(x) > math.Abs(m) {
-			m = x
-		}
-	}
-	return m
-}
-
-func fmtZs(xs []float64) string {
-	var b strings.Builder
-	for i, x := range xs {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "%+.2f", x)
-	}
-	return b.String()
 }
 
 // fmtCounts prints counts rounded to units.
@@ -281,7 +191,7 @@ func tails(zs []float64) string {
 	for _, z := range zs {
 		x2 += z * z
 	}
-	fmt.Fprintf(&b, "%d z, mean z² %.3f (± %.3f), largest %+.2f", len(zs), x2/n, math.Sqrt(2/n), maxAbs(zs))
+	fmt.Fprintf(&b, "%d z, mean z² %.3f (± %.3f), largest %+.2f", len(zs), x2/n, math.Sqrt(2/n), stats.MaxAbs(zs))
 	for _, c := range []float64{2, 3, 3.5} {
 		k := 0
 		for _, z := range zs {
