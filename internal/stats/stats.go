@@ -1,7 +1,9 @@
 // Package stats holds the few summary statistics that aelp reports: means,
-// standard deviations, 95% confidence intervals for means (Student's t) and
-// proportions (Wilson), a streaming, mergeable accumulator, and the
-// confusion matrix of binary decisions against ground truth.
+// standard deviations and standard errors, 95% confidence intervals for
+// means (Student's t) and proportions (Wilson), a streaming, mergeable
+// accumulator, the confusion matrix of binary decisions against ground
+// truth, and a calibration check of logged categorical probabilities
+// against the outcomes drawn from them.
 //
 // It knows nothing of Kafka, experiences or policies; it works on plain
 // float64 values and counts.
@@ -38,6 +40,14 @@ func MeanStd(xs []float64) (mean, std float64) {
 		return xs[0], math.NaN()
 	}
 	return stat.MeanStdDev(xs, nil)
+}
+
+// MeanSE returns the mean of xs and its standard error s/√n, with s the
+// sample standard deviation of MeanStd (n − 1 in its denominator). For an
+// empty xs both are NaN; for a single value the standard error is NaN.
+func MeanSE(xs []float64) (mean, se float64) {
+	m, s := MeanStd(xs)
+	return m, s / math.Sqrt(float64(len(xs)))
 }
 
 // CI95 returns the mean of xs and the half-width of its two-sided 95%

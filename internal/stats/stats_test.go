@@ -42,6 +42,25 @@ func TestMeanStd(t *testing.T) {
 	}
 }
 
+func TestMeanSE(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		xs       []float64
+		mean, se float64
+	}{
+		{"empty", nil, math.NaN(), math.NaN()},
+		{"one", []float64{3}, 3, math.NaN()},
+		// s² = 32/7 (n − 1), so se = √(32/7/8) = √(4/7)
+		{"textbook", []float64{2, 4, 4, 4, 5, 5, 7, 9}, 5, math.Sqrt(4.0 / 7)},
+		{"constant", []float64{1.5, 1.5, 1.5}, 1.5, 0},
+	} {
+		m, se := MeanSE(tt.xs)
+		if !close(m, tt.mean, 1e-12) || !close(se, tt.se, 1e-12) {
+			t.Errorf("%s: MeanSE(%v) = %v, %v; want %v, %v", tt.name, tt.xs, m, se, tt.mean, tt.se)
+		}
+	}
+}
+
 func TestCI95(t *testing.T) {
 	// t₀.₉₇₅ quantiles from standard tables: ν=1 → 12.7062047361747,
 	// ν=4 → 2.7764451051977987, ν=9 → 2.2621571627409915.
