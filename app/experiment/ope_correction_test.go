@@ -4,13 +4,13 @@ package experiment
 
 import (
 	"context"
-	"math"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/aelp/aelp/internal/stats"
 	"github.com/aelp/aelp/learner/ope"
 	"github.com/aelp/aelp/producers/sim"
 )
@@ -101,15 +101,15 @@ func TestOPECorrection(t *testing.T) {
 							st.T, st.N, st.A, st.B, st.D, st.DSE, st.D/st.DSE, st.U, st.USE, st.U/st.USE, st.Rho, st.RhoSE, st.WPrev, st.WPrevMax, st.QSpread, st.QAbsMean,
 							st.WU, st.WUSE, st.WU/st.WUSE)
 					}
-					m, se := meanSE(dg.C)
-					pm, pse := meanSE(dg.P)
+					m, se := stats.MeanSE(dg.C)
+					pm, pse := stats.MeanSE(dg.P)
 					t.Logf("  per journey: C mean %+.4f ± %.4f (Σ_t D %+.4f), median %+.4f, C > 0 in %.1f%%; PDIS mean %+.4f ± %.4f; %s",
 						m, se, sumD, median(dg.C), 100*share(dg.C, func(x float64) bool { return x > 0 }), pm, pse, tail(dg.C))
 					// blocks of the segment's share of `block` journeys
 					size := max(1, int(float64(block)*float64(len(dg.C))/float64(nEval)))
 					var bm []float64
 					for lo := 0; lo+size <= len(dg.C); lo += size {
-						b, _ := meanSE(dg.C[lo : lo+size])
+						b, _ := stats.MeanSE(dg.C[lo : lo+size])
 						bm = append(bm, b)
 					}
 					blocks[k] = append(blocks[k], bm...)
@@ -127,7 +127,7 @@ func TestOPECorrection(t *testing.T) {
 			if k.random {
 				model = "random"
 			}
-			m, se := meanSE(c)
+			m, se := stats.MeanSE(c)
 			bm := blocks[k]
 			t.Logf("seed %d POOLED Q̂ %s segment %s: %d journeys, C mean %+.4f ± %.4f, median %+.4f, C > 0 in %.1f%%; blocks: C > 0 in %d of %d, median block mean %+.4f; %s",
 				seed, model, name, len(c), m, se, median(c), 100*share(c, func(x float64) bool { return x > 0 }),
@@ -164,20 +164,6 @@ func count(xs []float64, f func(float64) bool) int {
 		}
 	}
 	return k
-}
-
-func meanSE(xs []float64) (float64, float64) {
-	if len(xs) == 0 {
-		return 0, 0
-	}
-	var s, s2 float64
-	for _, x := range xs {
-		s += x
-		s2 += x * x
-	}
-	n := float64(len(xs))
-	m := s / n
-	return m, math.Sqrt(max(s2/n-m*m, 0) / n)
 }
 
 func median(xs []float64) float64 {

@@ -5,19 +5,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
-)
 
-// meanSE returns the mean of xs and its standard error.
-func meanSE(xs []float64) (float64, float64) {
-	var s, s2 float64
-	for _, x := range xs {
-		s += x
-		s2 += x * x
-	}
-	n := float64(len(xs))
-	m := s / n
-	return m, math.Sqrt(max(s2/n-m*m, 0) / n)
-}
+	"github.com/aelp/aelp/internal/stats"
+)
 
 // correctionData returns the toy MDP's journeys logged under mu as
 // Evaluate flattens them, with the target's probabilities and weights.
@@ -60,7 +50,7 @@ func corrections(d *data, qa, v []float64) (c []float64, step [][2]float64) {
 		}
 	}
 	for _, xs := range perStep {
-		m, se := meanSE(xs)
+		m, se := stats.MeanSE(xs)
 		step = append(step, [2]float64{m, se})
 	}
 	return c, step
@@ -99,7 +89,7 @@ func TestDRCorrectionZeroMean(t *testing.T) {
 	zeroMean := func(name string, qa, v []float64) {
 		t.Helper()
 		c, step := corrections(d, qa, v)
-		mean, se := meanSE(c)
+		mean, se := stats.MeanSE(c)
 		t.Logf("%s: mean correction %+.4f ± %.4f (%+.1f se)", name, mean, se, mean/se)
 		if math.Abs(mean) > 4*se {
 			t.Errorf("%s: mean correction %+.4f is %.1f standard errors (%.4f) from 0", name, mean, mean/se, se)
@@ -168,7 +158,7 @@ func TestDRCorrectionZeroMean(t *testing.T) {
 	offBy := func(name string, d *data, qa, v []float64) {
 		t.Helper()
 		c, _ := corrections(d, qa, v)
-		mean, se := meanSE(c)
+		mean, se := stats.MeanSE(c)
 		t.Logf("%s: mean correction %+.4f ± %.4f (%+.1f se)", name, mean, se, mean/se)
 		if math.Abs(mean) <= 4*se {
 			t.Errorf("%s: mean correction %+.4f within 4 standard errors (%.4f) of 0: the check would not see it", name, mean, se)
