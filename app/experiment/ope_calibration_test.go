@@ -152,7 +152,7 @@ func TestOPECalibration(t *testing.T) {
 			t.Logf("seed %d chunk %d: %d regular rows, max |logged μ − μ(float32 state)| %.2g; z per action %s; X² %.1f (df %d, p %.3f); binned z largest %+.2f",
 				seed, ch, acc.Rows(), shift, stats.FormatZ(z), x2, k, p, stats.MaxAbs(bz))
 			if ch == 0 {
-				t.Logf("  draws expected per action (Σ μ) %s", fmtCounts(acc.Expected()))
+				t.Logf("  draws expected per action (Σ μ) %s", stats.FormatAll(acc.Expected(), "%.0f"))
 			}
 		}
 		t.Logf("seed %d pooled over %d chunks (%d rows): z per action %s", seed, chunks, pooled.Rows(), stats.FormatZ(pooled.Z()))
@@ -168,18 +168,6 @@ func TestOPECalibration(t *testing.T) {
 			sn.agent.Close()
 		}
 	}
-}
-
-// fmtCounts prints counts rounded to units.
-func fmtCounts(xs []float64) string {
-	var b strings.Builder
-	for i, x := range xs {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "%.0f", x)
-	}
-	return b.String()
 }
 
 // tails compares the z's with N(0, 1): Σz², and the counts beyond ±2,

@@ -93,7 +93,7 @@ func TestOPECorrection(t *testing.T) {
 					k := key{random, seg}
 					pooled[k] = append(pooled[k], dg.C...)
 					t.Logf("seed %d snapshot %d chunk %d, Q̂ %s (R² on eval %.3f), segment %s: %d journeys; calibration z per action %s",
-						seed, s.updates, ch, dg.Model, dg.R2, name, len(dg.C), fmtZ(dg.CalibZ))
+						seed, s.updates, ch, dg.Model, dg.R2, name, len(dg.C), stats.FormatAll(dg.CalibZ, "%.2f"))
 					sumD := 0.0
 					for _, st := range dg.Steps {
 						sumD += st.D
@@ -114,7 +114,7 @@ func TestOPECorrection(t *testing.T) {
 					}
 					blocks[k] = append(blocks[k], bm...)
 					t.Logf("  blocks of %d journeys (the segment's share of %d): block mean of C > 0 in %d of %d, median block mean %+.4f; block means %s",
-						size, block, count(bm, func(x float64) bool { return x > 0 }), len(bm), median(bm), fmtZ(bm))
+						size, block, count(bm, func(x float64) bool { return x > 0 }), len(bm), median(bm), stats.FormatAll(bm, "%.2f"))
 				}
 			}
 		}
@@ -209,15 +209,4 @@ func tail(c []float64) string {
 	return "the most negative 0.1% of C contribute " + strconv.FormatFloat(part(0.001), 'f', 4, 64) +
 		" to the mean, 1% " + strconv.FormatFloat(part(0.01), 'f', 4, 64) + ", the rest " +
 		strconv.FormatFloat(total/n-part(0.01), 'f', 4, 64) + "; min C " + strconv.FormatFloat(ys[0], 'f', 1, 64)
-}
-
-func fmtZ(zs []float64) string {
-	var b strings.Builder
-	for i, z := range zs {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(strconv.FormatFloat(z, 'f', 2, 64))
-	}
-	return b.String()
 }

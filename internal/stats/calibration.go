@@ -162,13 +162,17 @@ func MaxAbs(xs []float64) float64 {
 
 // FormatZ formats z scores (or any values) with a sign and two decimals,
 // separated by spaces: "-0.55 +1.14".
-func FormatZ(xs []float64) string {
+func FormatZ(xs []float64) string { return FormatAll(xs, "%+.2f") }
+
+// FormatAll formats each of xs with the fmt verb (as "%.0f") and joins
+// them with spaces.
+func FormatAll(xs []float64, verb string) string {
 	var b strings.Builder
 	for i, x := range xs {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		fmt.Fprintf(&b, "%+.2f", x)
+		fmt.Fprintf(&b, verb, x)
 	}
 	return b.String()
 }

@@ -100,7 +100,7 @@ func TestCalibrationChi2Degenerate(t *testing.T) {
 	}
 }
 
-func TestMaxAbsFormatZ(t *testing.T) {
+func TestMaxAbsFormat(t *testing.T) {
 	if got := MaxAbs([]float64{1, -3, 2, 3}); got != -3 {
 		t.Errorf("MaxAbs = %v; want -3", got)
 	}
@@ -109,5 +109,8 @@ func TestMaxAbsFormatZ(t *testing.T) {
 	}
 	if got, want := FormatZ([]float64{-0.554, 1.136, 0}), "-0.55 +1.14 +0.00"; got != want {
 		t.Errorf("FormatZ = %q; want %q", got, want)
+	}
+	if got, want := FormatAll([]float64{127292.6, 3}, "%.0f"), "127293 3"; got != want {
+		t.Errorf("FormatAll = %q; want %q", got, want)
 	}
 }
