@@ -35,6 +35,17 @@ func TestCalibrationHandComputed(t *testing.T) {
 	}
 }
 
+// TestCalibrationBins checks the binning: q on an edge falls in the upper
+// bin. Rows (1/2, 1/2) drawing 0 and (0.2, 0.8) drawing 1, edges (1/2, ∞):
+// action 0 has 0.2 in bin 0 (d −0.2, v 0.16) and 1/2 in bin 1 (d +1/2,
+// v 1/4); action 1 has both in bin 1 (d −1/2 + 0.2, v 1/4 + 0.16).
+func TestCalibrationBins(t *testing.T) {
+	c := NewCalibration(2, []float64{0.5, math.Inf(1)})
+	c.Add([]float64{0.5, 0.5}, 0)
+	c.Add([]float64{0.2, 0.8}, 1)
+	checkAll(t, "BinZ", c.BinZ(0.01), []float64{-0.2 / 0.4, 0.5 / 0.5, -0.3 / math.Sqrt(0.41)})
+}
+
 func checkAll(t *testing.T, name string, got, want []float64) {
 	t.Helper()
 	if len(got) != len(want) {
