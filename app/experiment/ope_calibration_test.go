@@ -111,12 +111,8 @@ func TestOPECalibration(t *testing.T) {
 	cfg := DefaultOPEConfig()
 	nFit, nEval, chunks := envInt(t, "OPE_FIT", 10_000), envInt(t, "OPE_EVAL", 200_000), envInt(t, "OPE_CHUNKS", 5)
 	for _, seed := range envSeeds(t, 11) {
-		snaps, err := trainSnapshots(t.Context(), cfg, seed)
-		if err != nil {
-			t.Fatal(err)
-		}
+		snaps, mu := seedSnapshots(t, cfg, seed)
 		nA := cfg.Sim.NumActions()
-		mu := EpsilonMix{Base: snaps[0].pol, Epsilon: cfg.Epsilon, N: nA}
 		log := journeyLogger(t, cfg, mu, seed)
 		log(nFit)
 		var all, allBin []float64

@@ -3,7 +3,6 @@
 package experiment
 
 import (
-	"context"
 	"os"
 	"slices"
 	"strconv"
@@ -60,12 +59,7 @@ func TestOPECorrection(t *testing.T) {
 	seeds := envSeeds(t, 11)
 	nFit, nEval, block, chunks := envInt(t, "OPE_FIT", 10_000), envInt(t, "OPE_EVAL", 200_000), envInt(t, "OPE_BLOCK", 20_000), envInt(t, "OPE_CHUNKS", 1)
 	for _, seed := range seeds {
-		snaps, err := trainSnapshots(context.Background(), cfg, seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nA := cfg.Sim.NumActions()
-		mu := EpsilonMix{Base: snaps[0].pol, Epsilon: cfg.Epsilon, N: nA}
+		snaps, mu := seedSnapshots(t, cfg, seed)
 		log := journeyLogger(t, cfg, mu, seed)
 		fit := log(nFit)
 		s := snaps[len(snaps)-1]
@@ -142,6 +136,18 @@ func TestOPECorrection(t *testing.T) {
 // journeyLogger returns a function that logs the next n journeys of mu
 // on stream 1 of seed as LogJourneys does, the stream going on from one
 // call to the next (the first call's journeys are LogJourneys's).
+// seedSnapshots trains the experiment's snapshots on seed and returns them
+// with the experiment's logging policy μ, the first snapshot mixed with
+// cfg.Epsilon uniform; the caller closes the snapshots' agents.
+func seedSnapshots(t *testing.T, cfg OPEConfig, seed uint64) ([]snapshot, EpsilonMix) {
+	t.Helper()
+	snaps, err := trainSnapshots(t.Context(), cfg, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snaps, EpsilonMix{Base: snaps[0].pol, Epsilon: cfg.Epsilon, N: cfg.Sim.NumActions()}
+}
+
 func journeyLogger(t *testing.T, cfg OPEConfig, mu sim.Policy, seed uint64) func(n int) []ope.Journey {
 	l, err := NewJourneyLogger(cfg.Sim, cfg.Classifier, mu, seed)
 	if err != nil {

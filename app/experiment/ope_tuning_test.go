@@ -3,7 +3,6 @@
 package experiment
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -44,12 +43,7 @@ func TestOPETuning(t *testing.T) {
 	covered := map[string]int{}
 	cells := 0
 	for _, seed := range seeds {
-		snaps, err := trainSnapshots(context.Background(), cfg, seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nA := cfg.Sim.NumActions()
-		mu := EpsilonMix{Base: snaps[0].pol, Epsilon: cfg.Epsilon, N: nA}
+		snaps, mu := seedSnapshots(t, cfg, seed)
 		js, _, err := LogJourneys(cfg.Sim, cfg.Classifier, mu, cfg.Journeys*reps, seed)
 		if err != nil {
 			t.Fatal(err)
